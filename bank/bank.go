@@ -1,0 +1,189 @@
+package bank
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/jmoiron/sqlx"
+)
+
+// Operations returns the example operations: accounts.open, accounts.get
+// and accounts.transfer.
+func Operations() []dbapi.Operation {
+	return []dbapi.Operation{
+		{Name: "accounts.open", Description: "Open an account with an owner and a starting balance.", Run: Open},
+		{Name: "accounts.get", Description: "Read one account by id.", Run: Get, ReadOnly: true},
+		{Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer},
+	}
+}
+
+// Account is an accounts row.
+type Account struct {
+	ID        uint64    `db:"id" json:"id"`
+	Owner     string    `db:"owner" json:"owner"`
+	Balance   Amount    `db:"balance" json:"balance"`
+	CreatedAt time.Time `db:"created_at" json:"created_at"`
+}
+
+// amountParam parses a decimal string parameter, naming it in errors.
+func amountParam(name, s string) (Amount, error) {
+	if s == "" {
+		return Amount{}, dbapi.Required(name, `a decimal string such as "2.50"`)
+	}
+	a, err := ParseAmount(s)
+	if err != nil {
+		return Amount{}, dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", "parameter %q: %v", name, err)
+	}
+	return a, nil
+}
+
+// Open inserts an account: {"owner":"ann","balance":"100.00"}.
+func Open(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
+	var p struct {
+		Owner   string `json:"owner"`
+		Balance string `json:"balance"`
+	}
+	if err := dbapi.DecodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.Owner == "" {
+		return nil, dbapi.Required("owner", "a non-empty string")
+	}
+	if utf8.RuneCountInString(p.Owner) > 255 {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", `parameter "owner": at most 255 characters`)
+	}
+	var balance Amount
+	if p.Balance != "" {
+		var err error
+		if balance, err = amountParam("balance", p.Balance); err != nil {
+			return nil, err
+		}
+	}
+	if balance.Sign() < 0 {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", `parameter "balance": must not be negative`)
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO accounts (owner, balance) VALUES (?, ?)", p.Owner, balance)
+	if err != nil {
+		return nil, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ID      int64  `json:"id"`
+		Owner   string `json:"owner"`
+		Balance Amount `json:"balance"`
+	}{id, p.Owner, balance}, nil
+}
+
+type idParams struct {
+	ID uint64 `json:"id"`
+}
+
+// Get reads an account: {"id":1}.
+func Get(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
+	var p idParams
+	if err := dbapi.DecodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	if p.ID == 0 {
+		return nil, dbapi.Required("id", "a positive integer")
+	}
+	var a Account
+	err := tx.GetContext(ctx, &a, "SELECT id, owner, balance, created_at FROM accounts WHERE id = ?", p.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, nil
+}
+
+// TransferResult is the reply to accounts.transfer.
+type TransferResult struct {
+	TransferID  int64  `json:"transfer_id"`
+	FromBalance Amount `json:"from_balance"`
+	ToBalance   Amount `json:"to_balance"`
+}
+
+// Transfer moves money: {"from":1,"to":2,"amount":"2.50"}.
+//
+// Both rows are locked with one SELECT ... FOR UPDATE that walks the
+// primary key in ascending order, so every transfer takes its locks in the
+// same order whatever its direction, and two transfers cannot deadlock on
+// each other. New balances are computed exactly in Go from the locked rows.
+func Transfer(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
+	var p struct {
+		From   uint64 `json:"from"`
+		To     uint64 `json:"to"`
+		Amount string `json:"amount"`
+	}
+	if err := dbapi.DecodeParams(raw, &p); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.From == 0:
+		return nil, dbapi.Required("from", "a positive integer")
+	case p.To == 0:
+		return nil, dbapi.Required("to", "a positive integer")
+	case p.From == p.To:
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "same_account", "cannot transfer from an account to itself")
+	}
+	amount, err := amountParam("amount", p.Amount)
+	if err != nil {
+		return nil, err
+	}
+	if amount.Sign() <= 0 {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", `parameter "amount": must be positive`)
+	}
+
+	var rows []struct {
+		ID      uint64 `db:"id"`
+		Balance Amount `db:"balance"`
+	}
+	if err := tx.SelectContext(ctx, &rows,
+		"SELECT id, balance FROM accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", p.From, p.To); err != nil {
+		return nil, err
+	}
+	balances := make(map[uint64]Amount, 2)
+	for _, r := range rows {
+		balances[r.ID] = r.Balance
+	}
+	from, ok := balances[p.From]
+	if !ok {
+		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.From)
+	}
+	to, ok := balances[p.To]
+	if !ok {
+		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.To)
+	}
+	if from.Cmp(amount) < 0 {
+		return nil, dbapi.CodeErrorf(dbapi.ECONFLICT, "insufficient_funds", "account %d has less than %s", p.From, amount)
+	}
+	if to.Add(amount).Cmp(maxAmount) > 0 {
+		return nil, dbapi.CodeErrorf(dbapi.ECONFLICT, "balance_overflow", "account %d would exceed the largest balance", p.To)
+	}
+	from, to = from.Sub(amount), to.Add(amount)
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE accounts SET balance = CASE id WHEN ? THEN ? ELSE ? END WHERE id IN (?, ?)",
+		p.From, from, to, p.From, p.To); err != nil {
+		return nil, err
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO transfers (from_id, to_id, amount) VALUES (?, ?, ?)", p.From, p.To, amount)
+	if err != nil {
+		return nil, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	return TransferResult{TransferID: id, FromBalance: from, ToBalance: to}, nil
+}

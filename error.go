@@ -1,0 +1,116 @@
+package dbapi
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Each kind maps to exactly one reply status in package
+// consumer (see consumer/error.go); nothing else decides a status.
+const (
+	EINVALID       = "invalid"                // the request is wrong; retrying it will not help
+	ENOTFOUND      = "not_found"              // a named thing does not exist
+	ECONFLICT      = "conflict"               // the request clashes with the data (duplicate, business rule, contention)
+	ETOOLARGE      = "too_large"              // the request or its result is over a limit
+	EUNAVAILABLE   = "unavailable"            // the database cannot be reached; retry later
+	EOVERLOADED    = "overloaded"             // the service has too much queued work; retry later
+	ETIMEOUT       = "timeout"                // the deadline passed before the transaction committed; nothing was committed
+	ECOMMITUNKNOWN = "commit_outcome_unknown" // COMMIT was sent but its result was lost
+	EINTERNAL      = "internal"               // a bug or an unexpected failure
+)
+
+// Error is the error type every layer returns when the caller should see
+// something more specific than "internal". Message is safe to show to
+// clients: it never holds driver text, SQL or DSN secrets. The wrapped cause
+// (Err) is for logs only.
+type Error struct {
+	// Kind is one of the E* constants and decides the reply status.
+	Kind string
+	// Code is a stable machine-readable detail such as "insufficient_funds".
+	// Empty means the same as Kind.
+	Code string
+	// Message is a human-readable explanation, safe for clients.
+	Message string
+	// Err is the underlying cause; never sent to clients.
+	Err error
+}
+
+// Errorf returns an *Error of the given kind with a formatted message.
+func Errorf(kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeErrorf returns an *Error with a specific code, such as
+// ("conflict", "insufficient_funds", ...).
+func CodeErrorf(kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = e.Kind
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.ErrorCode(), msg, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.ErrorCode(), msg)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorCode returns Code, or Kind when Code is empty.
+func (e *Error) ErrorCode() string {
+	if e.Code != "" {
+		return e.Code
+	}
+	return e.Kind
+}
+
+// Is reports whether target is an *Error of the same kind (and, if target
+// names a code, the same code), so callers can write
+// errors.Is(err, dbapi.ErrConflict).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	return t.Kind == e.Kind && (t.Code == "" || t.Code == e.ErrorCode())
+}
+
+// Sentinels for errors.Is. They match any *Error of their kind.
+var (
+	ErrInvalid       = &Error{Kind: EINVALID}
+	ErrNotFound      = &Error{Kind: ENOTFOUND}
+	ErrConflict      = &Error{Kind: ECONFLICT}
+	ErrTooLarge      = &Error{Kind: ETOOLARGE}
+	ErrUnavailable   = &Error{Kind: EUNAVAILABLE}
+	ErrOverloaded    = &Error{Kind: EOVERLOADED}
+	ErrTimeout       = &Error{Kind: ETIMEOUT}
+	ErrCommitUnknown = &Error{Kind: ECOMMITUNKNOWN}
+	ErrInternal      = &Error{Kind: EINTERNAL}
+)
+
+// AsError returns err as an *Error. Errors of any other type become
+// EINTERNAL with a generic message, so their text never reaches a client.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: EINTERNAL, Message: "internal error", Err: err}
+}
+
+// Retryable reports whether a client may safely send the same request again
+// later: the request was not applied and the cause is expected to pass.
+func (e *Error) Retryable() bool {
+	switch e.Kind {
+	case EUNAVAILABLE, EOVERLOADED, ETIMEOUT:
+		return true
+	}
+	return false
+}

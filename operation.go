@@ -1,0 +1,100 @@
+package dbapi
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Func is the body of an operation. It runs inside one transaction and must
+// use only tx (never the pool, never another goroutine): the transaction
+// commits if it returns a nil error and rolls back otherwise. It may be
+// called more than once for one request when the transaction is retried
+// after a deadlock, so it must not have effects outside tx.
+//
+// params is the request body, a JSON object. The result is encoded as JSON
+// and sent as the reply.
+type Func func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error)
+
+// Operation is a named unit of work that a request can ask for.
+type Operation struct {
+	// Name is dot-separated, such as "accounts.transfer". The request
+	// subject is the service prefix followed by Name.
+	Name string
+	// Description is shown in the NATS micro service info.
+	Description string
+	// Run does the work.
+	Run Func
+	// ReadOnly runs the transaction as READ ONLY.
+	ReadOnly bool
+	// Isolation is the transaction isolation level; zero means the
+	// server default (REPEATABLE READ on InnoDB).
+	Isolation sql.IsolationLevel
+	// Timeout, when not zero, caps the request's deadline.
+	Timeout time.Duration
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// Validate reports whether the operation can be registered.
+func (op Operation) Validate() error {
+	if !nameRE.MatchString(op.Name) {
+		return fmt.Errorf("operation name %q: want dot-separated words of letters, digits, '_' and '-'", op.Name)
+	}
+	if op.Run == nil {
+		return fmt.Errorf("operation %q: Run is nil", op.Name)
+	}
+	return nil
+}
+
+// Registry is a set of operations by name. It is not safe for concurrent
+// modification; build it before serving.
+type Registry struct {
+	ops map[string]Operation
+}
+
+// NewRegistry returns a registry holding ops, or an error naming the first
+// invalid or duplicate operation.
+func NewRegistry(ops ...Operation) (*Registry, error) {
+	r := &Registry{ops: make(map[string]Operation)}
+	for _, op := range ops {
+		if err := r.Add(op); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Add registers op. A second operation with the same name is an error.
+func (r *Registry) Add(op Operation) error {
+	if err := op.Validate(); err != nil {
+		return err
+	}
+	if _, dup := r.ops[op.Name]; dup {
+		return fmt.Errorf("operation %q is registered twice", op.Name)
+	}
+	r.ops[op.Name] = op
+	return nil
+}
+
+// Lookup returns the operation with the given name.
+func (r *Registry) Lookup(name string) (Operation, bool) {
+	op, ok := r.ops[name]
+	return op, ok
+}
+
+// Operations returns all operations sorted by name.
+func (r *Registry) Operations() []Operation {
+	out := make([]Operation, 0, len(r.ops))
+	for _, op := range r.ops {
+		out = append(out, op)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,113 @@
+package txrunner
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+)
+
+// PoolConfig sizes the connection pool.
+type PoolConfig struct {
+	// MaxOpen is the largest number of open connections. Idle connections
+	// are kept up to the same number, so a busy pool never churns.
+	MaxOpen int
+	// MaxLifetime, when not zero, caps a connection's age. Open lowers it
+	// below the server's wait_timeout in any case.
+	MaxLifetime time.Duration
+}
+
+// ParseDSN parses a go-sql-driver/mysql DSN and sets what the service
+// relies on, unless the DSN already says otherwise: parseTime=true,
+// interpolateParams=true (one round trip per statement), loc=UTC, the
+// session time_zone '+00:00', and utf8mb4. Errors never repeat the DSN,
+// which may hold a password.
+func ParseDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MySQL DSN: %w", err)
+	}
+	params := dsnParams(dsn)
+	if !params["parseTime"] {
+		cfg.ParseTime = true
+	}
+	if !params["interpolateParams"] {
+		cfg.InterpolateParams = true
+	}
+	if !params["loc"] {
+		cfg.Loc = time.UTC
+	}
+	if !params["time_zone"] {
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["time_zone"] = "'+00:00'"
+	}
+	if !params["charset"] && !params["collation"] {
+		cfg.Collation = "utf8mb4_unicode_ci"
+	}
+	return cfg, nil
+}
+
+// dsnParams returns the names of the parameters written in dsn.
+func dsnParams(dsn string) map[string]bool {
+	out := map[string]bool{}
+	i := strings.LastIndex(dsn, "?")
+	if i < 0 || strings.LastIndex(dsn, "/") > i {
+		return out
+	}
+	for _, kv := range strings.Split(dsn[i+1:], "&") {
+		name, _, _ := strings.Cut(kv, "=")
+		out[name] = true
+	}
+	return out
+}
+
+// Redact returns cfg as a DSN with the password hidden, fit for logs.
+func Redact(cfg *mysql.Config) string {
+	c := cfg.Clone()
+	if c.Passwd != "" {
+		c.Passwd = "xxxxx"
+	}
+	return c.FormatDSN()
+}
+
+// Open opens a pool on cfg, checks that the server answers, and sizes the
+// pool: MaxIdle = MaxOpen, and a connection lifetime below the server's
+// wait_timeout so the pool never hands out a connection the server closed.
+func Open(ctx context.Context, cfg *mysql.Config, pool PoolConfig) (*sqlx.DB, error) {
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("mysql connector: %w", err)
+	}
+	db := sqlx.NewDb(sql.OpenDB(connector), "mysql")
+	if pool.MaxOpen <= 0 {
+		pool.MaxOpen = 16
+	}
+	db.SetMaxOpenConns(pool.MaxOpen)
+	db.SetMaxIdleConns(pool.MaxOpen)
+
+	var waitTimeout int64
+	if err := db.GetContext(ctx, &waitTimeout, "SELECT @@SESSION.wait_timeout"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to MySQL at %s: %w", cfg.Addr, Classify(err))
+	}
+	db.SetConnMaxLifetime(connLifetime(pool.MaxLifetime, time.Duration(waitTimeout)*time.Second))
+	return db, nil
+}
+
+// connLifetime returns a lifetime under the server's wait_timeout.
+func connLifetime(want, waitTimeout time.Duration) time.Duration {
+	limit := waitTimeout / 2
+	if limit <= 0 {
+		limit = time.Minute
+	}
+	if want <= 0 || want > limit {
+		return min(limit, 30*time.Minute)
+	}
+	return want
+}

@@ -1,0 +1,15 @@
+// Package txrunner runs a function as one MySQL transaction on a shared
+// connection pool, and turns what the database says into dbapi errors.
+//
+// Run begins a transaction, calls the function, and commits. Any error or
+// panic rolls the transaction back. Deadlocks (1213) and lock-wait timeouts
+// (1205) roll back and re-run the whole function, with jittered exponential
+// backoff, up to a bounded number of attempts; so does a broken connection
+// found when the transaction begins. Once COMMIT has been sent, nothing is
+// retried: a COMMIT whose reply was lost is reported as
+// dbapi.ErrCommitUnknown, never as success or as plain failure.
+//
+// A *sql.Tx belongs to one goroutine. The function gets its own transaction
+// and must neither share it nor use the pool while it runs (a goroutine that
+// holds a connection and asks for a second can deadlock a full pool).
+package txrunner
