@@ -1,0 +1,23 @@
+// Package consumer is the NATS side of dbapi: it serves every registered
+// operation as an endpoint of a nats.go micro service, and runs each
+// request as one transaction through a txrunner.
+//
+// Request flow. nats.go calls a subscription's handler one message at a
+// time, so the handler only checks the request and puts it on a bounded
+// queue; a fixed pool of worker goroutines takes requests off the queue and
+// runs them, each in its own transaction. When the queue is full the
+// request is answered at once with 503 "overloaded" instead of letting
+// NATS drop messages for a slow consumer. The transaction commits (or rolls
+// back) before the reply is published.
+//
+// Subjects. Operation "accounts.transfer" is served on
+// "<prefix>.accounts.transfer" in the shared queue group, so any number of
+// instances split the load and each request is handled by exactly one. A
+// subject that names no operation has no subscriber: NATS answers the
+// requester at once with "no responders".
+//
+// Replies. Success: the operation's result as JSON. Error: the headers
+// Nats-Service-Error-Code (an HTTP-like status) and Nats-Service-Error (a
+// message), as the micro package uses them, and the body
+// {"error":{"code":"...","message":"...","retryable":false}}.
+package consumer
