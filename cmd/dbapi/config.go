@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Config is read from DBAPI_* environment variables. Every field is
+// documented in the README's configuration table.
+type Config struct {
+	MySQLDSN    string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi"`
+	NATSURL     string        `envconfig:"NATS_URL"`
+	NATSListen  string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
+	Prefix      string        `envconfig:"PREFIX" default:"dbapi"`
+	QueueGroup  string        `envconfig:"QUEUE_GROUP" default:"dbapi"`
+	PoolSize    int           `envconfig:"POOL_SIZE" default:"16"`
+	Workers     int           `envconfig:"WORKERS"`
+	QueueLen    int           `envconfig:"QUEUE_LEN"`
+	Timeout     time.Duration `envconfig:"TIMEOUT" default:"5s"`
+	MaxAttempts int           `envconfig:"MAX_ATTEMPTS" default:"10"`
+	Grace       time.Duration `envconfig:"GRACE" default:"30s"`
+	MaxPayload  int           `envconfig:"MAX_PAYLOAD" default:"1048576"`
+	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
+	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
+}
+
+// LoadConfig reads the environment. A bad value is an error that names the
+// variable and says what is expected.
+func LoadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process("DBAPI", &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, fmt.Errorf("%s: want %s, got %q", pe.KeyName, typeName(pe.TypeName), pe.Value)
+		}
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func typeName(t string) string {
+	switch t {
+	case "int":
+		return "an integer"
+	case "bool":
+		return "true or false"
+	case "Duration":
+		return `a duration such as "5s"`
+	}
+	return t
+}
+
+// Validate checks values that parse but make no sense.
+func (c *Config) Validate() error {
+	var errs []error
+	positive := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("DBAPI_%s: want a positive integer, got %d", name, v))
+		}
+	}
+	nonNegative := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("DBAPI_%s: want 0 (the default) or a positive integer, got %d", name, v))
+		}
+	}
+	positive("POOL_SIZE", c.PoolSize)
+	positive("MAX_ATTEMPTS", c.MaxAttempts)
+	positive("MAX_PAYLOAD", c.MaxPayload)
+	nonNegative("WORKERS", c.Workers)
+	nonNegative("QUEUE_LEN", c.QueueLen)
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_TIMEOUT: want a positive duration such as \"5s\", got %s", c.Timeout))
+	}
+	if c.Grace < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_GRACE: want a duration of 0 or more, got %s", c.Grace))
+	}
+	if _, err := c.Level(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "*> ") {
+		errs = append(errs, fmt.Errorf("DBAPI_PREFIX: want subject tokens without wildcards, got %q", c.Prefix))
+	}
+	if c.QueueGroup == "" || strings.ContainsAny(c.QueueGroup, "*> ") {
+		errs = append(errs, fmt.Errorf("DBAPI_QUEUE_GROUP: want a name without spaces or wildcards, got %q", c.QueueGroup))
+	}
+	return errors.Join(errs...)
+}
+
+// Level returns the slog level named by LogLevel.
+func (c *Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("DBAPI_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return l, nil
+}
+
+// workers returns the worker count: by default one per pooled connection,
+// so no worker waits for a connection while another sits idle.
+func (c *Config) workers() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return c.PoolSize
+}

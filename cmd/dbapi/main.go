@@ -1,0 +1,260 @@
+// Command dbapi serves database operations over NATS request-reply: each
+// request runs as one MySQL transaction that commits before the reply.
+//
+//	dbapi [serve]   run the service (the default)
+//	dbapi migrate   apply the database migrations and exit
+//
+// Configuration comes from DBAPI_* environment variables; see README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "dbapi:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg)
+	switch cmd {
+	case "serve":
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		<-ctx.Done()
+		m.Logger.Info("stopping", "grace", cfg.Grace)
+		return m.Close()
+	case "migrate":
+		defer m.Close()
+		return m.Migrate(ctx)
+	case "help", "-h", "--help":
+		fmt.Println("usage: dbapi [serve|migrate]  (configuration: DBAPI_* variables, see README.md)")
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+}
+
+// Main is the whole service, wired from its packages. Tests start it in
+// process with Run and stop it with Close.
+type Main struct {
+	Config     Config
+	Logger     *slog.Logger
+	Operations []dbapi.Operation
+
+	DB       *sqlx.DB
+	NATS     *nats.Conn
+	NATSURL  string // the URL of the NATS server in use
+	Consumer *consumer.Service
+
+	embedded *server.Server
+}
+
+// NewMain returns a Main with the bank operations and a JSON logger on
+// stderr at the configured level.
+func NewMain(cfg Config) *Main {
+	level, _ := cfg.Level()
+	return &Main{
+		Config:     cfg,
+		Logger:     slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Operations: bank.Operations(),
+	}
+}
+
+// Run opens the database (creating and migrating it unless told not to),
+// connects to NATS (or starts an embedded server), and starts serving. It
+// returns once the service is serving.
+func (m *Main) Run(ctx context.Context) error {
+	reg, err := dbapi.NewRegistry(m.Operations...)
+	if err != nil {
+		return err
+	}
+	if err := m.openDB(ctx); err != nil {
+		return err
+	}
+	if m.Config.Migrate {
+		if err := m.migrate(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.connectNATS(); err != nil {
+		return err
+	}
+	runner := txrunner.New(m.DB, txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger})
+	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
+		Prefix:     m.Config.Prefix,
+		QueueGroup: m.Config.QueueGroup,
+		Workers:    m.Config.workers(),
+		QueueLen:   m.Config.QueueLen,
+		Timeout:    m.Config.Timeout,
+		MaxPayload: m.Config.MaxPayload,
+		Version:    version,
+		Logger:     m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
+		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
+	return nil
+}
+
+// Migrate creates the database if needed and applies the migrations.
+func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.openDB(ctx); err != nil {
+		return err
+	}
+	return m.migrate(ctx)
+}
+
+func (m *Main) openDB(ctx context.Context) error {
+	cfg, err := txrunner.ParseDSN(m.Config.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("DBAPI_MYSQL_DSN: %w", err)
+	}
+	if m.Config.Migrate {
+		if err := schema.EnsureDatabase(ctx, cfg); err != nil {
+			return fmt.Errorf("database %s at %s: %w", cfg.DBName, cfg.Addr, txrunner.Classify(err))
+		}
+	}
+	m.DB, err = txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("database", "dsn", txrunner.Redact(cfg))
+	return nil
+}
+
+func (m *Main) migrate(ctx context.Context) error {
+	applied, err := schema.Migrate(ctx, m.DB.DB, nil, m.Logger)
+	if err != nil {
+		return err
+	}
+	m.Logger.Info("migrations applied", "versions", applied)
+	return nil
+}
+
+// connectNATS connects to DBAPI_NATS_URL, or starts an embedded server.
+func (m *Main) connectNATS() error {
+	url := m.Config.NATSURL
+	if url == "" {
+		var err error
+		if url, err = m.startEmbedded(); err != nil {
+			return err
+		}
+	}
+	nc, err := nats.Connect(url,
+		nats.Name("dbapi"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { m.Logger.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { m.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			m.Logger.Error("nats error", "err", err)
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to NATS (DBAPI_NATS_URL): %w", err)
+	}
+	m.NATS = nc
+	m.NATSURL = nc.ConnectedUrlRedacted()
+	return nil
+}
+
+// startEmbedded starts an in-process NATS server on DBAPI_NATS_LISTEN, or
+// on a free port if that one is taken, and returns its URL.
+func (m *Main) startEmbedded() (string, error) {
+	host, port, err := listenAddr(m.Config.NATSListen)
+	if err != nil {
+		return "", fmt.Errorf("DBAPI_NATS_LISTEN: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true, MaxPayload: int32(max(m.Config.MaxPayload, 1<<20))})
+	if err != nil {
+		return "", fmt.Errorf("embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return "", errors.New("embedded NATS server did not start")
+	}
+	m.embedded = ns
+	m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	return ns.ClientURL(), nil
+}
+
+// listenAddr splits addr, choosing a free port when the wanted one is busy.
+func listenAddr(addr string) (string, int, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		l, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return host, port, nil
+}
+
+// Close stops the service gracefully: no new requests, in-flight ones
+// finish and reply within the grace period, then NATS and the database
+// pool close.
+func (m *Main) Close() error {
+	var errs []error
+	if m.Consumer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
+		errs = append(errs, m.Consumer.Stop(ctx))
+		cancel()
+	}
+	if m.NATS != nil {
+		m.NATS.Close()
+	}
+	if m.embedded != nil {
+		m.embedded.Shutdown()
+		m.embedded.WaitForShutdown()
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+

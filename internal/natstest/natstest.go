@@ -1,0 +1,45 @@
+// Package natstest gives tests a real NATS server: by default one embedded
+// in the test process on a free port, shut down when the test ends; or the
+// server at DBAPI_TEST_NATS_URL when that is set.
+package natstest
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// URL returns the URL of a NATS server for the test.
+func URL(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
+		return url
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatalf("embedded NATS: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("embedded NATS server did not start")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns.ClientURL()
+}
+
+// Connect connects to url and closes the connection when the test ends.
+func Connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("connect to NATS at %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
