@@ -2,6 +2,7 @@ package bank
 
 import (
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -68,6 +69,21 @@ func (a Amount) Sign() int { return a.d.Sign() }
 // MarshalJSON writes a as a JSON string.
 func (a Amount) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + a.String() + `"`), nil
+}
+
+// UnmarshalJSON reads a JSON string such as "2.50". A JSON number is
+// refused: it may already have passed through a float.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`bank: want a decimal string such as "2.50"`)
+	}
+	p, err := ParseAmount(s)
+	if err != nil {
+		return fmt.Errorf("bank: %w", err)
+	}
+	*a = p
+	return nil
 }
 
 // Value stores a as a decimal string.

@@ -190,6 +190,13 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			return fmt.Errorf("endpoint %s: %w", op.Name, err)
 		}
 	}
+	// Once the server has seen the subscriptions, requests reach us: a
+	// caller that starts us and then sends a request gets an answer, not
+	// "no responders".
+	if err := s.nc.Flush(); err != nil {
+		svc.Stop()
+		return fmt.Errorf("nats flush: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,5 @@
+package main
+
+import "math/rand/v2"
+
+func mrandN(n int) int { return rand.IntN(n) }
