@@ -257,4 +257,3 @@ func (m *Main) Close() error {
 	}
 	return errors.Join(errs...)
 }
-

@@ -8,8 +8,8 @@ package dbtest
 
 import (
 	"context"
-	"database/sql"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"os"
 	"regexp"
