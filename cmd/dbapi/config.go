@@ -49,7 +49,7 @@ func typeName(t string) string {
 		return "an integer"
 	case "bool":
 		return "true or false"
-	case "Duration":
+	case "Duration", "time.Duration":
 		return `a duration such as "5s"`
 	}
 	return t

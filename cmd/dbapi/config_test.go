@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MySQLDSN != "root@tcp(127.0.0.1:3306)/dbapi" || c.Prefix != "dbapi" || c.QueueGroup != "dbapi" ||
+		c.PoolSize != 16 || c.workers() != 16 || c.Timeout != 5*time.Second || !c.Migrate {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestLoadConfigRejectsBadValues(t *testing.T) {
+	tests := []struct{ name, value, want string }{
+		{"DBAPI_WORKERS", "many", "DBAPI_WORKERS: want an integer"},
+		{"DBAPI_POOL_SIZE", "0", "DBAPI_POOL_SIZE: want a positive integer"},
+		{"DBAPI_TIMEOUT", "5", `DBAPI_TIMEOUT: want a duration`},
+		{"DBAPI_TIMEOUT", "-1s", "DBAPI_TIMEOUT: want a positive duration"},
+		{"DBAPI_MIGRATE", "maybe", "DBAPI_MIGRATE: want true or false"},
+		{"DBAPI_LOG_LEVEL", "loud", "DBAPI_LOG_LEVEL: want debug, info, warn or error"},
+		{"DBAPI_PREFIX", "a.*", "DBAPI_PREFIX"},
+		{"DBAPI_QUEUE_LEN", "-3", "DBAPI_QUEUE_LEN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Setenv(tt.name, tt.value)
+			_, err := LoadConfig()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v; want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A database that cannot be reached stops the service at start with an
+// error that names the problem and not the password.
+func TestStartErrorsHideThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"dbapi:s3cret-pw@tcp(127.0.0.1:1)/dbapi",
+		"dbapi:s3cret-pw@tcp(127.0.0.1:1)/dbapi?parseTime=maybe",
+		"dbapi:s3cret-pw@nonsense",
+	} {
+		c := Config{MySQLDSN: dsn, PoolSize: 1, Migrate: true, LogLevel: "error"}
+		m := NewMain(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := m.Run(ctx)
+		cancel()
+		m.Close()
+		if err == nil {
+			t.Fatalf("%s: Run succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the password: %v", err)
+		}
+		t.Logf("%s -> %v", dsn, err)
+	}
+}
