@@ -58,7 +58,7 @@ func run(args []string) error {
 			return err
 		}
 		<-ctx.Done()
-		m.Logger.Info("stopping", "grace", cfg.Grace)
+		m.Logger.Info("stopping", "grace", cfg.Grace.String())
 		return m.Close()
 	case "migrate":
 		defer m.Close()
