@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,7 +36,10 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	if !params["parseTime"] {
 		cfg.ParseTime = true
 	}
-	if !params["interpolateParams"] {
+	// Client-side interpolation is unsafe with the multibyte charsets whose
+	// characters may end in 0x5c ('\\'), so it is on by default only when
+	// the DSN names none of them.
+	if !params["interpolateParams"] && !unsafeCharset(dsnParam(dsn, "charset")) && !unsafeCharset(cfg.Collation) {
 		cfg.InterpolateParams = true
 	}
 	if !params["loc"] {
@@ -56,15 +60,46 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 // dsnParams returns the names of the parameters written in dsn.
 func dsnParams(dsn string) map[string]bool {
 	out := map[string]bool{}
-	i := strings.LastIndex(dsn, "?")
-	if i < 0 || strings.LastIndex(dsn, "/") > i {
-		return out
-	}
-	for _, kv := range strings.Split(dsn[i+1:], "&") {
+	for _, kv := range dsnQuery(dsn) {
 		name, _, _ := strings.Cut(kv, "=")
 		out[name] = true
 	}
 	return out
+}
+
+// dsnParam returns the unescaped value of the parameter name in dsn, or "".
+func dsnParam(dsn, name string) string {
+	for _, kv := range dsnQuery(dsn) {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			v, _ = url.QueryUnescape(v)
+			return v
+		}
+	}
+	return ""
+}
+
+// dsnQuery returns the "name=value" parameters written in dsn.
+func dsnQuery(dsn string) []string {
+	i := strings.LastIndex(dsn, "?")
+	if i < 0 || strings.LastIndex(dsn, "/") > i {
+		return nil
+	}
+	return strings.Split(dsn[i+1:], "&")
+}
+
+// unsafeCharset reports whether s names (or, as a collation, belongs to) a
+// charset the driver must not interpolate parameters for: big5, cp932,
+// gb2312, gbk, sjis or gb18030 (the driver itself only checks collations).
+func unsafeCharset(s string) bool {
+	for _, cs := range strings.Split(strings.ToLower(s), ",") {
+		cs = strings.TrimSpace(cs)
+		for _, bad := range []string{"big5", "cp932", "gb2312", "gbk", "sjis", "gb18030"} {
+			if cs == bad || strings.HasPrefix(cs, bad+"_") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Redact returns cfg as a DSN with the password hidden, fit for logs.

@@ -1,0 +1,80 @@
+package txrunner
+
+// Tests of unexported helpers that need no server. (Tests that use the
+// server live in package txrunner_test: internal/dbtest imports txrunner.)
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/go-sql-driver/mysql"
+)
+
+// commitError must never call a COMMIT failed-for-sure unless COMMIT
+// certainly did not take effect. The errors here are the values the driver
+// and database/sql return; TestRunCommitLost shows the real one end to end.
+func TestCommitError(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		unknown bool // reported as dbapi.ErrCommitUnknown
+		retry   bool
+	}{
+		{"success", nil, false, false},
+		{"reply lost (what a killed connection gives)", mysql.ErrInvalidConn, true, false},
+		// ErrBadConn promises nothing was written; still reported unknown,
+		// which is safe if pessimistic.
+		{"bad connection", driver.ErrBadConn, true, false},
+		{"network error", &fakeNetErr{}, true, false},
+		{"server refused: deadlock", &mysql.MySQLError{Number: 1213}, false, true},
+		{"server refused: other", &mysql.MySQLError{Number: 1180}, false, false},
+		{"context checked before COMMIT", context.DeadlineExceeded, false, false},
+		{"rolled back before COMMIT", sql.ErrTxDone, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err, retry := commitError(tt.err)
+			if (err == nil) != (tt.err == nil) {
+				t.Fatalf("commitError(%v) = %v", tt.err, err)
+			}
+			if got := errors.Is(err, dbapi.ErrCommitUnknown); got != tt.unknown {
+				t.Errorf("commit unknown = %v, want %v (%v)", got, tt.unknown, err)
+			}
+			if retry != tt.retry {
+				t.Errorf("retry = %v, want %v", retry, tt.retry)
+			}
+		})
+	}
+}
+
+type fakeNetErr struct{}
+
+func (*fakeNetErr) Error() string   { return "read tcp: connection reset by peer" }
+func (*fakeNetErr) Timeout() bool   { return false }
+func (*fakeNetErr) Temporary() bool { return false }
+
+func TestConnLifetime(t *testing.T) {
+	tests := []struct {
+		want, waitTimeout, got time.Duration
+	}{
+		{0, 8 * time.Hour, 30 * time.Minute},
+		{0, 10 * time.Minute, 5 * time.Minute},
+		{time.Minute, 10 * time.Minute, time.Minute},
+		{time.Hour, 10 * time.Minute, 5 * time.Minute},
+		{0, 0, time.Minute},
+		{10 * time.Second, 0, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.want, "/", tt.waitTimeout), func(t *testing.T) {
+			if got := connLifetime(tt.want, tt.waitTimeout); got != tt.got {
+				t.Errorf("connLifetime(%v, %v) = %v, want %v", tt.want, tt.waitTimeout, got, tt.got)
+			}
+		})
+	}
+}
