@@ -25,10 +25,9 @@ func DecodeParams(raw []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return paramError(err)
 	}
-	if dec.More() {
-		return CodeErrorf(EINVALID, "malformed_json", "the request body has data after its JSON object")
-	}
-	if _, err := dec.Token(); err == nil {
+	// Anything but a clean end of input is trailing data, including a
+	// stray ']' or '}' (which Token reports as an error, not a token).
+	if _, err := dec.Token(); err != io.EOF {
 		return CodeErrorf(EINVALID, "malformed_json", "the request body has data after its JSON object")
 	}
 	return nil
@@ -47,7 +46,10 @@ func paramError(err error) error {
 		if typ.Field == "" {
 			return CodeErrorf(EINVALID, "bad_request", "the request body must be a JSON object")
 		}
-		return CodeErrorf(EINVALID, "bad_param", "parameter %q: want %s, got JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		// typ.Value is "number 1e400" for numbers: keep only the kind, so
+		// the message never echoes the value.
+		got, _, _ := strings.Cut(typ.Value, " ")
+		return CodeErrorf(EINVALID, "bad_param", "parameter %q: want %s, got JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), got)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return CodeErrorf(EINVALID, "malformed_json", "the request body is not valid JSON (it ends early)")
 	}
