@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+var modeStyle = map[string]struct {
+	color color.Color
+	shape draw.GlyphDrawer
+}{
+	modeDirect:  {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}},
+	modeService: {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
+}
+
+// drawChart draws, for each workload, throughput and p99 latency against
+// closed-loop concurrency, and p99 against the offered rate when the run
+// had open-loop levels. The format follows the file name: .png or .svg.
+func drawChart(r *Results, path string) error {
+	var workloads []string
+	hasOpen := false
+	seen := map[string]bool{}
+	for _, l := range r.Levels {
+		if !seen[l.Workload] {
+			seen[l.Workload] = true
+			workloads = append(workloads, l.Workload)
+		}
+		hasOpen = hasOpen || l.Loop == loopOpen
+	}
+	if len(workloads) == 0 {
+		return fmt.Errorf("nothing to draw")
+	}
+	cols := 2
+	if hasOpen {
+		cols = 3
+	}
+	rows := make([][]*plot.Plot, len(workloads))
+	for i, w := range workloads {
+		tp := newPlot(w+": throughput (closed loop)", "clients", "requests/s")
+		p99 := newPlot(w+": p99 latency (closed loop)", "clients", "p99 latency (ms)")
+		p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+		xt := map[float64]bool{}
+		for _, mode := range []string{modeDirect, modeService} {
+			var a, b plotter.XYs
+			for _, l := range r.Levels {
+				if l.Workload != w || l.Mode != mode || l.Loop != loopClosed || l.OK == 0 {
+					continue
+				}
+				a = append(a, plotter.XY{X: float64(l.Clients), Y: l.RPS})
+				b = append(b, plotter.XY{X: float64(l.Clients), Y: float64(l.Latency.P99) / 1000})
+				xt[float64(l.Clients)] = true
+			}
+			if err := addLine(tp, mode, a); err != nil {
+				return err
+			}
+			if err := addLine(p99, mode, b); err != nil {
+				return err
+			}
+		}
+		for _, p := range []*plot.Plot{tp, p99} {
+			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, constTicks(xt)
+		}
+		tp.Y.Min = 0
+		rows[i] = []*plot.Plot{tp, p99}
+		if hasOpen {
+			op := newPlot(w+": p99 latency (open loop)", "offered requests/s", "p99 latency (ms)")
+			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+			for _, mode := range []string{modeDirect, modeService} {
+				var a plotter.XYs
+				for _, l := range r.Levels {
+					if l.Workload == w && l.Mode == mode && l.Loop == loopOpen && l.OK > 0 {
+						a = append(a, plotter.XY{X: l.Rate, Y: float64(l.Latency.P99) / 1000})
+					}
+				}
+				sort.Slice(a, func(i, j int) bool { return a[i].X < a[j].X })
+				if err := addLine(op, mode, a); err != nil {
+					return err
+				}
+			}
+			rows[i] = append(rows[i], op)
+		}
+	}
+
+	width, height := vg.Length(cols)*11*vg.Centimeter, vg.Length(len(rows))*8*vg.Centimeter
+	var canvas vg.CanvasWriterTo
+	var dc draw.Canvas
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".svg":
+		c := vgsvg.New(width, height)
+		canvas, dc = c, draw.New(c)
+	default:
+		c := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(110))
+		canvas, dc = vgimg.PngCanvas{Canvas: c}, draw.New(c)
+	}
+	tiles := draw.Tiles{Rows: len(rows), Cols: cols, PadX: 8 * vg.Millimeter, PadY: 8 * vg.Millimeter,
+		PadTop: 4 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
+	cells := plot.Align(rows, tiles, dc)
+	for i := range rows {
+		for j := range rows[i] {
+			rows[i][j].Draw(cells[i][j])
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := canvas.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	st := modeStyle[mode]
+	line.Color, line.Width = st.color, vg.Points(1.5)
+	points.Color, points.Shape = st.color, st.shape
+	p.Add(line, points)
+	p.Legend.Add(mode, line, points)
+	return nil
+}
+
+// constTicks labels exactly the x values measured (1, 8, 32, ...).
+func constTicks(xs map[float64]bool) plot.Ticker {
+	var ts plot.ConstantTicks
+	for x := range xs {
+		ts = append(ts, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', -1, 64)})
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Value < ts[j].Value })
+	return ts
+}
+
+// logTicks labels powers of ten and the 2 and 5 between them, so a narrow
+// log axis still has labels.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for d := 1e-3; d <= 1e6; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := d * m
+			if v >= lo*0.999 && v <= hi*1.001 {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ts
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latencies are recorded in microseconds, from 1 µs to 2 minutes, with 3
+// significant digits.
+const (
+	histMin    = 1
+	histMax    = int64(2 * time.Minute / time.Microsecond)
+	histDigits = 3
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+// request sends one request for worker i and returns "" or an error code.
+type request func(ctx context.Context, i int, r *rand.Rand) string
+
+// levelRun is what one level of one mode measured.
+type levelRun struct {
+	hist    *hdrhistogram.Histogram // latency of successful requests, µs
+	ok      int64
+	errors  map[string]int64
+	elapsed time.Duration // measured window
+}
+
+// tally is one worker's counts.
+type tally struct {
+	hist   *hdrhistogram.Histogram
+	ok     int64
+	errors map[string]int64
+}
+
+func newTally() *tally { return &tally{hist: newHist(), errors: map[string]int64{}} }
+
+func (t *tally) record(code string, lat time.Duration) {
+	if code != "" {
+		t.errors[code]++
+		return
+	}
+	t.ok++
+	us := lat.Microseconds()
+	if us < histMin {
+		us = histMin
+	}
+	if us > histMax {
+		us = histMax
+	}
+	t.hist.RecordValue(us)
+}
+
+func merge(tallies []*tally, elapsed time.Duration) levelRun {
+	out := levelRun{hist: newHist(), errors: map[string]int64{}, elapsed: elapsed}
+	for _, t := range tallies {
+		out.hist.Merge(t.hist)
+		out.ok += t.ok
+		for k, v := range t.errors {
+			out.errors[k] += v
+		}
+	}
+	return out
+}
+
+// progress prints a line every two seconds while a level runs.
+type progress struct {
+	label   string
+	ok, err atomic.Int64
+	stop    chan struct{}
+	done    sync.WaitGroup
+}
+
+func startProgress(quiet bool, label string, total time.Duration) *progress {
+	p := &progress{label: label, stop: make(chan struct{})}
+	if quiet {
+		return p
+	}
+	p.done.Add(1)
+	go func() {
+		defer p.done.Done()
+		start := time.Now()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "  %-32s %4.0fs/%.0fs  ok %-8d errors %d\n", p.label,
+					time.Since(start).Seconds(), total.Seconds(), p.ok.Load(), p.err.Load())
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) count(code string) {
+	if code == "" {
+		p.ok.Add(1)
+	} else {
+		p.err.Add(1)
+	}
+}
+
+func (p *progress) end() {
+	close(p.stop)
+	p.done.Wait()
+}
+
+// window is the measured part of a level: after the warm-up, for the
+// duration. onStart, when set, is called as the window opens and onEnd as
+// it closes (to read the service's CPU time).
+type window struct {
+	warmup, duration time.Duration
+	onStart, onEnd   func()
+}
+
+func (w window) timer(start time.Time) (measureFrom, end time.Time, stop func()) {
+	measureFrom, end = start.Add(w.warmup), start.Add(w.warmup+w.duration)
+	t1 := time.AfterFunc(w.warmup, func() {
+		if w.onStart != nil {
+			w.onStart()
+		}
+	})
+	t2 := time.AfterFunc(w.warmup+w.duration, func() {
+		if w.onEnd != nil {
+			w.onEnd()
+		}
+	})
+	return measureFrom, end, func() { t1.Stop(); t2.Stop() }
+}
+
+// closedLoop runs n clients, each sending its next request when the last
+// is answered, for warmup+duration. A request counts when it completes in
+// the measured window. A client answered "overloaded" waits a jittered
+// overloadWait before its next request, as a well-behaved client would.
+func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait time.Duration, p *progress, req request) levelRun {
+	start := time.Now()
+	from, end, stopTimers := w.timer(start)
+	defer stopTimers()
+	tallies := make([]*tally, n)
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		tallies[i] = newTally()
+		wg.Add(1)
+		go func(i int, t *tally) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
+			for ctx.Err() == nil && issued.Add(1) <= maxReq {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				code := req(ctx, i, r)
+				t1 := time.Now()
+				p.count(code)
+				if !t1.Before(from) && !t1.After(end) {
+					t.record(code, t1.Sub(t0))
+				}
+				if code == "overloaded" && overloadWait > 0 {
+					sleepCtx(ctx, time.Duration(float64(overloadWait)*(0.5+r.Float64())))
+				}
+			}
+		}(i, tallies[i])
+	}
+	wg.Wait()
+	return merge(tallies, w.duration)
+}
+
+// openLoop sends requests at a fixed rate for warmup+duration, from at most
+// maxOut workers. Each latency runs from the moment the request was due, so
+// time spent waiting for a free worker counts. A request counts when it was
+// due in the measured window. Requests still waiting when the drain time
+// is over are counted as "not_sent"; requests that found no room in the
+// schedule as "client_backlog".
+func openLoop(ctx context.Context, rate float64, maxOut int, w window, maxReq int64, drain time.Duration, p *progress, req request) levelRun {
+	total := int64(rate * (w.warmup + w.duration).Seconds())
+	total = min(total, maxReq)
+	sched := make(chan time.Time, min(total, 1<<20)+1)
+	start := time.Now()
+	from, end, stopTimers := w.timer(start)
+	defer stopTimers()
+	deadline := end.Add(drain)
+	tallies := make([]*tally, maxOut+1)
+	var wg sync.WaitGroup
+	for i := range maxOut {
+		tallies[i] = newTally()
+		wg.Add(1)
+		go func(i int, t *tally) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
+			for due := range sched {
+				measured := !due.Before(from) && due.Before(end)
+				if ctx.Err() != nil || time.Now().After(deadline) {
+					if measured {
+						t.errors["not_sent"]++
+					}
+					continue
+				}
+				code := req(ctx, i, r)
+				p.count(code)
+				if measured {
+					t.record(code, time.Since(due))
+				}
+			}
+		}(i, tallies[i])
+	}
+	sched0 := newTally()
+	tallies[maxOut] = sched0
+	interval := float64(time.Second) / rate
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(float64(i) * interval))
+		if d := time.Until(due); d > 0 {
+			sleepCtx(ctx, d)
+		}
+		select {
+		case sched <- due:
+		default:
+			sched0.errors["client_backlog"]++
+		}
+	}
+	close(sched)
+	wg.Wait()
+	return merge(tallies, w.duration)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,213 @@
+// Command dbapi-bench measures what the dbapi service costs over running
+// the same transactions directly through database/sql.
+//
+// For each workload it runs a sweep of load levels in two modes, on the
+// same database and data, in the same run:
+//
+//   - direct: the operation's own code (txrunner.Run around bank.Transfer,
+//     bank.Get, ...) called in this process by N goroutines on a pool sized
+//     like the service's. This is the physical limit of the database.
+//   - service: N concurrent NATS requesters against a real dbapi process
+//     (built from ./cmd/dbapi, or -dbapi PATH), whose RSS and CPU time are
+//     read from /proc/<pid> while it runs (Linux; elsewhere they read 0).
+//
+// Closed-loop levels (-clients) run N clients that each send a request as
+// soon as the previous one is answered. Open-loop levels (-rates) send
+// requests at a fixed arrival rate whatever the answers do, and measure
+// each latency from the moment the request was due, so a stalled server
+// shows up as latency instead of hiding as fewer requests (no coordinated
+// omission). A rate may be given as a percentage of the best closed-loop
+// service throughput of the same workload measured earlier in the run.
+//
+// Per level it reports requests/s, p50/p90/p99/p99.9 latency (HDR
+// histogram), errors by code, and the service's RSS and CPU time; per
+// level the ratio service/direct. It prints a table, writes results.json,
+// a chart (PNG or SVG) of throughput and p99 latency against concurrency,
+// and a markdown report (RESULTS.md) in -out. With -burst N it also sends N
+// requests at once to check that memory stays bounded and the overload
+// path answers 503.
+//
+// Usage:
+//
+//	go run ./cmd/dbapi-bench [flags]
+//	make bench
+//
+// Workloads: transfer (accounts.transfer between random accounts among
+// -accounts, so contention is adjustable), get (accounts.get of a random
+// account), batch (10 transfers in one transaction; reported as not
+// available unless the service answers <prefix>.batch).
+//
+// It talks only to 127.0.0.1: the MySQL DSN and the NATS URL must be
+// loopback addresses. Every loop is bounded in count and time.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options are the command-line settings.
+type Options struct {
+	Workloads    []string
+	Modes        []string
+	Clients      []int
+	Rates        []string
+	OpenClients  int
+	Duration     time.Duration
+	Warmup       time.Duration
+	Accounts     int
+	Pool         int
+	MySQLDSN     string
+	NATSURL      string
+	DBAPI        string
+	Prefix       string
+	Conns        int
+	Timeout      time.Duration
+	OverloadWait time.Duration
+	Burst        int
+	Out          string
+	Chart        string
+	ServiceLog   string
+	MaxRequests  int64
+	Quiet        bool
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "dbapi-bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "dbapi-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (Options, error) {
+	var o Options
+	fs := flag.NewFlagSet("dbapi-bench", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: dbapi-bench [flags]\n\n"+
+			"Runs each workload at a sweep of load levels, directly through database/sql\n"+
+			"and through a dbapi service process, and reports the ratio service/direct.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	workloads := fs.String("workloads", "transfer,get,batch", "workloads to run: transfer, get, batch")
+	modes := fs.String("modes", "direct,service", "modes to run: direct, service")
+	clients := fs.String("clients", "1,8,32,128,512", "closed-loop levels: numbers of concurrent clients (empty for none)")
+	rates := fs.String("rates", "", "open-loop levels: arrival rates in requests/s, or N% of the workload's best closed-loop service throughput (empty for none)")
+	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
+	fs.DurationVar(&o.Duration, "duration", 6*time.Second, "measured time per level and mode")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each level")
+	fs.IntVar(&o.Accounts, "accounts", 1000, "accounts to seed; transfers pick two at random (fewer accounts, more contention)")
+	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
+	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied)")
+	fs.StringVar(&o.NATSURL, "nats", "", "URL of a NATS server to use (default: start one in this process)")
+	fs.StringVar(&o.DBAPI, "dbapi", "", "dbapi binary to run (default: go build ./cmd/dbapi into a temporary directory)")
+	fs.StringVar(&o.Prefix, "prefix", "dbapibench", "subject prefix and queue group of the service under test")
+	fs.IntVar(&o.Conns, "conns", 4, "NATS connections shared by the service-mode requesters")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "requester timeout of one request")
+	fs.DurationVar(&o.OverloadWait, "overload-wait", 10*time.Millisecond, "closed loop: a client answered 503 waits about this long before its next request")
+	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
+	fs.StringVar(&o.Out, "out", "bench", "directory for results.json, RESULTS.md and the chart")
+	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
+	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
+	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Workloads = splitList(*workloads)
+	o.Modes = splitList(*modes)
+	o.Rates = splitList(*rates)
+	for _, s := range splitList(*clients) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 100_000 {
+			return o, fmt.Errorf("-clients: want positive integers up to 100000, got %q", s)
+		}
+		o.Clients = append(o.Clients, n)
+	}
+	for _, r := range o.Rates {
+		if _, _, err := parseRate(r); err != nil {
+			return o, err
+		}
+	}
+	for _, w := range o.Workloads {
+		if _, ok := workloadDefs[w]; !ok {
+			return o, fmt.Errorf("-workloads: unknown workload %q (want transfer, get, batch)", w)
+		}
+	}
+	for _, m := range o.Modes {
+		if m != modeDirect && m != modeService {
+			return o, fmt.Errorf("-modes: unknown mode %q (want direct, service)", m)
+		}
+	}
+	switch {
+	case len(o.Workloads) == 0 || len(o.Modes) == 0:
+		return o, errors.New("nothing to run: -workloads and -modes must not be empty")
+	case len(o.Clients) == 0 && len(o.Rates) == 0 && o.Burst == 0:
+		return o, errors.New("nothing to run: give -clients, -rates or -burst")
+	case o.Duration <= 0 || o.Duration > time.Hour || o.Warmup < 0 || o.Warmup > time.Hour:
+		return o, errors.New("-duration must be positive and -warmup not negative, both at most 1h")
+	case o.Accounts < 2 || o.Accounts > 10_000_000:
+		return o, errors.New("-accounts: want 2 to 10000000")
+	case o.Pool <= 0 || o.Conns <= 0 || o.OpenClients <= 0 || o.OpenClients > 100_000:
+		return o, errors.New("-pool, -conns and -open-clients must be positive (-open-clients at most 100000)")
+	case o.Burst < 0 || o.Burst > 1_000_000:
+		return o, errors.New("-burst: want 0 to 1000000")
+	case o.Timeout <= 0 || o.MaxRequests <= 0:
+		return o, errors.New("-timeout and -max-requests must be positive")
+	}
+	if ext := strings.ToLower(filepath.Ext(o.Chart)); o.Chart != "" && ext != ".png" && ext != ".svg" {
+		return o, fmt.Errorf("-chart: want a .png or .svg file name, got %q", o.Chart)
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// parseRate parses "500" (requests/s) or "50%" (of the best closed-loop
+// service throughput).
+func parseRate(s string) (v float64, percent bool, err error) {
+	t, percent := strings.CutSuffix(s, "%")
+	v, err = strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v > 1e6 {
+		return 0, false, fmt.Errorf("-rates: want requests/s (up to 1000000) or a percentage such as 50%%, got %q", s)
+	}
+	return v, percent, nil
+}
+
+func (o *Options) has(mode string) bool {
+	for _, m := range o.Modes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}

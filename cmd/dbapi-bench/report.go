@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Target is one of the goals of the benchmark, judged on this run.
+type Target struct {
+	Name string `json:"name"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	Met  *bool  `json:"met"` // nil: not measured in this run
+}
+
+// pair is the direct and service results of one level.
+type pair struct {
+	workload, loop  string
+	clients         int
+	rate            float64
+	direct, service *Level
+}
+
+func pairs(levels []Level) []*pair {
+	var out []*pair
+	index := map[string]*pair{}
+	for i := range levels {
+		l := &levels[i]
+		key := fmt.Sprintf("%s/%s/%d/%g", l.Workload, l.Loop, l.Clients, l.Rate)
+		p := index[key]
+		if p == nil {
+			p = &pair{workload: l.Workload, loop: l.Loop, clients: l.Clients, rate: l.Rate}
+			index[key] = p
+			out = append(out, p)
+		}
+		if l.Mode == modeDirect {
+			p.direct = l
+		} else {
+			p.service = l
+		}
+	}
+	return out
+}
+
+func (p *pair) level() string {
+	if p.loop == loopOpen {
+		return fmt.Sprintf("%.0f req/s", p.rate)
+	}
+	return fmt.Sprintf("%d", p.clients)
+}
+
+func (p *pair) ratio() (float64, bool) {
+	if p.direct == nil || p.service == nil || p.direct.RPS == 0 {
+		return 0, false
+	}
+	return p.service.RPS / p.direct.RPS, true
+}
+
+func findPair(ps []*pair, workload, loop string, clients int) *pair {
+	for _, p := range ps {
+		if p.workload == workload && p.loop == loop && p.clients == clients {
+			return p
+		}
+	}
+	return nil
+}
+
+func boolp(b bool) *bool { return &b }
+
+// evaluate judges the issue's targets on what this run measured.
+func evaluate(r *Results) []Target {
+	ps := pairs(r.Levels)
+	var ts []Target
+	ratio := func(workload string, clients int, want float64) {
+		t := Target{Name: fmt.Sprintf("%s at %d clients: service/direct requests/s", workload, clients), Want: fmt.Sprintf(">= %.2f", want), Got: "not measured"}
+		if p := findPair(ps, workload, loopClosed, clients); p != nil {
+			if v, ok := p.ratio(); ok {
+				t.Got, t.Met = fmt.Sprintf("%.2f (%.0f / %.0f)", v, p.service.RPS, p.direct.RPS), boolp(v >= want)
+			}
+		}
+		ts = append(ts, t)
+	}
+	ratio("transfer", 32, 0.90)
+	ratio("get", 32, 0.75)
+	for _, w := range []string{"transfer", "get"} {
+		p := findPair(ps, w, loopClosed, 1)
+		add := func(name string, want int64, f func(Latency) int64) {
+			t := Target{Name: fmt.Sprintf("%s at 1 client: added %s latency (service - direct)", w, name), Want: "<= " + fmtUS(want), Got: "not measured"}
+			if p != nil && p.direct != nil && p.service != nil && p.direct.OK > 0 && p.service.OK > 0 {
+				d := f(p.service.Latency) - f(p.direct.Latency)
+				t.Got, t.Met = fmt.Sprintf("%s (%s - %s)", fmtUS(d), fmtUS(f(p.service.Latency)), fmtUS(f(p.direct.Latency))), boolp(d <= want)
+			}
+			ts = append(ts, t)
+		}
+		add("p50", 150, func(l Latency) int64 { return l.P50 })
+		add("p99", 1000, func(l Latency) int64 { return l.P99 })
+	}
+	for _, w := range []string{"transfer", "get"} {
+		p := findPair(ps, w, loopClosed, 512)
+		t1 := Target{Name: w + " at 512 clients: service errors other than overloaded", Want: "none", Got: "not measured"}
+		t2 := Target{Name: w + " at 512 clients: service RSS", Want: "<= 64 MiB", Got: "not measured"}
+		if p != nil && p.service != nil {
+			other := map[string]int64{}
+			for k, v := range p.service.Errors {
+				if k != "overloaded" {
+					other[k] = v
+				}
+			}
+			t1.Got, t1.Met = errString(other), boolp(len(other) == 0)
+			if p.service.Service != nil && p.service.Service.MaxRSSMiB > 0 {
+				t2.Got, t2.Met = fmt.Sprintf("%.1f MiB", p.service.Service.MaxRSSMiB), boolp(p.service.Service.MaxRSSMiB <= 64)
+			}
+		}
+		ts = append(ts, t1, t2)
+	}
+	t := Target{Name: "burst of requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", Want: "no missing replies, only overloaded errors, peak RSS <= 64 MiB", Got: "not measured"}
+	if b := r.Burst; b != nil {
+		t.Name = fmt.Sprintf("%d requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", b.Requests)
+		onlyOverload := true
+		for k := range b.Errors {
+			onlyOverload = onlyOverload && k == "overloaded"
+		}
+		t.Got = fmt.Sprintf("ok %d, errors %s, missing %d, RSS %.1f → peak %.1f MiB", b.OK, errString(b.Errors), b.Missing, b.RSSBeforeMiB, b.RSSPeakMiB)
+		t.Met = boolp(b.Missing == 0 && onlyOverload && b.RSSPeakMiB > 0 && b.RSSPeakMiB <= 64)
+	}
+	ts = append(ts, t)
+	return ts
+}
+
+func fmtUS(us int64) string {
+	switch a := max(us, -us); {
+	case a < 1000:
+		return fmt.Sprintf("%d µs", us)
+	case a < 1_000_000:
+		return fmt.Sprintf("%.2f ms", float64(us)/1e3)
+	}
+	return fmt.Sprintf("%.2f s", float64(us)/1e6)
+}
+
+func errString(m map[string]int64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// writeTables writes the comparison and detail tables as markdown, which
+// also reads well on a terminal.
+func writeTables(w io.Writer, r *Results) {
+	ps := pairs(r.Levels)
+	fmt.Fprintln(w, "| workload | loop | clients / rate | direct req/s | service req/s | service/direct | direct p50 / p99 | service p50 / p99 | added p50 | added p99 | service errors | service RSS | service CPU/req |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	for _, p := range ps {
+		cell := func(l *Level, f func(*Level) string) string {
+			if l == nil {
+				return "-"
+			}
+			return f(l)
+		}
+		rps := func(l *Level) string { return fmt.Sprintf("%.0f", l.RPS) }
+		lat := func(l *Level) string { return fmtUS(l.Latency.P50) + " / " + fmtUS(l.Latency.P99) }
+		ratio, added50, added99 := "-", "-", "-"
+		if v, ok := p.ratio(); ok {
+			ratio = fmt.Sprintf("**%.2f**", v)
+		}
+		if p.direct != nil && p.service != nil && p.direct.OK > 0 && p.service.OK > 0 {
+			added50 = fmtUS(p.service.Latency.P50 - p.direct.Latency.P50)
+			added99 = fmtUS(p.service.Latency.P99 - p.direct.Latency.P99)
+		}
+		rss, cpu := "-", "-"
+		if p.service != nil && p.service.Service != nil {
+			if p.service.Service.MaxRSSMiB > 0 {
+				rss = fmt.Sprintf("%.1f MiB", p.service.Service.MaxRSSMiB)
+			}
+			if p.service.OK > 0 {
+				cpu = fmt.Sprintf("%.0f µs", p.service.Service.CPUPerReqUS)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			p.workload, p.loop, p.level(), cell(p.direct, rps), cell(p.service, rps), ratio,
+			cell(p.direct, lat), cell(p.service, lat), added50, added99,
+			cell(p.service, func(l *Level) string { return errString(l.Errors) }), rss, cpu)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every level and mode (latencies of successful requests; CPU seconds used in the measured window):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | service CPU s | service max RSS | bench CPU s | database CPU s |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+	for _, p := range ps {
+		for _, l := range []*Level{p.direct, p.service} {
+			if l == nil {
+				continue
+			}
+			svcCPU, svcRSS, dbCPU := "-", "-", "-"
+			if l.Service != nil {
+				svcCPU, svcRSS = fmt.Sprintf("%.2f", l.Service.CPUSeconds), fmt.Sprintf("%.1f MiB", l.Service.MaxRSSMiB)
+			}
+			if l.Database != nil {
+				dbCPU = fmt.Sprintf("%.2f", l.Database.CPUSeconds)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
+				l.Workload, l.Loop, p.level(), l.Mode, l.OK, l.RPS, fmtUS(l.Latency.P50), fmtUS(l.Latency.P90),
+				fmtUS(l.Latency.P99), fmtUS(l.Latency.P999), fmtUS(l.Latency.Max), errString(l.Errors),
+				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU)
+		}
+	}
+}
+
+func writeTargets(w io.Writer, r *Results) {
+	fmt.Fprintln(w, "| target | want | got | met |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, t := range r.Targets {
+		met := "not measured"
+		if t.Met != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[*t.Met]
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Want, t.Got, met)
+	}
+}
+
+const (
+	beginMark = "<!-- dbapi-bench:begin (generated by cmd/dbapi-bench; edit outside these marks) -->"
+	endMark   = "<!-- dbapi-bench:end -->"
+)
+
+// generated is the part of RESULTS.md that each run rewrites.
+func generated(r *Results, chart string) string {
+	var b bytes.Buffer
+	m := r.Machine
+	fmt.Fprintf(&b, "Measured %s by `%s`.\n\n", r.Date, r.Command)
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s). "+
+		"The benchmark process, the NATS server (%s), the dbapi process and the database share these CPUs.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, r.Settings["nats"])
+	fmt.Fprintf(&b, "Settings: %v s per level after %v s of warm-up, %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms.\n\n",
+		r.Settings["duration_s"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
+	names := make([]string, 0, len(r.Workloads))
+	for k := range r.Workloads {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(&b, "- `%s`: %s", k, r.Workloads[k])
+		if why, ok := r.Unavailable[k]; ok {
+			fmt.Fprintf(&b, " — **not available**: %s", why)
+		}
+		fmt.Fprintln(&b)
+	}
+	fmt.Fprintln(&b)
+	if chart != "" {
+		fmt.Fprintf(&b, "![throughput and p99 latency against concurrency](%s)\n\n", chart)
+	}
+	writeTables(&b, r)
+	fmt.Fprintln(&b)
+	if r.IdleRSSMiB > 0 {
+		fmt.Fprintf(&b, "Service RSS when idle after start: %.1f MiB.\n\n", r.IdleRSSMiB)
+	}
+	if bu := r.Burst; bu != nil {
+		fmt.Fprintf(&b, "Burst: %d `%s` requests published at once: ok %d, errors %s, missing %d, all answered in %.2f s; service RSS %.1f MiB before, %.1f MiB at peak, %.1f MiB a second after.\n\n",
+			bu.Requests, bu.Workload, bu.OK, errString(bu.Errors), bu.Missing, bu.Seconds, bu.RSSBeforeMiB, bu.RSSPeakMiB, bu.RSSAfterMiB)
+	}
+	fmt.Fprintln(&b, "Targets:")
+	fmt.Fprintln(&b)
+	writeTargets(&b, r)
+	if len(r.ErrorLog) > 0 {
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "Errors the service logged (first distinct lines):")
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "```")
+		for _, l := range r.ErrorLog {
+			if len(l) > 300 {
+				l = l[:300] + "..."
+			}
+			fmt.Fprintln(&b, l)
+		}
+		fmt.Fprintln(&b, "```")
+	}
+	return b.String()
+}
+
+// report prints the tables and writes results.json, the chart and
+// RESULTS.md into -out.
+func (b *bench) report() error {
+	o, r := b.o, b.results
+	fmt.Println()
+	writeTables(os.Stdout, r)
+	fmt.Println()
+	writeTargets(os.Stdout, r)
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.Out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	chart := o.Chart
+	if chart != "" {
+		if err := drawChart(r, filepath.Join(o.Out, chart)); err != nil {
+			fmt.Fprintln(os.Stderr, "chart:", err)
+			chart = ""
+		}
+	}
+	mdPath := filepath.Join(o.Out, "RESULTS.md")
+	gen := beginMark + "\n" + generated(r, chart) + endMark + "\n"
+	old, err := os.ReadFile(mdPath)
+	var md string
+	if i, j := bytes.Index(old, []byte(beginMark)), bytes.Index(old, []byte(endMark)); err == nil && i >= 0 && j > i {
+		md = string(old[:i]) + gen + strings.TrimPrefix(string(old[j+len(endMark):]), "\n")
+	} else {
+		md = "# Benchmark results\n\n" + gen
+	}
+	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s, %s", filepath.Join(o.Out, "results.json"), mdPath)
+	if chart != "" {
+		fmt.Fprintf(os.Stderr, ", %s", filepath.Join(o.Out, chart))
+	}
+	fmt.Fprintln(os.Stderr)
+	return nil
+}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+)
+
+// Latency holds percentiles of one level, in microseconds.
+type Latency struct {
+	P50  int64   `json:"p50_us"`
+	P90  int64   `json:"p90_us"`
+	P99  int64   `json:"p99_us"`
+	P999 int64   `json:"p99_9_us"`
+	Max  int64   `json:"max_us"`
+	Mean float64 `json:"mean_us"`
+}
+
+// Level is one level of one mode of one workload.
+type Level struct {
+	Workload string           `json:"workload"`
+	Loop     string           `json:"loop"`               // closed or open
+	Mode     string           `json:"mode"`               // direct or service
+	Clients  int              `json:"clients"`            // closed: clients; open: most outstanding
+	Rate     float64          `json:"offered_rate"`       // open loop: requests/s offered
+	Seconds  float64          `json:"seconds"`            // measured window
+	OK       int64            `json:"ok"`                 // successful requests in the window
+	RPS      float64          `json:"requests_per_s"`     // OK / Seconds
+	Latency  Latency          `json:"latency"`            // of successful requests
+	Errors   map[string]int64 `json:"errors,omitempty"`   // by code
+	Service  *ProcUsage       `json:"service,omitempty"`  // the dbapi process (service mode)
+	Bench    ProcUsage        `json:"bench"`              // this process
+	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd, when found
+}
+
+// ProcUsage is what a process used in a level's window.
+type ProcUsage struct {
+	CPUSeconds  float64 `json:"cpu_s"`
+	CPUPerReqUS float64 `json:"cpu_per_request_us"`
+	MaxRSSMiB   float64 `json:"max_rss_mib,omitempty"`
+}
+
+// Results is everything one run measured; it is written as results.json.
+type Results struct {
+	Date        string            `json:"date"`
+	Machine     Machine           `json:"machine"`
+	Command     string            `json:"command"`
+	Settings    map[string]any    `json:"settings"`
+	Workloads   map[string]string `json:"workloads"`
+	Unavailable map[string]string `json:"unavailable,omitempty"` // workload → why it did not run
+	Levels      []Level           `json:"levels"`
+	Burst       *Burst            `json:"burst,omitempty"`
+	IdleRSSMiB  float64           `json:"service_idle_rss_mib,omitempty"`
+	ErrorLog    []string          `json:"service_error_log,omitempty"`
+	Targets     []Target          `json:"targets"`
+}
+
+// bench holds what a run shares.
+type bench struct {
+	o       *Options
+	db      *sqlx.DB
+	runner  *txrunner.Runner
+	conns   []*nats.Conn
+	svc     *serviceProc
+	dbPID   string
+	results *Results
+}
+
+func run(ctx context.Context, o Options) error {
+	cfg, err := txrunner.ParseDSN(o.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("-mysql: %w", err)
+	}
+	if err := checkLoopback(cfg, o.NATSURL); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := schema.EnsureDatabase(octx, cfg); err != nil {
+		return fmt.Errorf("database %s: %w", cfg.DBName, err)
+	}
+	db, err := txrunner.Open(octx, cfg, txrunner.PoolConfig{MaxOpen: o.Pool})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := schema.Migrate(octx, db.DB, nil, quiet); err != nil {
+		return err
+	}
+	b := &bench{
+		o: &o, db: db,
+		runner: txrunner.New(db, txrunner.Config{Logger: quiet}),
+		dbPID:  findProcess("mariadbd", "mysqld"),
+		results: &Results{
+			Date:        time.Now().UTC().Format("2006-01-02 15:04 MST"),
+			Machine:     describeMachine(octx, db),
+			Command:     "dbapi-bench " + strings.Join(os.Args[1:], " "),
+			Workloads:   map[string]string{},
+			Unavailable: map[string]string{},
+			Settings: map[string]any{
+				"duration_s": o.Duration.Seconds(), "warmup_s": o.Warmup.Seconds(), "accounts": o.Accounts,
+				"pool": o.Pool, "conns": o.Conns, "open_clients": o.OpenClients, "overload_wait_ms": o.OverloadWait.Milliseconds(),
+				"nats": map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
+			},
+		},
+	}
+	if !cfg.InterpolateParams {
+		fmt.Fprintln(os.Stderr, "note: interpolateParams is off in -mysql; each statement costs extra round trips")
+	}
+
+	if o.has(modeService) || o.Burst > 0 {
+		natsURL, stopNATS, err := startNATS(&o)
+		if err != nil {
+			return err
+		}
+		defer stopNATS()
+		if b.conns, err = connect(natsURL, o.Conns); err != nil {
+			return err
+		}
+		defer closeAll(b.conns)
+		if b.svc, err = startService(ctx, &o, natsURL, b.conns[0]); err != nil {
+			return err
+		}
+		defer b.svc.Stop()
+		if rss, ok := procRSS(b.svc.pid); ok {
+			b.results.IdleRSSMiB = mib(rss)
+		}
+		fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
+	}
+
+	for _, name := range o.Workloads {
+		if ctx.Err() != nil {
+			break
+		}
+		wl := workloadDefs[name]
+		b.results.Workloads[name] = wl.desc
+		if reason := b.available(ctx, wl); reason != "" {
+			fmt.Fprintf(os.Stderr, "%s: not available: %s\n", name, reason)
+			b.results.Unavailable[name] = reason
+			continue
+		}
+		if err := seed(ctx, db, o.Accounts); err != nil {
+			return err
+		}
+		for _, n := range o.Clients {
+			for _, mode := range o.Modes {
+				if ctx.Err() == nil {
+					b.level(ctx, wl, mode, loopClosed, n, 0)
+				}
+			}
+		}
+		for _, r := range o.Rates {
+			rate := b.resolveRate(name, r)
+			if rate <= 0 {
+				fmt.Fprintf(os.Stderr, "%s: rate %s: no closed-loop throughput to take a percentage of; skipped\n", name, r)
+				continue
+			}
+			for _, mode := range o.Modes {
+				if ctx.Err() == nil {
+					b.level(ctx, wl, mode, loopOpen, o.OpenClients, rate)
+				}
+			}
+		}
+	}
+	if o.Burst > 0 && b.svc != nil && ctx.Err() == nil {
+		wl := workloadDefs["transfer"]
+		if err := seed(ctx, db, o.Accounts); err != nil {
+			return err
+		}
+		b.results.Burst = b.burst(ctx, wl, o.Burst)
+	}
+	if b.svc != nil {
+		b.results.ErrorLog = b.svc.errorLines(10)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.results.Targets = evaluate(b.results)
+	return b.report()
+}
+
+// available returns why a workload cannot run, or "".
+func (b *bench) available(ctx context.Context, wl *workload) string {
+	if wl.name != "batch" || b.svc == nil {
+		return ""
+	}
+	subject := b.o.Prefix + "." + wl.subject
+	if err := seed(ctx, b.db, b.o.Accounts); err != nil {
+		return err.Error()
+	}
+	msg, err := b.conns[0].Request(subject, wl.body(rand.New(rand.NewPCG(1, 2)), b.o.Accounts), 5*time.Second)
+	if err != nil {
+		return fmt.Sprintf("the service does not answer %s (%s)", subject, natsErrorCode(err))
+	}
+	if code := replyCode(msg); code != "" {
+		return fmt.Sprintf("the service answered the probe on %s with %s: %s", subject, code, strings.TrimSpace(string(msg.Data)))
+	}
+	return ""
+}
+
+// resolveRate turns "500" or "50%" into requests/s for a workload.
+func (b *bench) resolveRate(workload, s string) float64 {
+	v, percent, _ := parseRate(s)
+	if !percent {
+		return v
+	}
+	best := map[string]float64{}
+	for _, l := range b.results.Levels {
+		if l.Workload == workload && l.Loop == loopClosed {
+			best[l.Mode] = max(best[l.Mode], l.RPS)
+		}
+	}
+	base := best[modeService]
+	if base == 0 {
+		base = best[modeDirect]
+	}
+	return float64(int(base * v / 100))
+}
+
+// level runs one level of one mode and records it.
+func (b *bench) level(ctx context.Context, wl *workload, mode, loop string, clients int, rate float64) {
+	o := b.o
+	label := fmt.Sprintf("%s %s %d clients", wl.name, mode, clients)
+	if loop == loopOpen {
+		label = fmt.Sprintf("%s %s %.0f req/s", wl.name, mode, rate)
+	}
+	var req request
+	svcPID := ""
+	switch mode {
+	case modeDirect:
+		req = func(ctx context.Context, _ int, r *rand.Rand) string {
+			rctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			defer cancel()
+			return directCode(rctx, wl, b.runner, r, o.Accounts)
+		}
+	case modeService:
+		subject := o.Prefix + "." + wl.subject
+		req = func(_ context.Context, i int, r *rand.Rand) string {
+			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
+		}
+		svcPID = b.svc.pid
+	}
+	cpu := newCPUMeter("self", svcPID, b.dbPID)
+	rss := sampleRSS(svcPID, 100*time.Millisecond)
+	w := window{warmup: o.Warmup, duration: o.Duration, onStart: cpu.begin, onEnd: cpu.finish}
+	p := startProgress(o.Quiet, label, o.Warmup+o.Duration)
+	var res levelRun
+	if loop == loopClosed {
+		res = closedLoop(ctx, clients, w, o.MaxRequests, o.OverloadWait, p, req)
+	} else {
+		res = openLoop(ctx, rate, clients, w, o.MaxRequests, o.Timeout, p, req)
+	}
+	p.end()
+	used := cpu.used()
+	maxRSS := rss.end()
+
+	l := Level{
+		Workload: wl.name, Loop: loop, Mode: mode, Clients: clients, Rate: rate,
+		Seconds: res.elapsed.Seconds(), OK: res.ok, RPS: float64(res.ok) / res.elapsed.Seconds(),
+		Latency: latencyOf(res), Bench: usage(used[0], res.ok, 0),
+	}
+	if len(res.errors) > 0 {
+		l.Errors = res.errors
+	}
+	if svcPID != "" {
+		u := usage(used[1], res.ok, maxRSS)
+		l.Service = &u
+	}
+	if b.dbPID != "" {
+		u := usage(used[2], res.ok, 0)
+		l.Database = &u
+	}
+	b.results.Levels = append(b.results.Levels, l)
+	if !o.Quiet {
+		fmt.Fprintf(os.Stderr, "%-34s %8.0f req/s  p50 %s  p99 %s  errors %v\n", label, l.RPS,
+			fmtUS(l.Latency.P50), fmtUS(l.Latency.P99), errString(l.Errors))
+	}
+}
+
+func latencyOf(r levelRun) Latency {
+	h := r.hist
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), Max: h.Max(), Mean: h.Mean(),
+	}
+}
+
+func usage(cpu time.Duration, ok int64, rss int64) ProcUsage {
+	u := ProcUsage{CPUSeconds: cpu.Seconds(), MaxRSSMiB: mib(rss)}
+	if ok > 0 {
+		u.CPUPerReqUS = float64(cpu.Microseconds()) / float64(ok)
+	}
+	return u
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// seed empties the benchmark tables and inserts n accounts (ids 1..n) with
+// balances large enough that no transfer of 0.01 ever runs short.
+func seed(ctx context.Context, db *sqlx.DB, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		"SET FOREIGN_KEY_CHECKS = 0", "TRUNCATE TABLE transfers", "TRUNCATE TABLE accounts", "SET FOREIGN_KEY_CHECKS = 1",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("seed: %s: %w", q, err)
+		}
+	}
+	const chunk = 1000
+	for first := 1; first <= n; first += chunk {
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO accounts (id, owner, balance) VALUES ")
+		for id := first; id < first+chunk && id <= n; id++ {
+			if id > first {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, "(%d,'bench-%d',1000000000.00)", id, id)
+		}
+		if _, err := conn.ExecContext(ctx, sb.String()); err != nil {
+			return fmt.Errorf("seed accounts: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// isLoopback reports whether host (a name or an address) is this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkLoopback refuses a MySQL or NATS address that is not on this
+// machine: the benchmark sends load only to 127.0.0.1.
+func checkLoopback(cfg *mysql.Config, natsURL string) error {
+	if cfg.Net != "tcp" && cfg.Net != "unix" {
+		return fmt.Errorf("-mysql: network %q: want tcp to 127.0.0.1 or a unix socket", cfg.Net)
+	}
+	if cfg.Net == "tcp" {
+		host, _, err := net.SplitHostPort(cfg.Addr)
+		if err != nil || !isLoopback(host) {
+			return fmt.Errorf("-mysql: address %q is not on this machine; the benchmark only loads 127.0.0.1", cfg.Addr)
+		}
+	}
+	if natsURL != "" {
+		u, err := url.Parse(natsURL)
+		if err != nil || !isLoopback(u.Hostname()) {
+			return fmt.Errorf("-nats: %q is not on this machine; the benchmark only loads 127.0.0.1", natsURL)
+		}
+	}
+	return nil
+}
+
+// startNATS returns the URL of the NATS server to use: -nats, or one
+// started in this process (stopped by the returned function).
+func startNATS(o *Options) (string, func(), error) {
+	if o.NATSURL != "" {
+		return o.NATSURL, func() {}, nil
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true, MaxPayload: 1 << 20})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return "", nil, errors.New("embedded NATS server did not start")
+	}
+	return ns.ClientURL(), func() { ns.Shutdown(); ns.WaitForShutdown() }, nil
+}
+
+// serviceProc is a dbapi process under test.
+type serviceProc struct {
+	cmd     *exec.Cmd
+	pid     string
+	logPath string
+	exited  chan struct{}
+	waitErr error
+	tmpDir  string
+}
+
+// buildDBAPI builds ./cmd/dbapi of the module this command runs in.
+func buildDBAPI(ctx context.Context, dir string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("no go command in PATH to build the service; pass -dbapi PATH")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "dbapi")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/dbapi")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/dbapi: %v\n%s", err, b)
+	}
+	return out, nil
+}
+
+// moduleRoot finds the dbapi module's directory from the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 64 {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.Contains(b, []byte("module github.com/dbapi-dev/dbapi\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("run from the dbapi repository to build the service, or pass -dbapi PATH")
+}
+
+// startService starts the dbapi binary on the benchmark database and
+// natsURL, and waits until it answers.
+func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn) (*serviceProc, error) {
+	tmp, err := os.MkdirTemp("", "dbapi-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s := &serviceProc{tmpDir: tmp, exited: make(chan struct{})}
+	bin := o.DBAPI
+	if bin == "" {
+		fmt.Fprintln(os.Stderr, "building ./cmd/dbapi ...")
+		if bin, err = buildDBAPI(ctx, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
+	}
+	s.logPath = o.ServiceLog
+	if s.logPath == "" {
+		s.logPath = filepath.Join(tmp, "dbapi.log")
+	}
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	defer logf.Close()
+
+	env := os.Environ()
+	if os.Getenv("DBAPI_LOG_LEVEL") == "" {
+		env = append(env, "DBAPI_LOG_LEVEL=warn")
+	}
+	env = append(env,
+		"DBAPI_MYSQL_DSN="+o.MySQLDSN,
+		"DBAPI_NATS_URL="+natsURL,
+		"DBAPI_PREFIX="+o.Prefix,
+		"DBAPI_QUEUE_GROUP="+o.Prefix,
+		"DBAPI_POOL_SIZE="+strconv.Itoa(o.Pool),
+	)
+	s.cmd = exec.Command(bin, "serve")
+	s.cmd.Env = env
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	s.pid = strconv.Itoa(s.cmd.Process.Pid)
+	go func() { s.waitErr = s.cmd.Wait(); close(s.exited) }()
+
+	// Ready when accounts.get answers (a 404 is an answer).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := nc.Request(o.Prefix+".accounts.get", []byte(`{"id":1}`), time.Second)
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			s.Stop()
+			return nil, fmt.Errorf("the service exited at start (%v):\n%s", s.waitErr, s.logTail())
+		default:
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("the service did not answer within 60s (%v):\n%s", err, s.logTail())
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+func (s *serviceProc) logTail() string {
+	b, _ := os.ReadFile(s.logPath)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// errorLines returns up to n distinct error lines from the service's log.
+func (s *serviceProc) errorLines(n int) []string {
+	b, _ := os.ReadFile(s.logPath)
+	var out []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) && !seen[line] && len(out) < n {
+			seen[line] = true
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Stop asks the service to stop, and kills it after 40 seconds.
+func (s *serviceProc) Stop() {
+	defer os.RemoveAll(s.tmpDir)
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(40 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// connect opens n NATS connections for the requesters.
+func connect(url string, n int) ([]*nats.Conn, error) {
+	conns := make([]*nats.Conn, 0, n)
+	for i := range n {
+		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("dbapi-bench-%d", i)), nats.MaxReconnects(3))
+		if err != nil {
+			closeAll(conns)
+			return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		}
+		conns = append(conns, nc)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []*nats.Conn) {
+	for _, nc := range conns {
+		nc.Close()
+	}
+}

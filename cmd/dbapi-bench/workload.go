@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+const (
+	modeDirect  = "direct"
+	modeService = "service"
+
+	loopClosed = "closed"
+	loopOpen   = "open"
+
+	batchSteps = 10
+)
+
+// workload is one kind of request. body builds a request body; direct
+// runs the same work in this process as one transaction.
+type workload struct {
+	name    string
+	subject string // subject after the prefix
+	desc    string
+	body    func(r *rand.Rand, accounts int) []byte
+	direct  func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, accounts int) error
+}
+
+var workloadDefs = map[string]*workload{
+	"transfer": {
+		name: "transfer", subject: "accounts.transfer",
+		desc: "accounts.transfer of 0.01 between two random accounts",
+		body: transferBody,
+		direct: func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, n int) error {
+			return runOp(ctx, run, "accounts.transfer", transferBody(r, n))
+		},
+	},
+	"get": {
+		name: "get", subject: "accounts.get",
+		desc: "accounts.get of a random account (read-only point lookup)",
+		body: getBody,
+		direct: func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, n int) error {
+			return runOp(ctx, run, "accounts.get", getBody(r, n))
+		},
+	},
+	"batch": {
+		name: "batch", subject: "batch",
+		desc: fmt.Sprintf("%d accounts.transfer steps in one transaction", batchSteps),
+		body: batchBody,
+		direct: func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, n int) error {
+			bodies := make([][]byte, batchSteps)
+			for i := range bodies {
+				bodies[i] = transferBody(r, n)
+			}
+			return run.Run(ctx, txrunner.Options{}, func(ctx context.Context, tx *sqlx.Tx) error {
+				for _, b := range bodies {
+					if _, err := bank.Transfer(ctx, tx, b); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	},
+}
+
+var bankOps = func() map[string]dbapi.Operation {
+	m := map[string]dbapi.Operation{}
+	for _, op := range bank.Operations() {
+		m[op.Name] = op
+	}
+	return m
+}()
+
+// runOp runs a bank operation as the service does, minus NATS and the
+// encoding of the result: one txrunner.Run with the operation's options.
+func runOp(ctx context.Context, run *txrunner.Runner, name string, body []byte) error {
+	op := bankOps[name]
+	return run.Run(ctx, txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly},
+		func(ctx context.Context, tx *sqlx.Tx) error {
+			_, err := op.Run(ctx, tx, body)
+			return err
+		})
+}
+
+// twoAccounts returns two distinct account ids in [1, n].
+func twoAccounts(r *rand.Rand, n int) (uint64, uint64) {
+	from := r.IntN(n)
+	to := r.IntN(n - 1)
+	if to >= from {
+		to++
+	}
+	return uint64(from + 1), uint64(to + 1)
+}
+
+func transferBody(r *rand.Rand, n int) []byte {
+	from, to := twoAccounts(r, n)
+	b := make([]byte, 0, 64)
+	b = append(b, `{"from":`...)
+	b = strconv.AppendUint(b, from, 10)
+	b = append(b, `,"to":`...)
+	b = strconv.AppendUint(b, to, 10)
+	return append(b, `,"amount":"0.01"}`...)
+}
+
+func getBody(r *rand.Rand, n int) []byte {
+	b := make([]byte, 0, 24)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendUint(b, uint64(r.IntN(n)+1), 10)
+	return append(b, '}')
+}
+
+// batchBody is a request of the batch operation:
+// {"ops":[{"op":"accounts.transfer","params":{...}}, ...]}.
+func batchBody(r *rand.Rand, n int) []byte {
+	type step struct {
+		Op     string          `json:"op"`
+		Params json.RawMessage `json:"params"`
+	}
+	steps := make([]step, batchSteps)
+	for i := range steps {
+		steps[i] = step{Op: "accounts.transfer", Params: transferBody(r, n)}
+	}
+	b, _ := json.Marshal(struct {
+		Ops []step `json:"ops"`
+	}{steps})
+	return b
+}
+
+// directCode runs one direct request and returns "" or its error code.
+func directCode(ctx context.Context, wl *workload, run *txrunner.Runner, r *rand.Rand, accounts int) string {
+	err := wl.direct(ctx, run, r, accounts)
+	if err == nil {
+		return ""
+	}
+	return dbapi.AsError(err).ErrorCode()
+}
+
+// serviceCode sends one request and returns "" or its error code: the
+// code in the error reply's body, or a requester-side code.
+func serviceCode(nc *nats.Conn, subject string, body []byte, timeout time.Duration) string {
+	msg, err := nc.Request(subject, body, timeout)
+	if err != nil {
+		return natsErrorCode(err)
+	}
+	return replyCode(msg)
+}
+
+func natsErrorCode(err error) string {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return "no_responders"
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "requester_timeout"
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return "nats_error"
+}
+
+// replyCode returns "" for a success reply, else the error code.
+func replyCode(msg *nats.Msg) string {
+	status := msg.Header.Get(micro.ErrorCodeHeader)
+	if status == "" {
+		return ""
+	}
+	var eb consumer.ErrorBody
+	if json.Unmarshal(msg.Data, &eb) == nil && eb.Error.Code != "" {
+		return eb.Error.Code
+	}
+	return "status_" + status
+}
