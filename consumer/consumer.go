@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -42,8 +43,12 @@ type Config struct {
 	Timeout    time.Duration // deadline of a request without a Dbapi-Timeout header; default 5s
 	MaxTimeout time.Duration // largest deadline a request may ask for; default 1m
 	MaxPayload int           // largest request body in bytes; default 1 MiB
-	Version    string        // service version shown by `nats micro info`; default "0.0.0"
-	Logger     *slog.Logger  // default slog.Default()
+	MaxBatch   int           // most steps in one batch; default 100
+	// Idempotency stores Idempotency-Key replies; nil refuses keyed
+	// requests with 400.
+	Idempotency *idempotency.Store
+	Version     string       // service version shown by `nats micro info`; default "0.0.0"
+	Logger      *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() {
@@ -68,6 +73,9 @@ func (c *Config) setDefaults() {
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload
 	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
 	if c.Version == "" {
 		c.Version = "0.0.0"
 	}
@@ -89,6 +97,7 @@ type Service struct {
 	runner Runner
 	log    *slog.Logger
 	svc    micro.Service
+	reg    *dbapi.Registry
 	stats  map[string]*opStats
 
 	queue   chan *job
@@ -105,11 +114,21 @@ type Service struct {
 }
 
 type job struct {
-	op       *dbapi.Operation
+	name     string           // operation name, or "batch"
+	op       *dbapi.Operation // nil for a batch
 	stats    *opStats
 	data     []byte
 	reply    string
+	key      string // Idempotency-Key
 	deadline time.Time
+}
+
+// work is what a job runs in its transaction.
+type work struct {
+	opts    txrunner.Options
+	timeout time.Duration
+	run     func(ctx context.Context, tx *sqlx.Tx) (any, error)
+	batch   *batchPlan
 }
 
 // Start registers every operation in reg as an endpoint on nc and starts
@@ -124,6 +143,7 @@ func Start(nc *nats.Conn, runner Runner, reg *dbapi.Registry, cfg Config) (*Serv
 		cfg:    cfg,
 		nc:     nc,
 		runner: runner,
+		reg:    reg,
 		log:    cfg.Logger,
 		stats:  make(map[string]*opStats),
 		queue:  make(chan *job, cfg.QueueLen),
@@ -173,22 +193,30 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
-	for _, op := range reg.Operations() {
-		op := op
-		subject := s.cfg.Prefix + "." + op.Name
+	if _, clash := reg.Lookup(BatchOperation); clash {
+		svc.Stop()
+		return fmt.Errorf("operation %q clashes with the batch endpoint", BatchOperation)
+	}
+	add := func(name string, op *dbapi.Operation, meta map[string]string) error {
 		st := &opStats{}
-		s.stats[subject] = st
+		s.stats[s.cfg.Prefix+"."+name] = st
+		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
+			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, op, st) }),
+			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
+	}
+	for _, op := range reg.Operations() {
 		meta := map[string]string{"read_only": fmt.Sprint(op.ReadOnly)}
 		if op.Description != "" {
 			meta["description"] = op.Description
 		}
-		err := group.AddEndpoint(strings.ReplaceAll(op.Name, ".", "_"),
-			micro.HandlerFunc(func(r micro.Request) { s.receive(r, &op, st) }),
-			micro.WithEndpointSubject(op.Name), micro.WithEndpointMetadata(meta))
-		if err != nil {
+		if err := add(op.Name, &op, meta); err != nil {
 			svc.Stop()
 			return fmt.Errorf("endpoint %s: %w", op.Name, err)
 		}
+	}
+	if err := add(BatchOperation, nil, map[string]string{"description": "Several operations in one transaction."}); err != nil {
+		svc.Stop()
+		return fmt.Errorf("endpoint %s: %w", BatchOperation, err)
 	}
 	// Once the server has seen the subscriptions, requests reach us: a
 	// caller that starts us and then sends a request gets an answer, not
@@ -202,11 +230,18 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 
 // receive runs on the subscription's goroutine: it must not block. It
 // checks the request and queues it, or answers at once.
-func (s *Service) receive(r micro.Request, op *dbapi.Operation, st *opStats) {
-	j := &job{op: op, stats: st, data: r.Data(), reply: r.Reply()}
-	deadline, err := s.deadline(r.Headers().Get(HeaderTimeout), op.Timeout)
+func (s *Service) receive(r micro.Request, name string, op *dbapi.Operation, st *opStats) {
+	j := &job{name: name, op: op, stats: st, data: r.Data(), reply: r.Reply(), key: r.Headers().Get(idempotency.HeaderKey)}
+	var opTimeout time.Duration
+	if op != nil {
+		opTimeout = op.Timeout
+	}
+	deadline, err := s.deadline(r.Headers().Get(HeaderTimeout), opTimeout)
 	if err == nil && len(j.data) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.data), s.cfg.MaxPayload)
+	}
+	if err == nil && j.key != "" {
+		err = s.checkKey(j.key)
 	}
 	if err != nil {
 		s.reject(j, err)
@@ -253,29 +288,98 @@ func (s *Service) work() {
 	}
 }
 
+func (s *Service) checkKey(key string) error {
+	if s.cfg.Idempotency == nil {
+		return dbapi.CodeErrorf(dbapi.EINVALID, "idempotency_disabled", "this service does not accept %s", idempotency.HeaderKey)
+	}
+	return idempotency.ValidKey(key)
+}
+
+// plan returns what the job runs: its operation, or a checked batch.
+func (s *Service) plan(j *job) (*work, error) {
+	if j.op != nil {
+		op, data := j.op, j.data
+		return &work{
+			opts: txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly},
+			run:  func(ctx context.Context, tx *sqlx.Tx) (any, error) { return op.Run(ctx, tx, data) },
+		}, nil
+	}
+	p, err := planBatch(s.reg, j.data, s.cfg.MaxBatch)
+	if err != nil {
+		return nil, err
+	}
+	return &work{opts: p.opts, timeout: p.timeout, run: p.run, batch: p}, nil
+}
+
 // run executes one request as one transaction and replies.
 func (s *Service) run(j *job) {
 	if !time.Now().Before(j.deadline) {
 		s.reject(j, dbapi.CodeErrorf(dbapi.ETIMEOUT, "timeout", "the deadline passed while the request waited; it was not run"))
 		return
 	}
+	w, err := s.plan(j)
+	if err != nil {
+		s.reject(j, err)
+		return
+	}
 	ctx, cancel := context.WithDeadline(s.runCtx, j.deadline)
 	defer cancel()
+	if w.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
+	}
+	if j.key != "" {
+		// A keyed write must not run READ ONLY: it stores its reply.
+		w.opts.ReadOnly = false
+	}
 	start := time.Now()
-	var body []byte
-	err := s.runner.Run(ctx, txrunner.Options{Isolation: j.op.Isolation, ReadOnly: j.op.ReadOnly},
-		func(ctx context.Context, tx *sqlx.Tx) error {
-			res, err := j.op.Run(ctx, tx, j.data)
-			if err != nil {
-				return err
-			}
-			// Encode before COMMIT, so a result that cannot be sent
-			// rolls the transaction back instead of being lost.
-			body, err = s.encode(res)
-			return err
-		})
+	var out reply
+	err = s.runner.Run(ctx, w.opts, func(ctx context.Context, tx *sqlx.Tx) error {
+		var err error
+		out, err = s.attempt(ctx, tx, j, w)
+		return err
+	})
 	j.stats.record(time.Since(start), err)
-	s.finish(j, body, err)
+	if err != nil && w.batch != nil {
+		out.step = w.batch.failed
+	}
+	s.finish(j, out, err)
+}
+
+// reply is what a job answers besides an error.
+type reply struct {
+	body     []byte
+	replayed bool      // the body was stored under the idempotency key
+	step     *StepInfo // the failed step of a batch
+}
+
+// attempt is one run of the job's transaction body.
+func (s *Service) attempt(ctx context.Context, tx *sqlx.Tx, j *job, w *work) (reply, error) {
+	if w.batch != nil {
+		w.batch.failed = nil
+	}
+	if j.key != "" {
+		stored, replay, err := s.cfg.Idempotency.Claim(ctx, tx, j.key, j.name, idempotency.Hash(j.name, j.data))
+		if err != nil || replay {
+			return reply{body: stored, replayed: replay}, err
+		}
+	}
+	res, err := w.run(ctx, tx)
+	if err != nil {
+		return reply{}, err
+	}
+	// Encode before COMMIT, so a result that cannot be sent rolls the
+	// transaction back instead of being lost.
+	body, err := s.encode(res)
+	if err != nil {
+		return reply{}, err
+	}
+	if j.key != "" {
+		if err := s.cfg.Idempotency.Save(ctx, tx, j.key, body); err != nil {
+			return reply{}, err
+		}
+	}
+	return reply{body: body}, nil
 }
 
 // encode marshals an operation's result and checks it fits in a reply.
@@ -294,12 +398,12 @@ func (s *Service) encode(res any) ([]byte, error) {
 // reject answers a request that was not run.
 func (s *Service) reject(j *job, err error) {
 	j.stats.record(0, err)
-	s.finish(j, nil, err)
+	s.finish(j, reply{}, err)
 }
 
 // finish publishes the reply. Replies are published on the connection,
 // not through micro.Request, because they are sent from worker goroutines.
-func (s *Service) finish(j *job, body []byte, err error) {
+func (s *Service) finish(j *job, out reply, err error) {
 	s.handled.Add(1)
 	if err != nil {
 		s.logError(j, err)
@@ -307,12 +411,15 @@ func (s *Service) finish(j *job, body []byte, err error) {
 	if j.reply == "" {
 		return
 	}
-	msg := &nats.Msg{Subject: j.reply, Data: body}
-	if err != nil {
-		msg.Header, msg.Data = errorReply(err)
+	msg := &nats.Msg{Subject: j.reply, Data: out.body}
+	switch {
+	case err != nil:
+		msg.Header, msg.Data = errorReply(err, out.step)
+	case out.replayed:
+		msg.Header = nats.Header{idempotency.HeaderReplayed: []string{"true"}}
 	}
 	if perr := s.nc.PublishMsg(msg); perr != nil {
-		s.log.Error("reply not sent", "op", j.op.Name, "err", perr)
+		s.log.Error("reply not sent", "op", j.name, "err", perr)
 	}
 }
 
@@ -320,9 +427,9 @@ func (s *Service) logError(j *job, err error) {
 	e := dbapi.AsError(err)
 	switch e.Kind {
 	case dbapi.EINTERNAL, dbapi.ECOMMITUNKNOWN, dbapi.EUNAVAILABLE:
-		s.log.Error("request failed", "op", j.op.Name, "code", e.ErrorCode(), "err", err)
+		s.log.Error("request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
 	default:
-		s.log.Debug("request failed", "op", j.op.Name, "code", e.ErrorCode(), "err", err)
+		s.log.Debug("request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
 	}
 }
 

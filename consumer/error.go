@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/dbapi-dev/dbapi"
@@ -39,18 +40,26 @@ type ErrorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	Retryable bool   `json:"retryable"`
+	// Step and Op name the failed step of a batch.
+	Step *int   `json:"step,omitempty"`
+	Op   string `json:"op,omitempty"`
 }
 
 // errorReply returns the headers and body that report err to a client.
 // Only dbapi.Error messages reach the client; any other error is reported
 // as a bare "internal error".
-func errorReply(err error) (map[string][]string, []byte) {
+func errorReply(err error, step *StepInfo) (map[string][]string, []byte) {
 	e := dbapi.AsError(err)
 	msg := e.Message
 	if msg == "" {
 		msg = e.Kind
 	}
-	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: e.ErrorCode(), Message: msg, Retryable: e.Retryable()}})
+	d := ErrorDetail{Code: e.ErrorCode(), Message: msg, Retryable: e.Retryable()}
+	if step != nil {
+		msg = fmt.Sprintf("step %d (%s): %s", step.Index, step.Op, msg)
+		d.Message, d.Step, d.Op = msg, &step.Index, step.Op
+	}
+	body, _ := json.Marshal(ErrorBody{Error: d})
 	return map[string][]string{
 		micro.ErrorCodeHeader: {strconv.Itoa(Status(e.Kind))},
 		micro.ErrorHeader:     {msg},

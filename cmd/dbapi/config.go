@@ -25,6 +25,8 @@ type Config struct {
 	MaxAttempts int           `envconfig:"MAX_ATTEMPTS" default:"10"`
 	Grace       time.Duration `envconfig:"GRACE" default:"30s"`
 	MaxPayload  int           `envconfig:"MAX_PAYLOAD" default:"1048576"`
+	MaxBatch    int           `envconfig:"MAX_BATCH" default:"100"`
+	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
 	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
 	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
 }
@@ -71,6 +73,10 @@ func (c *Config) Validate() error {
 	positive("POOL_SIZE", c.PoolSize)
 	positive("MAX_ATTEMPTS", c.MaxAttempts)
 	positive("MAX_PAYLOAD", c.MaxPayload)
+	positive("MAX_BATCH", c.MaxBatch)
+	if c.IdemTTL <= 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_IDEMPOTENCY_TTL: want a positive duration such as \"24h\", got %s", c.IdemTTL))
+	}
 	nonNegative("WORKERS", c.Workers)
 	nonNegative("QUEUE_LEN", c.QueueLen)
 	if c.Timeout <= 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/bank"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
@@ -82,7 +83,9 @@ type Main struct {
 	NATSURL  string // the URL of the NATS server in use
 	Consumer *consumer.Service
 
-	embedded *server.Server
+	embedded    *server.Server
+	stopSweeper context.CancelFunc
+	sweeperDone chan struct{}
 }
 
 // NewMain returns a Main with the bank operations and a JSON logger on
@@ -116,15 +119,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	runner := txrunner.New(m.DB, txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger})
+	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
+	m.startSweeper(idem)
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
-		Prefix:     m.Config.Prefix,
-		QueueGroup: m.Config.QueueGroup,
-		Workers:    m.Config.workers(),
-		QueueLen:   m.Config.QueueLen,
-		Timeout:    m.Config.Timeout,
-		MaxPayload: m.Config.MaxPayload,
-		Version:    version,
-		Logger:     m.Logger,
+		Prefix:      m.Config.Prefix,
+		QueueGroup:  m.Config.QueueGroup,
+		Workers:     m.Config.workers(),
+		QueueLen:    m.Config.QueueLen,
+		Timeout:     m.Config.Timeout,
+		MaxPayload:  m.Config.MaxPayload,
+		MaxBatch:    m.Config.MaxBatch,
+		Idempotency: idem,
+		Version:     version,
+		Logger:      m.Logger,
 	})
 	if err != nil {
 		return err
@@ -132,6 +139,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
 	return nil
+}
+
+// startSweeper deletes expired idempotency keys in the background.
+func (m *Main) startSweeper(idem *idempotency.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopSweeper, m.sweeperDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.sweeperDone)
+		idem.SweepEvery(ctx, m.DB, time.Minute, m.Logger)
+	}()
 }
 
 // Migrate creates the database if needed and applies the migrations.
@@ -248,6 +265,10 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Consumer.Stop(ctx))
 		cancel()
+	}
+	if m.stopSweeper != nil {
+		m.stopSweeper()
+		<-m.sweeperDone
 	}
 	if m.NATS != nil {
 		m.NATS.Close()

@@ -57,6 +57,8 @@ func (e *env) config() Config {
 		MaxAttempts: 10,
 		Grace:       20 * time.Second,
 		MaxPayload:  1 << 20,
+		MaxBatch:    100,
+		IdemTTL:     time.Hour,
 		LogLevel:    "error",
 		Migrate:     true,
 	}

@@ -1,0 +1,281 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+)
+
+// BatchOperation is the name of the batch endpoint: <prefix>.batch.
+const BatchOperation = "batch"
+
+// DefaultMaxBatch is the default cap on the steps of one batch.
+const DefaultMaxBatch = 100
+
+// batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
+type batchRequest struct {
+	Ops []batchStep `json:"ops"`
+}
+
+type batchStep struct {
+	Op     string          `json:"op"`
+	Params json.RawMessage `json:"params"`
+	As     string          `json:"as"`
+}
+
+// batchPlan is a checked batch, ready to run in one transaction.
+type batchPlan struct {
+	steps   []plannedStep
+	opts    txrunner.Options
+	timeout time.Duration
+	failed  *StepInfo // the step that failed in the last attempt
+}
+
+type plannedStep struct {
+	op     *dbapi.Operation
+	as     string
+	params any // decoded params when they hold references, else nil
+	raw    []byte
+	refs   bool // params hold references to earlier results
+}
+
+// StepInfo names the step of a batch that failed.
+type StepInfo struct {
+	Index int    `json:"step"`
+	Op    string `json:"op"`
+}
+
+var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// planBatch decodes and checks a batch before anything runs: every
+// operation exists, aliases are unique, and every reference names an
+// earlier step.
+func planBatch(reg *dbapi.Registry, data []byte, maxSteps int) (*batchPlan, error) {
+	var req batchRequest
+	if err := dbapi.DecodeParams(data, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Ops) == 0 {
+		return nil, dbapi.Required("ops", "a non-empty array of steps")
+	}
+	if len(req.Ops) > maxSteps {
+		return nil, dbapi.CodeErrorf(dbapi.ETOOLARGE, "batch_too_large", "the batch has %d steps; the limit is %d", len(req.Ops), maxSteps)
+	}
+	p := &batchPlan{opts: txrunner.Options{ReadOnly: true}}
+	seen := map[string]bool{}
+	for i, st := range req.Ops {
+		stepErr := func(code, format string, args ...any) error {
+			return dbapi.CodeErrorf(dbapi.EINVALID, code, "step %d (%s): %s", i, st.Op, fmt.Sprintf(format, args...))
+		}
+		op, ok := reg.Lookup(st.Op)
+		if !ok {
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "unknown_operation", "step %d: unknown operation %q", i, st.Op)
+		}
+		ps := plannedStep{op: &op, as: st.As, raw: st.Params}
+		if st.As != "" {
+			if !aliasRE.MatchString(st.As) {
+				return nil, stepErr("bad_alias", `"as" must be a name of letters, digits and '_'`)
+			}
+			if seen[st.As] {
+				return nil, stepErr("bad_alias", "alias %q is used twice", st.As)
+			}
+		}
+		if len(bytes.TrimSpace(st.Params)) == 0 || string(bytes.TrimSpace(st.Params)) == "null" {
+			ps.raw = []byte("{}")
+		}
+		if bytes.Contains(ps.raw, []byte(`"$`)) {
+			dec := json.NewDecoder(bytes.NewReader(ps.raw))
+			dec.UseNumber()
+			if err := dec.Decode(&ps.params); err != nil {
+				return nil, stepErr("malformed_json", "params are not valid JSON")
+			}
+			var bad error
+			walkRefs(ps.params, func(r ref) {
+				if bad == nil && !seen[r.alias] {
+					bad = dbapi.CodeErrorf(dbapi.EINVALID, "unresolvable_reference",
+						"step %d (%s): reference %q names no earlier step", i, st.Op, r.text)
+				}
+			})
+			if bad != nil {
+				return nil, bad
+			}
+			ps.refs = true
+		}
+		if st.As != "" {
+			seen[st.As] = true
+		}
+		p.opts.ReadOnly = p.opts.ReadOnly && op.ReadOnly
+		p.opts.Isolation = stricter(p.opts.Isolation, op.Isolation, i == 0)
+		if op.Timeout > 0 && (p.timeout == 0 || op.Timeout < p.timeout) {
+			p.timeout = op.Timeout
+		}
+		p.steps = append(p.steps, ps)
+	}
+	return p, nil
+}
+
+// stricter returns the isolation level for a transaction that runs steps
+// wanting a and b. The server default counts as REPEATABLE READ (InnoDB's).
+func stricter(a, b sql.IsolationLevel, first bool) sql.IsolationLevel {
+	if first || a == b {
+		return b
+	}
+	level := func(l sql.IsolationLevel) sql.IsolationLevel {
+		if l == sql.LevelDefault {
+			return sql.LevelRepeatableRead
+		}
+		return l
+	}
+	return max(level(a), level(b))
+}
+
+// ref is a parsed reference: "$alias.path.to.value".
+type ref struct {
+	text  string
+	alias string
+	path  []string
+}
+
+// parseRef reads a string value: "$a.id" is a reference, "$$x" is the
+// literal string "$x", anything else is not a reference.
+func parseRef(s string) (ref, bool) {
+	if !strings.HasPrefix(s, "$") || strings.HasPrefix(s, "$$") {
+		return ref{}, false
+	}
+	parts := strings.Split(s[1:], ".")
+	return ref{text: s, alias: parts[0], path: parts[1:]}, true
+}
+
+// walkRefs calls f for every reference in v.
+func walkRefs(v any, f func(ref)) {
+	switch t := v.(type) {
+	case string:
+		if r, ok := parseRef(t); ok {
+			f(r)
+		}
+	case []any:
+		for _, e := range t {
+			walkRefs(e, f)
+		}
+	case map[string]any:
+		for _, e := range t {
+			walkRefs(e, f)
+		}
+	}
+}
+
+// substitute returns v with every reference replaced by the value it
+// names, and "$$" escapes undone.
+func substitute(v any, results map[string]any) (any, error) {
+	switch t := v.(type) {
+	case string:
+		if strings.HasPrefix(t, "$$") {
+			return t[1:], nil
+		}
+		if r, ok := parseRef(t); ok {
+			return resolve(r, results)
+		}
+		return t, nil
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			var err error
+			if out[i], err = substitute(e, results); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			var err error
+			if out[k], err = substitute(e, results); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func resolve(r ref, results map[string]any) (any, error) {
+	v := results[r.alias]
+	for _, key := range r.path {
+		switch t := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = t[key]; !ok {
+				return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unresolvable_reference", "reference %q: the result has no field %q", r.text, key)
+			}
+		case []any:
+			i, err := strconv.Atoi(key)
+			if err != nil || i < 0 || i >= len(t) {
+				return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unresolvable_reference", "reference %q: no element %q", r.text, key)
+			}
+			v = t[i]
+		default:
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unresolvable_reference", "reference %q: cannot look up %q in a non-object", r.text, key)
+		}
+	}
+	return v, nil
+}
+
+// run executes every step in order in tx and returns {"results":[...]}.
+func (p *batchPlan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
+	p.failed = nil
+	results := make([]json.RawMessage, len(p.steps))
+	aliases := map[string]any{}
+	for i, st := range p.steps {
+		res, err := p.runStep(ctx, tx, st, aliases)
+		if err != nil {
+			p.failed = &StepInfo{Index: i, Op: st.op.Name}
+			return nil, err
+		}
+		results[i] = res
+		if st.as != "" {
+			var v any
+			dec := json.NewDecoder(bytes.NewReader(res))
+			dec.UseNumber()
+			if err := dec.Decode(&v); err != nil {
+				p.failed = &StepInfo{Index: i, Op: st.op.Name}
+				return nil, err
+			}
+			aliases[st.as] = v
+		}
+	}
+	return struct {
+		Results []json.RawMessage `json:"results"`
+	}{results}, nil
+}
+
+func (p *batchPlan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {
+	params := st.raw
+	if st.refs {
+		v, err := substitute(st.params, aliases)
+		if err != nil {
+			return nil, err
+		}
+		if params, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
+	}
+	res, err := st.op.Run(ctx, tx, params)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		return nil, &dbapi.Error{Kind: dbapi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("encode result: %w", err)}
+	}
+	return out, nil
+}
