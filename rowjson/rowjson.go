@@ -1,0 +1,163 @@
+package rowjson
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dbapi-dev/dbapi"
+)
+
+// Options tune the encoding.
+type Options struct {
+	// MaxRows caps the number of rows Rows encodes: a query that returns
+	// more is a dbapi ETOOLARGE error with code "result_too_large". Zero
+	// means no cap.
+	MaxRows int
+	// JSON names the text columns that hold JSON documents, to embed as
+	// JSON rather than as strings (MariaDB reports JSON columns as
+	// LONGTEXT). Naming a column the result does not have, or one that is
+	// not text, is an error.
+	JSON []string
+}
+
+// ErrMultipleRows is returned by One when the query returns more than one
+// row.
+var ErrMultipleRows = errors.New("rowjson: the query returned more than one row")
+
+// Rows reads rows to the end and returns them as a JSON array of objects
+// (an empty array when there are none). It closes rows.
+func Rows(rows *sql.Rows, opts Options) (json.RawMessage, error) {
+	defer rows.Close()
+	enc, err := newEncoder(rows, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := []byte{'['}
+	n := 0
+	for rows.Next() {
+		if opts.MaxRows > 0 && n >= opts.MaxRows {
+			return nil, TooManyRows(opts.MaxRows)
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		if out, err = enc.appendRow(out, rows); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return append(out, ']'), nil
+}
+
+// One reads the only row of rows and returns it as a JSON object. It
+// returns sql.ErrNoRows when there is no row and ErrMultipleRows when there
+// is more than one. It closes rows.
+func One(rows *sql.Rows, opts Options) (json.RawMessage, error) {
+	defer rows.Close()
+	enc, err := newEncoder(rows, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, sql.ErrNoRows
+	}
+	out, err := enc.appendRow(nil, rows)
+	if err != nil {
+		return nil, err
+	}
+	if rows.Next() {
+		return nil, ErrMultipleRows
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TooManyRows is the error Rows returns when a result has more than max
+// rows.
+func TooManyRows(max int) *dbapi.Error {
+	return dbapi.CodeErrorf(dbapi.ETOOLARGE, "result_too_large",
+		"the result has more than %d rows; ask for fewer rows at a time (paginate)", max)
+}
+
+// encoder encodes the rows of one result set.
+type encoder struct {
+	cols []column
+	vals []any
+	ptrs []any
+}
+
+func newEncoder(rows *sql.Rows, opts Options) (*encoder, error) {
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	if len(types) == 0 {
+		return nil, errors.New("rowjson: the statement returned no result set")
+	}
+	e := &encoder{
+		cols: make([]column, len(types)),
+		vals: make([]any, len(types)),
+		ptrs: make([]any, len(types)),
+	}
+	seen := make(map[string]bool, len(types))
+	for i, ct := range types {
+		name := ct.Name()
+		if seen[name] {
+			return nil, fmt.Errorf("rowjson: two columns are named %q; give one an alias", name)
+		}
+		seen[name] = true
+		_, scale, scaleOK := ct.DecimalSize()
+		if !scaleOK {
+			scale = -1
+		}
+		e.cols[i], err = newColumn(name, ct.DatabaseTypeName(), scale, slices.Contains(opts.JSON, name))
+		if err != nil {
+			return nil, err
+		}
+		e.ptrs[i] = &e.vals[i]
+	}
+	for _, name := range opts.JSON {
+		if !seen[name] {
+			return nil, fmt.Errorf("rowjson: JSON column %q is not in the result", name)
+		}
+	}
+	return e, nil
+}
+
+// appendRow scans the current row and appends it as an object.
+func (e *encoder) appendRow(dst []byte, rows *sql.Rows) ([]byte, error) {
+	clear(e.vals)
+	if err := rows.Scan(e.ptrs...); err != nil {
+		return nil, err
+	}
+	dst = append(dst, '{')
+	for i := range e.cols {
+		c := &e.cols[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, c.key...)
+		var err error
+		if dst, err = c.appendValue(dst, e.vals[i]); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, '}'), nil
+}
