@@ -35,6 +35,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeParams -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz FuzzParseAmount -fuzztime $(FUZZTIME) ./bank
+	$(GO) test -run '^$$' -fuzz FuzzPlanBatch -fuzztime $(FUZZTIME) ./consumer
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,121 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/jmoiron/sqlx"
+)
+
+func testRegistry(t testing.TB) *dbapi.Registry {
+	echo := func(_ context.Context, _ *sqlx.Tx, p json.RawMessage) (any, error) { return p, nil }
+	reg, err := dbapi.NewRegistry(
+		dbapi.Operation{Name: "a.read", Run: echo, ReadOnly: true},
+		dbapi.Operation{Name: "a.write", Run: echo},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestPlanBatch(t *testing.T) {
+	reg := testRegistry(t)
+	tests := []struct {
+		name     string
+		body     string
+		code     string // "" means valid
+		readOnly bool
+	}{
+		{"read only steps", `{"ops":[{"op":"a.read"},{"op":"a.read","params":{"x":1}}]}`, "", true},
+		{"one write makes it read-write", `{"ops":[{"op":"a.read","as":"r"},{"op":"a.write","params":{"x":"$r.x"}}]}`, "", false},
+		{"escaped dollar is no reference", `{"ops":[{"op":"a.read","params":{"x":"$$r.x"}}]}`, "", true},
+		{"null params", `{"ops":[{"op":"a.read","params":null}]}`, "", true},
+		{"reference to itself", `{"ops":[{"op":"a.read","as":"r","params":{"x":"$r.x"}}]}`, "unresolvable_reference", false},
+		{"reference inside an array", `{"ops":[{"op":"a.read","params":{"x":["$q"]}}]}`, "unresolvable_reference", false},
+		{"bad alias", `{"ops":[{"op":"a.read","as":"1x"}]}`, "bad_alias", false},
+		{"unknown op", `{"ops":[{"op":"batch"}]}`, "unknown_operation", false},
+		{"empty", `{}`, "missing_param", false},
+		{"too many", `{"ops":[{"op":"a.read"},{"op":"a.read"},{"op":"a.read"},{"op":"a.read"}]}`, "batch_too_large", false},
+		{"ops not an array", `{"ops":{}}`, "bad_param", false},
+		{"params not JSON", `{"ops":[{"op":"a.read","params":"$x"}]}`, "unresolvable_reference", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := planBatch(reg, []byte(tt.body), 3)
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("planBatch: %v", err)
+				}
+				if p.opts.ReadOnly != tt.readOnly {
+					t.Errorf("read-only = %v, want %v", p.opts.ReadOnly, tt.readOnly)
+				}
+				return
+			}
+			var e *dbapi.Error
+			if !errors.As(err, &e) || e.ErrorCode() != tt.code {
+				t.Fatalf("got %v; want code %s", err, tt.code)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	var result any
+	json.Unmarshal([]byte(`{"id":7,"rows":[{"n":"x"}],"s":"str"}`), &result)
+	results := map[string]any{"a": result}
+	tests := []struct {
+		in   string
+		want any
+		ok   bool
+	}{
+		{"$a.id", 7.0, true},
+		{"$a.rows.0.n", "x", true},
+		{"$a.s", "str", true},
+		{"$a.rows.1.n", nil, false},
+		{"$a.nope", nil, false},
+		{"$a.s.x", nil, false},
+	}
+	for _, tt := range tests {
+		r, _ := parseRef(tt.in)
+		got, err := resolve(r, results)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("resolve(%s) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// FuzzPlanBatch: a batch body is outside input. Planning never panics and
+// every refusal is a *dbapi.Error a client can be shown.
+func FuzzPlanBatch(f *testing.F) {
+	for _, s := range []string{
+		`{"ops":[{"op":"a.read","as":"r"},{"op":"a.write","params":{"x":"$r.x","y":["$$z",{"q":"$r"}]}}]}`,
+		`{"ops":[]}`, `{"ops":[{"op":"a.read","params":null}]}`, `[]`, `{"ops":[{"op":"a.read","as":""}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	reg := testRegistry(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := planBatch(reg, body, 100)
+		if err != nil {
+			var e *dbapi.Error
+			if !errors.As(err, &e) || e.Kind == dbapi.EINTERNAL {
+				t.Fatalf("planBatch(%q): %v is not a client error", body, err)
+			}
+			return
+		}
+		if len(p.steps) == 0 || len(p.steps) > 100 {
+			t.Fatalf("planBatch(%q) accepted %d steps", body, len(p.steps))
+		}
+		for _, st := range p.steps {
+			if st.refs {
+				if _, err := substitute(st.params, map[string]any{}); err == nil {
+					walkRefs(st.params, func(r ref) { t.Fatalf("reference %q resolved against no results", r.text) })
+				}
+			}
+		}
+	})
+}
