@@ -26,6 +26,8 @@ type Config struct {
 	Grace       time.Duration `envconfig:"GRACE" default:"30s"`
 	MaxPayload  int           `envconfig:"MAX_PAYLOAD" default:"1048576"`
 	MaxBatch    int           `envconfig:"MAX_BATCH" default:"100"`
+	MaxRows     int           `envconfig:"MAX_ROWS" default:"1000"`
+	AllowRawSQL bool          `envconfig:"ALLOW_RAW_SQL" default:"false"`
 	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
 	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
 	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
@@ -74,6 +76,7 @@ func (c *Config) Validate() error {
 	positive("MAX_ATTEMPTS", c.MaxAttempts)
 	positive("MAX_PAYLOAD", c.MaxPayload)
 	positive("MAX_BATCH", c.MaxBatch)
+	positive("MAX_ROWS", c.MaxRows)
 	if c.IdemTTL <= 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_IDEMPOTENCY_TTL: want a positive duration such as \"24h\", got %s", c.IdemTTL))
 	}

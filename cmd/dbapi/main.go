@@ -22,6 +22,7 @@ import (
 	"github.com/dbapi-dev/dbapi/bank"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
@@ -103,7 +104,12 @@ func NewMain(cfg Config) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
-	reg, err := dbapi.NewRegistry(m.Operations...)
+	ops := m.Operations
+	if m.Config.AllowRawSQL {
+		ops = append(ops[:len(ops):len(ops)], rawsql.Operations(m.Config.MaxRows)...)
+		m.Logger.Warn("raw SQL is enabled (DBAPI_ALLOW_RAW_SQL): only trusted clients may reach " + m.Config.Prefix + ".sql.>")
+	}
+	reg, err := dbapi.NewRegistry(ops...)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ func (e *env) config() Config {
 		Grace:       20 * time.Second,
 		MaxPayload:  1 << 20,
 		MaxBatch:    100,
+		MaxRows:     1000,
 		IdemTTL:     time.Hour,
 		LogLevel:    "error",
 		Migrate:     true,
