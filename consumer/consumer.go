@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,6 +314,14 @@ func (s *Service) plan(j *job) (*work, error) {
 
 // run executes one request as one transaction and replies.
 func (s *Service) run(j *job) {
+	defer func() {
+		// Operation panics are caught inside the transaction; this one
+		// catches a bug of our own, so one request cannot take the
+		// process down.
+		if p := recover(); p != nil {
+			s.finish(j, reply{}, &dbapi.Error{Kind: dbapi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())})
+		}
+	}()
 	if !time.Now().Before(j.deadline) {
 		s.reject(j, dbapi.CodeErrorf(dbapi.ETIMEOUT, "timeout", "the deadline passed while the request waited; it was not run"))
 		return
