@@ -22,6 +22,9 @@ const (
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
+// maxBackoff caps a closed-loop client's backoff, in units of -overload-wait.
+const maxBackoff = 32
+
 // request sends one request for worker i and returns "" or an error code.
 type request func(ctx context.Context, i int, r *rand.Rand) string
 
@@ -140,8 +143,9 @@ func (w window) timer(start time.Time) (measureFrom, end time.Time, stop func())
 
 // closedLoop runs n clients, each sending its next request when the last
 // is answered, for warmup+duration. A request counts when it completes in
-// the measured window. A client answered "overloaded" waits a jittered
-// overloadWait before its next request, as a well-behaved client would.
+// the measured window. A client answered "overloaded" backs off before its
+// next request, as a well-behaved client would: a jittered overloadWait,
+// doubling with each 503 in a row up to maxBackoff times overloadWait.
 func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait time.Duration, p *progress, req request) levelRun {
 	start := time.Now()
 	from, end, stopTimers := w.timer(start)
@@ -155,6 +159,7 @@ func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait
 		go func(i int, t *tally) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(start.UnixNano()), uint64(i)))
+			backoff := overloadWait
 			for ctx.Err() == nil && issued.Add(1) <= maxReq {
 				t0 := time.Now()
 				if !t0.Before(end) {
@@ -166,8 +171,11 @@ func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait
 				if !t1.Before(from) && !t1.After(end) {
 					t.record(code, t1.Sub(t0))
 				}
-				if code == "overloaded" && overloadWait > 0 {
-					sleepCtx(ctx, time.Duration(float64(overloadWait)*(0.5+r.Float64())))
+				if code != "overloaded" {
+					backoff = overloadWait
+				} else if overloadWait > 0 {
+					sleepCtx(ctx, time.Duration(float64(backoff)*(0.5+r.Float64())))
+					backoff = min(2*backoff, maxBackoff*overloadWait)
 				}
 			}
 		}(i, tallies[i])

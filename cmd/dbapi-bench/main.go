@@ -63,6 +63,7 @@ type Options struct {
 	Rates        []string
 	OpenClients  int
 	Duration     time.Duration
+	Rounds       int
 	Warmup       time.Duration
 	Accounts     int
 	Pool         int
@@ -112,7 +113,8 @@ func parseFlags(args []string) (Options, error) {
 	clients := fs.String("clients", "1,8,32,128,512", "closed-loop levels: numbers of concurrent clients (empty for none)")
 	rates := fs.String("rates", "", "open-loop levels: arrival rates in requests/s, or N% of the workload's best closed-loop service throughput (empty for none)")
 	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
-	fs.DurationVar(&o.Duration, "duration", 6*time.Second, "measured time per level and mode")
+	fs.DurationVar(&o.Duration, "duration", 6*time.Second, "measured time per level and mode, split over -rounds")
+	fs.IntVar(&o.Rounds, "rounds", 2, "rounds per level: the modes alternate, each measured for -duration / -rounds after -warmup")
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each level")
 	fs.IntVar(&o.Accounts, "accounts", 1000, "accounts to seed; transfers pick two at random (fewer accounts, more contention)")
 	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
@@ -122,7 +124,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Prefix, "prefix", "dbapibench", "subject prefix and queue group of the service under test")
 	fs.IntVar(&o.Conns, "conns", 4, "NATS connections shared by the service-mode requesters")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "requester timeout of one request")
-	fs.DurationVar(&o.OverloadWait, "overload-wait", 10*time.Millisecond, "closed loop: a client answered 503 waits about this long before its next request")
+	fs.DurationVar(&o.OverloadWait, "overload-wait", 10*time.Millisecond, "closed loop: a client answered 503 waits about this long before its next request, doubling with each 503 in a row (up to 32x)")
 	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
 	fs.StringVar(&o.Out, "out", "bench", "directory for results.json, RESULTS.md and the chart")
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
@@ -167,6 +169,8 @@ func parseFlags(args []string) (Options, error) {
 		return o, errors.New("nothing to run: give -clients, -rates or -burst")
 	case o.Duration <= 0 || o.Duration > time.Hour || o.Warmup < 0 || o.Warmup > time.Hour:
 		return o, errors.New("-duration must be positive and -warmup not negative, both at most 1h")
+	case o.Rounds <= 0 || o.Rounds > 100 || o.Duration/time.Duration(max(o.Rounds, 1)) < 100*time.Millisecond:
+		return o, errors.New("-rounds: want 1 to 100, with at least 100ms of -duration per round")
 	case o.Accounts < 2 || o.Accounts > 10_000_000:
 		return o, errors.New("-accounts: want 2 to 10000000")
 	case o.Pool <= 0 || o.Conns <= 0 || o.OpenClients <= 0 || o.OpenClients > 100_000:

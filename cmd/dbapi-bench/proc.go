@@ -40,6 +40,50 @@ func procCPU(pid string) (time.Duration, bool) {
 	return time.Duration(u+s) * time.Second / procTicks, true
 }
 
+// machinePID stands, in a cpuMeter, for the CPU time of the whole machine.
+const machinePID = "machine"
+
+// machineBusy returns the CPU time all processes of the machine used since
+// boot (every CPU, idle and iowait excluded), from /proc/stat.
+func machineBusy() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice;
+		// guest time is already counted in user.
+		if i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / procTicks, true
+}
+
+// loadAverage returns the 1-minute load average, or 0.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // procRSS returns the resident set size of a process in bytes, from
 // /proc/<pid>/status, and false where it cannot be read.
 func procRSS(pid string) (int64, bool) {
@@ -148,7 +192,11 @@ func newCPUMeter(pids ...string) *cpuMeter {
 
 func (m *cpuMeter) read(into []time.Duration) {
 	for i, pid := range m.pids {
-		if pid != "" {
+		switch pid {
+		case "":
+		case machinePID:
+			into[i], _ = machineBusy()
+		default:
 			into[i], _ = procCPU(pid)
 		}
 	}

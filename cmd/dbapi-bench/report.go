@@ -197,10 +197,12 @@ func writeTables(w io.Writer, r *Results) {
 			cell(p.service, func(l *Level) string { return errString(l.Errors) }), rss, cpu)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every level and mode (latencies of successful requests; CPU seconds used in the measured window):")
+	fmt.Fprintln(w, "Every level and mode (latencies of successful requests; CPU seconds used in the measured window; "+
+		"other CPU s is what processes other than the benchmark, the service and the database used meanwhile, "+
+		"and load the 1-minute load average: both measure the noise):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | service CPU s | service max RSS | bench CPU s | database CPU s |")
-	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | service CPU s | service max RSS | bench CPU s | database CPU s | other CPU s | load |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, p := range ps {
 		for _, l := range []*Level{p.direct, p.service} {
 			if l == nil {
@@ -213,10 +215,10 @@ func writeTables(w io.Writer, r *Results) {
 			if l.Database != nil {
 				dbCPU = fmt.Sprintf("%.2f", l.Database.CPUSeconds)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s |\n",
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.1f |\n",
 				l.Workload, l.Loop, p.level(), l.Mode, l.OK, l.RPS, fmtUS(l.Latency.P50), fmtUS(l.Latency.P90),
 				fmtUS(l.Latency.P99), fmtUS(l.Latency.P999), fmtUS(l.Latency.Max), errString(l.Errors),
-				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU)
+				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU, l.OtherCPUSeconds, l.Load1)
 		}
 	}
 }
@@ -246,8 +248,8 @@ func generated(r *Results, chart string) string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s). "+
 		"The benchmark process, the NATS server (%s), the dbapi process and the database share these CPUs.\n\n",
 		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, r.Settings["nats"])
-	fmt.Fprintf(&b, "Settings: %v s per level after %v s of warm-up, %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms.\n\n",
-		r.Settings["duration_s"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
+	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, each after %v s of warm-up, %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
+		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
 	names := make([]string, 0, len(r.Workloads))
 	for k := range r.Workloads {
 		names = append(names, k)

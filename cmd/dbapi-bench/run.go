@@ -41,6 +41,10 @@ type Level struct {
 	Service  *ProcUsage       `json:"service,omitempty"`  // the dbapi process (service mode)
 	Bench    ProcUsage        `json:"bench"`              // this process
 	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd, when found
+	// OtherCPUSeconds is the CPU time that processes other than this one,
+	// the service and the database used in the window: the noise.
+	OtherCPUSeconds float64 `json:"other_cpu_s"`
+	Load1           float64 `json:"load1"` // 1-minute load average at the end
 }
 
 // ProcUsage is what a process used in a level's window.
@@ -110,7 +114,7 @@ func run(ctx context.Context, o Options) error {
 			Unavailable: map[string]string{},
 			Settings: map[string]any{
 				"duration_s": o.Duration.Seconds(), "warmup_s": o.Warmup.Seconds(), "accounts": o.Accounts,
-				"pool": o.Pool, "conns": o.Conns, "open_clients": o.OpenClients, "overload_wait_ms": o.OverloadWait.Milliseconds(),
+				"rounds": o.Rounds, "pool": o.Pool, "conns": o.Conns, "open_clients": o.OpenClients, "overload_wait_ms": o.OverloadWait.Milliseconds(),
 				"nats": map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
 			},
 		},
@@ -154,11 +158,7 @@ func run(ctx context.Context, o Options) error {
 			return err
 		}
 		for _, n := range o.Clients {
-			for _, mode := range o.Modes {
-				if ctx.Err() == nil {
-					b.level(ctx, wl, mode, loopClosed, n, 0)
-				}
-			}
+			b.levels(ctx, wl, loopClosed, n, 0)
 		}
 		for _, r := range o.Rates {
 			rate := b.resolveRate(name, r)
@@ -166,11 +166,7 @@ func run(ctx context.Context, o Options) error {
 				fmt.Fprintf(os.Stderr, "%s: rate %s: no closed-loop throughput to take a percentage of; skipped\n", name, r)
 				continue
 			}
-			for _, mode := range o.Modes {
-				if ctx.Err() == nil {
-					b.level(ctx, wl, mode, loopOpen, o.OpenClients, rate)
-				}
-			}
+			b.levels(ctx, wl, loopOpen, o.OpenClients, rate)
 		}
 	}
 	if o.Burst > 0 && b.svc != nil && ctx.Err() == nil {
@@ -228,13 +224,48 @@ func (b *bench) resolveRate(workload, s string) float64 {
 	return float64(int(base * v / 100))
 }
 
-// level runs one level of one mode and records it.
-func (b *bench) level(ctx context.Context, wl *workload, mode, loop string, clients int, rate float64) {
+// segment is one mode's share of one round of a level.
+type segment struct {
+	run    levelRun
+	cpu    []time.Duration // this process, the service, the database, the machine
+	maxRSS int64           // of the service
+	load   float64
+}
+
+// levels runs one level in every mode, alternating the modes for -rounds
+// rounds so that a change in background load hits both alike, and records
+// one Level per mode.
+func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients int, rate float64) {
 	o := b.o
-	label := fmt.Sprintf("%s %s %d clients", wl.name, mode, clients)
-	if loop == loopOpen {
-		label = fmt.Sprintf("%s %s %.0f req/s", wl.name, mode, rate)
+	segs := map[string][]segment{}
+	for round := range o.Rounds {
+		for _, mode := range o.Modes {
+			if ctx.Err() != nil {
+				return
+			}
+			label := fmt.Sprintf("%s %s %d clients", wl.name, mode, clients)
+			if loop == loopOpen {
+				label = fmt.Sprintf("%s %s %.0f req/s", wl.name, mode, rate)
+			}
+			if o.Rounds > 1 {
+				label += fmt.Sprintf(" (%d/%d)", round+1, o.Rounds)
+			}
+			segs[mode] = append(segs[mode], b.segment(ctx, wl, mode, loop, clients, rate, label))
+		}
 	}
+	for _, mode := range o.Modes {
+		l := b.record(wl, mode, loop, clients, rate, segs[mode])
+		if !o.Quiet {
+			label := fmt.Sprintf("%s %s %s", wl.name, mode, (&pair{loop: loop, clients: clients, rate: rate}).level())
+			fmt.Fprintf(os.Stderr, "%-34s %8.0f req/s  p50 %s  p99 %s  errors %v\n", label, l.RPS,
+				fmtUS(l.Latency.P50), fmtUS(l.Latency.P99), errString(l.Errors))
+		}
+	}
+}
+
+// segment runs one mode at one level for -duration / -rounds.
+func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, clients int, rate float64, label string) segment {
+	o := b.o
 	var req request
 	svcPID := ""
 	switch mode {
@@ -251,10 +282,11 @@ func (b *bench) level(ctx context.Context, wl *workload, mode, loop string, clie
 		}
 		svcPID = b.svc.pid
 	}
-	cpu := newCPUMeter("self", svcPID, b.dbPID)
+	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID)
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
-	w := window{warmup: o.Warmup, duration: o.Duration, onStart: cpu.begin, onEnd: cpu.finish}
-	p := startProgress(o.Quiet, label, o.Warmup+o.Duration)
+	dur := o.Duration / time.Duration(o.Rounds)
+	w := window{warmup: o.Warmup, duration: dur, onStart: cpu.begin, onEnd: cpu.finish}
+	p := startProgress(o.Quiet, label, o.Warmup+dur)
 	var res levelRun
 	if loop == loopClosed {
 		res = closedLoop(ctx, clients, w, o.MaxRequests, o.OverloadWait, p, req)
@@ -262,30 +294,52 @@ func (b *bench) level(ctx context.Context, wl *workload, mode, loop string, clie
 		res = openLoop(ctx, rate, clients, w, o.MaxRequests, o.Timeout, p, req)
 	}
 	p.end()
-	used := cpu.used()
-	maxRSS := rss.end()
+	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage()}
+}
 
+// record merges the segments of one mode into a Level.
+func (b *bench) record(wl *workload, mode, loop string, clients int, rate float64, segs []segment) Level {
+	res := levelRun{hist: newHist(), errors: map[string]int64{}}
+	cpu := make([]time.Duration, 4)
+	var maxRSS int64
+	var load float64
+	for _, s := range segs {
+		res.hist.Merge(s.run.hist)
+		res.ok += s.run.ok
+		res.elapsed += s.run.elapsed
+		for k, v := range s.run.errors {
+			res.errors[k] += v
+		}
+		for i := range cpu {
+			cpu[i] += s.cpu[i]
+		}
+		maxRSS = max(maxRSS, s.maxRSS)
+		load += s.load / float64(len(segs))
+	}
 	l := Level{
 		Workload: wl.name, Loop: loop, Mode: mode, Clients: clients, Rate: rate,
-		Seconds: res.elapsed.Seconds(), OK: res.ok, RPS: float64(res.ok) / res.elapsed.Seconds(),
-		Latency: latencyOf(res), Bench: usage(used[0], res.ok, 0),
+		Seconds: res.elapsed.Seconds(), OK: res.ok, Latency: latencyOf(res), Bench: usage(cpu[0], res.ok, 0),
+		Load1: load,
+	}
+	if cpu[3] > 0 {
+		l.OtherCPUSeconds = max(cpu[3]-cpu[0]-cpu[1]-cpu[2], 0).Seconds()
+	}
+	if res.elapsed > 0 {
+		l.RPS = float64(res.ok) / res.elapsed.Seconds()
 	}
 	if len(res.errors) > 0 {
 		l.Errors = res.errors
 	}
-	if svcPID != "" {
-		u := usage(used[1], res.ok, maxRSS)
+	if mode == modeService {
+		u := usage(cpu[1], res.ok, maxRSS)
 		l.Service = &u
 	}
 	if b.dbPID != "" {
-		u := usage(used[2], res.ok, 0)
+		u := usage(cpu[2], res.ok, 0)
 		l.Database = &u
 	}
 	b.results.Levels = append(b.results.Levels, l)
-	if !o.Quiet {
-		fmt.Fprintf(os.Stderr, "%-34s %8.0f req/s  p50 %s  p99 %s  errors %v\n", label, l.RPS,
-			fmtUS(l.Latency.P50), fmtUS(l.Latency.P99), errString(l.Errors))
-	}
+	return l
 }
 
 func latencyOf(r levelRun) Latency {

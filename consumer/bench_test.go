@@ -1,0 +1,205 @@
+package consumer_test
+
+// Benchmarks of the dispatch path, end to end through a real NATS server
+// embedded in the test process: a requester sends a request, the service
+// queues it, a worker runs it as a transaction and publishes the reply.
+// The allocations reported are those of the whole process per request
+// (requester, NATS server and service), so compare each case with
+// nats-echo, a bare NATS responder, and direct-*, the transaction without
+// NATS:
+//
+//	go test -run '^$' -bench . -benchmem ./consumer/
+//
+// The numbers are for profiling and comparison, never pass/fail criteria.
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats.go"
+)
+
+// noop is a trivial operation: it touches nothing and returns a small
+// result, so what is measured is the dispatch around it.
+func noop(context.Context, *sqlx.Tx, json.RawMessage) (any, error) {
+	return struct {
+		OK bool `json:"ok"`
+	}{true}, nil
+}
+
+// noDB runs the function without a transaction: the dispatch path alone.
+type noDB struct{}
+
+func (noDB) Run(ctx context.Context, _ txrunner.Options, fn txrunner.Func) error { return fn(ctx, nil) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startBench serves ops through runner and returns a requester connection.
+func startBench(b *testing.B, runner consumer.Runner, ops ...dbapi.Operation) *nats.Conn {
+	b.Helper()
+	url := natstest.URL(b)
+	reg, err := dbapi.NewRegistry(ops...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := consumer.Start(natstest.Connect(b, url), runner, reg, consumer.Config{Prefix: "bench", Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		svc.Stop(ctx)
+	})
+	return natstest.Connect(b, url)
+}
+
+// request sends b.N requests one after another and fails on any reply
+// whose Nats-Service-Error-Code is not wantStatus ("" for success).
+func request(b *testing.B, nc *nats.Conn, subject string, body []byte, wantStatus string) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		msg, err := nc.Request(subject, body, 10*time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if code := msg.Header.Get("Nats-Service-Error-Code"); code != wantStatus {
+			b.Fatalf("reply status %q, want %q: %s", code, wantStatus, msg.Data)
+		}
+	}
+}
+
+func seedAccounts(b *testing.B, db *sqlx.DB) {
+	b.Helper()
+	if _, err := db.Exec("INSERT INTO accounts (id, owner, balance) VALUES (1, 'a', 1000000), (2, 'b', 1000000)"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkDispatch(b *testing.B) {
+	b.Run("nats-echo", func(b *testing.B) {
+		url := natstest.URL(b)
+		responder := natstest.Connect(b, url)
+		if _, err := responder.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond([]byte(`{"ok":true}`)) }); err != nil {
+			b.Fatal(err)
+		}
+		responder.Flush()
+		request(b, natstest.Connect(b, url), "bench.echo", []byte(`{}`), "")
+	})
+	b.Run("service-noop-nodb", func(b *testing.B) {
+		nc := startBench(b, noDB{}, dbapi.Operation{Name: "noop", Run: noop})
+		request(b, nc, "bench.noop", []byte(`{}`), "")
+	})
+	b.Run("service-overloaded", func(b *testing.B) {
+		// One worker held by a blocked request, one queued: every
+		// further request takes the overload path and is answered 503.
+		release := make(chan struct{})
+		block := func(ctx context.Context, _ *sqlx.Tx, _ json.RawMessage) (any, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}
+		url := natstest.URL(b)
+		reg, err := dbapi.NewRegistry(dbapi.Operation{Name: "block", Run: block})
+		if err != nil {
+			b.Fatal(err)
+		}
+		svc, err := consumer.Start(natstest.Connect(b, url), noDB{}, reg,
+			consumer.Config{Prefix: "bench", Workers: 1, QueueLen: 1, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			close(release)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			svc.Stop(ctx)
+		}()
+		nc := natstest.Connect(b, url)
+		for range 2 {
+			nc.Publish("bench.block", []byte(`{}`))
+		}
+		nc.Flush()
+		// Wait until the worker holds one and the queue the other.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			msg, err := nc.Request("bench.block", []byte(`{}`), 10*time.Second)
+			if err == nil && msg.Header.Get("Nats-Service-Error-Code") == "503" {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the service never answered 503")
+			}
+		}
+		request(b, nc, "bench.block", []byte(`{}`), "503")
+	})
+	b.Run("service-noop-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, false)
+		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), dbapi.Operation{Name: "noop", Run: noop})
+		request(b, nc, "bench.noop", []byte(`{}`), "")
+	})
+	b.Run("service-get-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, true)
+		seedAccounts(b, db)
+		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), bank.Operations()...)
+		request(b, nc, "bench.accounts.get", []byte(`{"id":1}`), "")
+	})
+	b.Run("service-transfer-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, true)
+		seedAccounts(b, db)
+		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), bank.Operations()...)
+		request(b, nc, "bench.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
+	})
+}
+
+// BenchmarkDirect runs the same transactions without NATS, as
+// dbapi-bench's direct mode does.
+func BenchmarkDirect(b *testing.B) {
+	run := func(b *testing.B, db *sqlx.DB, op dbapi.Operation, body []byte) {
+		runner := txrunner.New(db, txrunner.Config{Logger: quiet})
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			err := runner.Run(ctx, txrunner.Options{ReadOnly: op.ReadOnly}, func(ctx context.Context, tx *sqlx.Tx) error {
+				_, err := op.Run(ctx, tx, body)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ops := map[string]dbapi.Operation{}
+	for _, op := range bank.Operations() {
+		ops[op.Name] = op
+	}
+	b.Run("noop-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, false)
+		run(b, db, dbapi.Operation{Name: "noop", Run: noop}, []byte(`{}`))
+	})
+	b.Run("get-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, true)
+		seedAccounts(b, db)
+		run(b, db, ops["accounts.get"], []byte(`{"id":1}`))
+	})
+	b.Run("transfer-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, true)
+		seedAccounts(b, db)
+		run(b, db, ops["accounts.transfer"], []byte(`{"from":1,"to":2,"amount":"0.01"}`))
+	})
+}
