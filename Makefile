@@ -37,5 +37,20 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseAmount -fuzztime $(FUZZTIME) ./bank
 	$(GO) test -run '^$$' -fuzz FuzzPlanBatch -fuzztime $(FUZZTIME) ./consumer
 
+# Benchmark (a few minutes; needs MariaDB/MySQL at 127.0.0.1:3306, see
+# BENCH_MYSQL): each workload at 1 to 512 clients (closed loop) and at 50%
+# and 90% of its best service throughput (open loop), directly through
+# database/sql and through a dbapi process that it starts, then 10,000
+# requests at once. Writes bench/results.json, bench/chart.png and the
+# generated part of bench/RESULTS.md. More flags: BENCHFLAGS="-h".
+BENCH_MYSQL ?= root@tcp(127.0.0.1:3306)/dbapi_bench
+BENCHFLAGS  ?=
+bench:
+	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -o $(BIN)/dbapi-bench ./cmd/dbapi-bench
+	$(BIN)/dbapi-bench -dbapi $(BIN)/dbapi -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
+		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 2 \
+		-burst 10000 -out bench $(BENCHFLAGS)
+
 clean:
 	rm -rf $(BIN)
