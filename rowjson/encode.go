@@ -73,7 +73,7 @@ func newColumn(name, dbType string, scale int64, isJSON bool) (column, error) {
 	if !ok {
 		return column{}, fmt.Errorf("rowjson: column %q has a type the encoder does not know (%q)", name, dbType)
 	}
-	if isJSON {
+	if isJSON && k != kindNull { // a NULL literal has type NULL
 		if k != kindText && k != kindJSON {
 			return column{}, fmt.Errorf("rowjson: column %q is named as JSON but its type is %s, not text", name, dbType)
 		}

@@ -128,6 +128,9 @@ func TestNewColumn(t *testing.T) {
 	if _, err := newColumn("n", "INT", -1, true); err == nil {
 		t.Error("JSON on an INT column: no error")
 	}
+	if c, err := newColumn("n", "NULL", -1, true); err != nil || c.kind != kindNull {
+		t.Errorf("JSON on a NULL column: got %v, %v", c.kind, err)
+	}
 	c, err := newColumn("a\"b", "INT", -1, false)
 	if err != nil {
 		t.Fatal(err)
