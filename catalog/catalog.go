@@ -1,0 +1,179 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/rowjson"
+	"github.com/jmoiron/sqlx"
+)
+
+// DefaultMaxRows caps a many result when neither Config nor the file says
+// otherwise.
+const DefaultMaxRows = 1000
+
+// Config holds settings shared by every operation of a catalog.
+type Config struct {
+	// MaxRows caps the rows of a many result; zero means DefaultMaxRows.
+	MaxRows int
+}
+
+// Load parses every *.sql file at the top of fsys, in name order, and
+// returns their operations. It stops at the first problem, an *Error
+// whose text is "file:line: reason". Two files declaring the same name
+// are an error.
+func Load(fsys fs.FS, cfg Config) ([]dbapi.Operation, error) {
+	defs, err := LoadDefinitions(fsys)
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]dbapi.Operation, len(defs))
+	for i, d := range defs {
+		ops[i] = d.Operation(cfg)
+	}
+	return ops, nil
+}
+
+// LoadDefinitions is Load without building the operations.
+func LoadDefinitions(fsys fs.FS) ([]*Definition, error) {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var defs []*Definition
+	byName := map[string]string{}
+	for _, f := range files {
+		src, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, &Error{File: f, Msg: err.Error()}
+		}
+		d, err := Parse(f, src)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := byName[d.Name]; dup {
+			return nil, &Error{File: f, Line: 1, Msg: fmt.Sprintf("operation %q is also declared in %s", d.Name, other)}
+		}
+		byName[d.Name] = f
+		defs = append(defs, d)
+	}
+	return defs, nil
+}
+
+func noop(context.Context, *sqlx.Tx, json.RawMessage) (any, error) { return nil, nil }
+
+// Operation returns the operation d declares.
+func (d *Definition) Operation(cfg Config) dbapi.Operation {
+	maxRows := d.MaxRows
+	if maxRows <= 0 {
+		maxRows = cfg.MaxRows
+	}
+	if maxRows <= 0 {
+		maxRows = DefaultMaxRows
+	}
+	return dbapi.Operation{
+		Name:        d.Name,
+		Description: d.Description,
+		ReadOnly:    d.ReadOnly,
+		Isolation:   d.Isolation,
+		Timeout:     d.Timeout,
+		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
+			return d.run(ctx, tx, params, maxRows)
+		},
+	}
+}
+
+// run decodes the parameters, runs the statements in tx, and returns the
+// last one's result as JSON.
+func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessage, maxRows int) (json.RawMessage, error) {
+	vals, err := d.DecodeParams(params)
+	if err != nil {
+		return nil, err
+	}
+	last := len(d.Statements) - 1
+	for _, st := range d.Statements[:last] {
+		if _, err := tx.ExecContext(ctx, st.SQL, st.args(vals)...); err != nil {
+			return nil, d.wrap(st, err)
+		}
+	}
+	st := d.Statements[last]
+	if d.Result == ResultExec {
+		res, err := tx.ExecContext(ctx, st.SQL, st.args(vals)...)
+		if err != nil {
+			return nil, d.wrap(st, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, d.wrap(st, err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return nil, d.wrap(st, err)
+		}
+		return execResult(n, id), nil
+	}
+	rows, err := tx.QueryContext(ctx, st.SQL, st.args(vals)...)
+	if err != nil {
+		return nil, d.wrap(st, err)
+	}
+	opts := rowjson.Options{JSON: d.JSON}
+	var out json.RawMessage
+	if d.Result == ResultOne {
+		out, err = rowjson.One(rows, opts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.NotFound)
+		}
+	} else {
+		opts.MaxRows = maxRows
+		out, err = rowjson.Rows(rows, opts)
+	}
+	if err != nil {
+		return nil, d.wrap(st, err)
+	}
+	return out, nil
+}
+
+// wrap adds where a statement is declared to an error, for the logs;
+// errors.As still finds the driver's or dbapi's error inside.
+func (d *Definition) wrap(st Statement, err error) error {
+	var de *dbapi.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	return fmt.Errorf("%s (%s:%d): %w", d.Name, d.File, st.Line, err)
+}
+
+// args returns the values bound to the statement's placeholders.
+func (st Statement) args(vals map[string]any) []any {
+	args := make([]any, len(st.Params))
+	for i, name := range st.Params {
+		args[i] = vals[name]
+	}
+	return args
+}
+
+// execResult encodes {"rows_affected":n,"last_insert_id":n}. The driver
+// returns an AUTO_INCREMENT BIGINT UNSIGNED id above 2^63-1 as a negative
+// int64; like rowjson, integers beyond 2^53 are strings.
+func execResult(affected, id int64) json.RawMessage {
+	out := []byte(`{"rows_affected":`)
+	out = appendUint(out, uint64(affected))
+	out = append(out, `,"last_insert_id":`...)
+	out = appendUint(out, uint64(id))
+	return append(out, '}')
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	if v <= 1<<53 {
+		return strconv.AppendUint(dst, v, 10)
+	}
+	dst = append(dst, '"')
+	dst = strconv.AppendUint(dst, v, 10)
+	return append(dst, '"')
+}

@@ -1,0 +1,92 @@
+// Package catalog loads declarative operations: one operation per .sql
+// file, a header of comment lines that declares its name, parameters and
+// result, then the SQL to run.
+//
+//	-- name: accounts.list
+//	-- description: List accounts by id, keyset paginated.
+//	-- param: after int nullable
+//	-- param: limit int default=100 min=1 max=1000
+//	-- result: many
+//	-- read-only: true
+//	SELECT id, owner, balance, created_at FROM accounts
+//	WHERE id > COALESCE(:after, 0) ORDER BY id LIMIT :limit;
+//
+// # Header
+//
+// The header is the run of lines at the top of the file that start with
+// "--" (blank lines may separate them). A line "-- key: value" is a
+// directive; any other comment line is free text. A key the package does
+// not know is an error, so a typo never goes unnoticed. A directive found
+// after the SQL began is an error too.
+//
+//	name         required; dot-separated words, as in dbapi.Operation
+//	description  optional; repeated lines are joined with spaces
+//	param        one per parameter, see below
+//	result       required: one | many | exec
+//	isolation    optional: read uncommitted | read committed |
+//	             repeatable read | serializable (default: the server's)
+//	read-only    optional: true | false (default false)
+//	timeout      optional Go duration ("2s"), caps the request deadline
+//	max-rows     optional, result many only: overrides Config.MaxRows
+//	json         optional, result one and many: comma-separated names of
+//	             text columns holding JSON documents, embedded as JSON
+//	not-found    optional, result one only: the message of the not_found
+//	             error (default "no row matches the parameters")
+//
+// # Parameters
+//
+//	-- param: <name> <type> [nullable] [default=<JSON>] [min=<n>] [max=<n>]
+//
+//	type          request value (JSON)                 bound as
+//	int           integer number, or a string of       int64 (uint64 above
+//	              digits (as rowjson writes big ones)  2^63-1)
+//	decimal       string "-12.50"; decimal(p,s) also   string, exact
+//	              caps the digits like DECIMAL(p,s)
+//	string        string; string(n): at most n chars   string
+//	bool          true or false                        bool (1 or 0)
+//	time          RFC 3339 string                      time.Time in UTC
+//	date          "2006-01-02"                         string
+//	bytes         standard base64 string; bytes(n):    []byte
+//	              at most n bytes once decoded
+//	json          any JSON value but null              its compact text
+//
+// A parameter the request leaves out takes its default; without one it is
+// NULL if it is nullable, and a missing_param error otherwise. JSON null is
+// NULL, allowed only for nullable parameters. min and max (int and decimal
+// only) bound the value, inclusive. A request field that is not a declared
+// parameter, a field given twice, or a value that does not fit its type is
+// a dbapi EINVALID error that names the field and never echoes its value.
+//
+// # SQL
+//
+// The rest of the file is one or more statements separated by ';', run in
+// order in the request's transaction. Parameters are written :name and
+// always bound by the driver, never spliced into the SQL: each becomes a
+// '?' with its value in the argument list. Text in quotes ('…', "…",
+// `…`) and comments (-- …, # …, /* … */, including executable /*! … */
+// comments) is never read for parameters or ';', and "::" is left as it
+// is. Positional '?' placeholders are refused; so are statements that would
+// end the transaction or change the pooled connection (BEGIN, START,
+// COMMIT, ROLLBACK other than ROLLBACK TO, SET other than user @variables,
+// LOCK, UNLOCK, USE, XA, DDL such as CREATE, ALTER, DROP, TRUNCATE, RENAME,
+// and the like). Stored-program bodies with their own ';' (BEGIN NOT ATOMIC
+// … END) are not supported: create routines in a migration and CALL them.
+// Backslash escapes in strings are read as in MariaDB's default sql_mode
+// (without NO_BACKSLASH_ESCAPES).
+//
+// Every parameter used in the SQL must be declared, and every declared
+// parameter must be used.
+//
+// # Result
+//
+// The result comes from the last statement, encoded with package rowjson:
+//
+//	one   the single row as an object; no row is a dbapi ENOTFOUND error,
+//	      more than one an internal error
+//	many  an array of row objects; more than the max rows is an ETOOLARGE
+//	      error with code result_too_large
+//	exec  {"rows_affected":n,"last_insert_id":n}
+//
+// A statement's database error (duplicate key, foreign key, deadlock …)
+// is returned as is, for txrunner to classify and retry.
+package catalog

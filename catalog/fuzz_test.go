@@ -1,0 +1,162 @@
+package catalog
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/shopspring/decimal"
+)
+
+// FuzzParse feeds the parser arbitrary files. It must not panic, must
+// report errors as *Error, and what it accepts must be consistent: every
+// statement has SQL, every parameter used is declared and every declared
+// one used, and no statement has a placeholder outside quotes and comments
+// that is not in its parameter list.
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"testdata/good", "testdata/bad"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.sql"))
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(src)
+		}
+	}
+	f.Add([]byte(everythingSQL))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		d, err := Parse("f.sql", src)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), "f.sql:") {
+				t.Fatalf("error %v is not an *Error naming the file", err)
+			}
+			return
+		}
+		if d.Name == "" || d.Result == "" || len(d.Statements) == 0 {
+			t.Fatalf("accepted a definition without name, result or SQL: %+v", d)
+		}
+		used := map[string]bool{}
+		for _, st := range d.Statements {
+			if strings.TrimSpace(st.SQL) == "" || st.Line < 1 {
+				t.Fatalf("empty statement or bad line: %+v", st)
+			}
+			if n := countPlaceholders(st.SQL); n != len(st.Params) {
+				t.Fatalf("statement %q has %d placeholders and %d parameters", st.SQL, n, len(st.Params))
+			}
+			for _, name := range st.Params {
+				if d.param(name) == nil {
+					t.Fatalf("parameter %q is used but not declared", name)
+				}
+				used[name] = true
+			}
+		}
+		for _, p := range d.Params {
+			if !used[p.Name] {
+				t.Fatalf("parameter %q is declared but not used", p.Name)
+			}
+		}
+	})
+}
+
+// countPlaceholders counts the '?' outside quotes and comments.
+func countPlaceholders(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			end, _, ok := scanQuoted(s, i)
+			if !ok {
+				return -1
+			}
+			i = end - 1
+		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
+			i = lineEnd(s, i)
+		case c == '/' && strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return -1
+			}
+			i += 2 + end + 1
+		case c == '?':
+			n++
+		}
+	}
+	return n
+}
+
+// FuzzDecodeParams feeds request bodies (outside input) to the parameter
+// decoder. It must not panic; errors must be EINVALID; what it accepts
+// must give every declared parameter a value of its type, within bounds.
+func FuzzDecodeParams(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `{"i":1,"s":"abc"}`, `{"i":"5","s":"😀"}`, `{"i":1,"s":"abc","i":2}`,
+		`{"i":1,"s":"","d":"-12.5","b":true,"t":"2024-02-29T13:34:56.1+01:00","day":"2024-02-29","raw":"AAEC/w==","doc":{"a":[1]},"note":"x","big":"18446744073709551615"}`,
+		`{"i":1e400}`, `{"i":-0}`, `[1]`, `{"\u0000":1}`, `{"i":1,"s":"\ud800"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	d := everything(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		vals, err := d.DecodeParams(body)
+		if err != nil {
+			var de *dbapi.Error
+			if !errors.As(err, &de) || de.Kind != dbapi.EINVALID {
+				t.Fatalf("error %v is not EINVALID", err)
+			}
+			return
+		}
+		for _, p := range d.Params {
+			v, ok := vals[p.Name]
+			if !ok {
+				t.Fatalf("no value for %q", p.Name)
+			}
+			if v == nil {
+				if !p.Nullable {
+					t.Fatalf("NULL for non-nullable %q", p.Name)
+				}
+				continue
+			}
+			switch p.Kind {
+			case KindInt:
+				var dec decimal.Decimal
+				switch v := v.(type) {
+				case int64:
+					dec = decimal.NewFromInt(v)
+				case uint64:
+					dec = decimal.RequireFromString(strings.TrimSpace(strings.TrimPrefix(decimal.NewFromUint64(v).String(), "+")))
+				default:
+					t.Fatalf("%q: %T", p.Name, v)
+				}
+				if (p.Min != nil && dec.LessThan(*p.Min)) || (p.Max != nil && dec.GreaterThan(*p.Max)) {
+					t.Fatalf("%q = %s is out of bounds", p.Name, dec)
+				}
+			case KindDecimal, KindString, KindDate, KindJSON:
+				s, ok := v.(string)
+				if !ok {
+					t.Fatalf("%q: %T", p.Name, v)
+				}
+				if p.Kind == KindString && p.Size > 0 && len([]rune(s)) > p.Size {
+					t.Fatalf("%q is too long", p.Name)
+				}
+			case KindBool:
+				if _, ok := v.(bool); !ok {
+					t.Fatalf("%q: %T", p.Name, v)
+				}
+			case KindTime:
+				if tm, ok := v.(time.Time); !ok || tm.Location() != time.UTC {
+					t.Fatalf("%q: %#v", p.Name, v)
+				}
+			case KindBytes:
+				if b, ok := v.([]byte); !ok || (p.Size > 0 && len(b) > p.Size) {
+					t.Fatalf("%q: %#v", p.Name, v)
+				}
+			}
+		}
+	})
+}

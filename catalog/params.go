@@ -1,0 +1,295 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/shopspring/decimal"
+)
+
+// Kind is a parameter type.
+type Kind string
+
+// Parameter types.
+const (
+	KindInt     Kind = "int"
+	KindDecimal Kind = "decimal"
+	KindString  Kind = "string"
+	KindBool    Kind = "bool"
+	KindTime    Kind = "time"
+	KindDate    Kind = "date"
+	KindBytes   Kind = "bytes"
+	KindJSON    Kind = "json"
+)
+
+// Param is a declared parameter.
+type Param struct {
+	Name string
+	Kind Kind
+	// Size is the most characters of a string(n) or bytes of a bytes(n);
+	// zero means no limit.
+	Size int
+	// Precision and Scale of a decimal(p,s); zero Precision means any.
+	Precision, Scale int
+	Nullable         bool
+	// Default is the JSON text of the default value; nil means none.
+	Default json.RawMessage
+	// Min and Max bound an int or decimal, inclusive; nil means no bound.
+	Min, Max *decimal.Decimal
+	// Line is where the parameter is declared.
+	Line int
+
+	def any // Default, decoded
+}
+
+var (
+	intRE     = regexp.MustCompile(`^-?[0-9]+$`)
+	decimalRE = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
+	dateRE    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
+
+// maxNameInMessage caps how much of an unknown field's name an error
+// message repeats.
+const maxNameInMessage = 64
+
+func badParam(name, format string, args ...any) *dbapi.Error {
+	return dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", "parameter %q: %s", name, fmt.Sprintf(format, args...))
+}
+
+// want describes what the parameter accepts, for messages.
+func (p *Param) want() string {
+	switch p.Kind {
+	case KindInt:
+		return "an integer"
+	case KindDecimal:
+		return `a decimal string such as "2.50"`
+	case KindString:
+		return "a string"
+	case KindBool:
+		return "true or false"
+	case KindTime:
+		return `an RFC 3339 time string such as "2006-01-02T15:04:05Z"`
+	case KindDate:
+		return `a date string such as "2006-01-02"`
+	case KindBytes:
+		return "a base64 string"
+	}
+	return "a JSON value"
+}
+
+// decode checks a request value (JSON text, not empty) and returns what
+// to bind: nil for NULL, else int64, uint64, string, bool, time.Time or
+// []byte. Errors are EINVALID and name the parameter, not the value.
+func (p *Param) decode(raw json.RawMessage) (any, error) {
+	if string(raw) == "null" {
+		if p.Nullable {
+			return nil, nil
+		}
+		return nil, badParam(p.Name, "must not be null (want %s)", p.want())
+	}
+	var s string
+	isString := raw[0] == '"'
+	if isString {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+	}
+	switch p.Kind {
+	case KindInt:
+		text := string(raw)
+		if isString {
+			text = s
+		}
+		if !intRE.MatchString(text) {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		var v any
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+			v = i
+		} else if u, err := strconv.ParseUint(text, 10, 64); err == nil {
+			v = u
+		} else {
+			return nil, badParam(p.Name, "out of range for a 64-bit integer")
+		}
+		if err := p.checkRange(text); err != nil {
+			return nil, err
+		}
+		return v, nil
+	case KindDecimal:
+		if !isString || !decimalRE.MatchString(s) {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		if p.Precision > 0 {
+			whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+			if len(frac) > p.Scale {
+				return nil, badParam(p.Name, "at most %d decimal places", p.Scale)
+			}
+			if len(strings.TrimLeft(whole, "0")) > p.Precision-p.Scale {
+				return nil, badParam(p.Name, "at most %d digits before the decimal point", p.Precision-p.Scale)
+			}
+		}
+		if err := p.checkRange(s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case KindString:
+		if !isString {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		if p.Size > 0 && utf8.RuneCountInString(s) > p.Size {
+			return nil, badParam(p.Name, "at most %d characters", p.Size)
+		}
+		return s, nil
+	case KindBool:
+		switch string(raw) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, badParam(p.Name, "want %s", p.want())
+	case KindTime:
+		if !isString {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		return t.UTC(), nil
+	case KindDate:
+		if !isString || !dateRE.MatchString(s) {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		if _, err := time.Parse(time.DateOnly, s); err != nil {
+			return nil, badParam(p.Name, "not a valid date")
+		}
+		return s, nil
+	case KindBytes:
+		if !isString {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		b, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil {
+			return nil, badParam(p.Name, "want %s (standard alphabet, padded)", p.want())
+		}
+		if p.Size > 0 && len(b) > p.Size {
+			return nil, badParam(p.Name, "at most %d bytes", p.Size)
+		}
+		return b, nil
+	case KindJSON:
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return nil, badParam(p.Name, "want %s", p.want())
+		}
+		return buf.String(), nil
+	}
+	return nil, fmt.Errorf("catalog: parameter %q has unknown kind %q", p.Name, p.Kind)
+}
+
+// checkRange checks a decimal or integer text against Min and Max.
+func (p *Param) checkRange(text string) error {
+	if p.Min == nil && p.Max == nil {
+		return nil
+	}
+	d, err := decimal.NewFromString(text)
+	if err != nil {
+		return badParam(p.Name, "want %s", p.want())
+	}
+	if p.Min != nil && d.LessThan(*p.Min) {
+		return badParam(p.Name, "must be at least %s", p.Min)
+	}
+	if p.Max != nil && d.GreaterThan(*p.Max) {
+		return badParam(p.Name, "must be at most %s", p.Max)
+	}
+	return nil
+}
+
+// DecodeParams checks a request body (a JSON object, or empty for {})
+// against the declared parameters and returns the value to bind for each,
+// by name: defaults filled in, NULL as nil. Every error is an EINVALID
+// *dbapi.Error naming the offending field.
+func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if body[0] != '{' {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_request", "the request body must be a JSON object")
+	}
+	if !json.Valid(body) {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+	}
+	vals := make(map[string]any, len(d.Params))
+	seen := make(map[string]bool, len(d.Params))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+		}
+		p := d.param(name)
+		if p == nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", truncate(name))
+		}
+		if seen[name] {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "duplicate_param", "parameter %q is given twice", name)
+		}
+		seen[name] = true
+		if vals[name], err = p.decode(raw); err != nil {
+			return nil, err
+		}
+	}
+	for i := range d.Params {
+		p := &d.Params[i]
+		if seen[p.Name] {
+			continue
+		}
+		switch {
+		case p.Default != nil:
+			vals[p.Name] = p.def
+		case p.Nullable:
+			vals[p.Name] = nil
+		default:
+			return nil, dbapi.Required(p.Name, p.want())
+		}
+	}
+	return vals, nil
+}
+
+func (d *Definition) param(name string) *Param {
+	for i := range d.Params {
+		if d.Params[i].Name == name {
+			return &d.Params[i]
+		}
+	}
+	return nil
+}
+
+// truncate shortens s for an error message, on a character boundary.
+func truncate(s string) string {
+	if len(s) <= maxNameInMessage {
+		return s
+	}
+	cut := maxNameInMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

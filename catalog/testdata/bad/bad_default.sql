@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- param: n int default="abc"
+SELECT :n;

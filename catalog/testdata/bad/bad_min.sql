@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- param: s string min=1
+SELECT :s;

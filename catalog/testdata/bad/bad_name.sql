@@ -1,0 +1,3 @@
+-- name: accounts get
+-- result: one
+SELECT 1;

@@ -1,0 +1,3 @@
+-- name: x
+-- result: all
+SELECT 1;

@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- param: d decimal(20)
+SELECT :d;

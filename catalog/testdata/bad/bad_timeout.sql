@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- timeout: soon
+SELECT 1;

@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- param: id integer
+SELECT :id;

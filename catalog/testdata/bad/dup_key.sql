@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- result: many
+SELECT 1;

@@ -1,0 +1,5 @@
+-- name: x
+-- result: one
+-- nothing below
+
+/* only a comment */ ;

@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+-- max-rows: 10
+SELECT 1;

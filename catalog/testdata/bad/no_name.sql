@@ -1,0 +1,2 @@
+-- result: one
+SELECT 1;

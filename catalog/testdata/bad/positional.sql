@@ -1,0 +1,4 @@
+-- name: x
+-- result: one
+SELECT 1
+  FROM t WHERE id = ?;

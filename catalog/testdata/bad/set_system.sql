@@ -1,0 +1,3 @@
+-- name: x
+-- result: exec
+SET autocommit = 0;

@@ -1,0 +1,6 @@
+-- name: x
+-- result: one
+-- param: id int
+
+SELECT :id,
+  :owner;

@@ -1,0 +1,4 @@
+-- name: x
+-- parm: id int
+-- result: one
+SELECT 1;

@@ -1,0 +1,5 @@
+-- name: x
+-- result: one
+SELECT 1;
+SELECT 'abc
+  ;

@@ -1,0 +1,5 @@
+-- name: x
+-- result: one
+-- param: id int
+-- param: other int
+SELECT :id;

@@ -1,0 +1,11 @@
+-- name: accounts.list
+-- description: List accounts by id,
+-- description: keyset paginated.
+-- param: after int nullable
+-- param: limit int default=100 min=1 max=1000
+-- result: many
+-- isolation: read committed
+-- read-only: true
+-- timeout: 2s
+-- max-rows: 500
+SELECT id, owner, balance, created_at FROM accounts WHERE id > COALESCE(:after, 0) ORDER BY id LIMIT :limit;

@@ -1,0 +1,9 @@
+-- name: accounts.get
+-- description: Read one account by id.
+-- param: id int min=1
+-- result: one
+-- read-only: true
+-- not-found: the account does not exist
+SELECT id, owner, balance, created_at
+FROM accounts
+WHERE id = :id;
