@@ -3,11 +3,13 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/rowjson"
@@ -127,7 +129,7 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.NotFound)
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
 		}
 	} else {
 		opts.MaxRows = maxRows
@@ -137,6 +139,25 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 		return nil, d.wrap(st, err)
 	}
 	return out, nil
+}
+
+// notFound returns the not-found message with each :name replaced by the
+// parameter's value (strings cut to 64 bytes).
+func (d *Definition) notFound(vals map[string]any) string {
+	return notFoundRefRE.ReplaceAllStringFunc(d.NotFound, func(ref string) string {
+		switch v := vals[ref[1:]].(type) {
+		case nil:
+			return "null"
+		case string:
+			return truncate(v)
+		case []byte:
+			return truncate(base64.StdEncoding.EncodeToString(v))
+		case time.Time:
+			return v.Format(time.RFC3339Nano)
+		default:
+			return fmt.Sprint(v)
+		}
+	})
 }
 
 // wrap adds where a statement is declared to an error, for the logs;

@@ -31,7 +31,9 @@
 //	json         optional, result one and many: comma-separated names of
 //	             text columns holding JSON documents, embedded as JSON
 //	not-found    optional, result one only: the message of the not_found
-//	             error (default "no row matches the parameters")
+//	             error (default "no row matches the parameters"); each
+//	             :name in it is replaced by the request's value of that
+//	             parameter ("account :id does not exist")
 //
 // # Parameters
 //

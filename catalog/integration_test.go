@@ -121,6 +121,9 @@ func TestAccountsGet(t *testing.T) {
 
 	_, err = e.call(get, `{"id":999999}`)
 	wantError(t, "unknown id", err, dbapi.ENOTFOUND, "not_found")
+	if err == nil || dbapi.AsError(err).Message != "account 999999 does not exist" {
+		t.Errorf("unknown id: got message %v", err)
+	}
 	_, err = e.call(get, `{}`)
 	wantError(t, "no id", err, dbapi.EINVALID, "missing_param")
 	_, err = e.call(get, `{"id":0}`)
@@ -338,6 +341,18 @@ SELECT seq, JSON_OBJECT('seq', seq) AS j FROM seq_1_to_5 WHERE seq <= :n`, catal
 	}
 	_, err = e.call(op, `{"n":2}`)
 	wantError(t, "two rows", err, dbapi.EINTERNAL, dbapi.EINTERNAL)
+
+	// The not-found message may name parameters; they are filled in.
+	op = parse(t, `-- name: test.msg
+-- param: s string
+-- param: n int nullable
+-- result: one
+-- not-found: nothing for :s, :n (:s)
+SELECT 1 AS one FROM DUAL WHERE :s = 'never' AND :n IS NULL`, catalog.Config{})
+	_, err = e.call(op, `{"s":"`+strings.Repeat("é", 100)+`"}`)
+	if want := "nothing for " + strings.Repeat("é", 32) + "…, null (" + strings.Repeat("é", 32) + "…)"; err == nil || dbapi.AsError(err).Message != want {
+		t.Errorf("not-found message: got %v, want %s", err, want)
+	}
 }
 
 // A read-only operation runs in a READ ONLY transaction.

@@ -39,7 +39,8 @@ type Definition struct {
 	MaxRows int
 	// JSON names the text columns to embed as JSON (rowjson.Options.JSON).
 	JSON []string
-	// NotFound is the message of the not_found error of a one result.
+	// NotFound is the message of the not_found error of a one result;
+	// each :name in it is replaced by the request's value of parameter name.
 	NotFound   string
 	Statements []Statement
 }
@@ -84,7 +85,10 @@ var isolations = map[string]sql.IsolationLevel{
 	"serializable":     sql.LevelSerializable,
 }
 
-var columnRE = regexp.MustCompile(`^[^\x00-\x1f,]+$`)
+var (
+	columnRE      = regexp.MustCompile(`^[^\x00-\x1f,]+$`)
+	notFoundRefRE = regexp.MustCompile(`:([A-Za-z_][A-Za-z0-9_]*)`)
+)
 
 // Parse parses one operation file. Errors are *Error values.
 func Parse(file string, src []byte) (*Definition, error) {
@@ -151,6 +155,11 @@ func parse(file string, src []byte) (*Definition, error) {
 	}
 	if d.NotFound == "" {
 		d.NotFound = "no row matches the parameters"
+	}
+	for _, m := range notFoundRefRE.FindAllStringSubmatch(d.NotFound, -1) {
+		if d.param(m[1]) == nil {
+			return nil, errAt(seen["not-found"], "not-found: parameter :%s is not declared", m[1])
+		}
 	}
 
 	sqlText := strings.Join(lines[body:], "")

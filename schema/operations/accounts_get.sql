@@ -3,7 +3,7 @@
 -- param: id int min=1
 -- result: one
 -- read-only: true
--- not-found: the account does not exist
+-- not-found: account :id does not exist
 SELECT id, owner, balance, created_at
 FROM accounts
 WHERE id = :id;

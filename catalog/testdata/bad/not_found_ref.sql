@@ -1,0 +1,5 @@
+-- name: x
+-- param: id int
+-- result: one
+-- not-found: no row for :id and :idd
+SELECT :id;
