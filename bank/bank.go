@@ -2,32 +2,21 @@ package bank
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
-	"time"
 	"unicode/utf8"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/jmoiron/sqlx"
 )
 
-// Operations returns the example operations: accounts.open, accounts.get
-// and accounts.transfer.
+// Operations returns the example operations written in Go: accounts.open
+// and accounts.transfer. The read-only ones, accounts.get and
+// accounts.list, are declared in SQL in schema/operations (package catalog).
 func Operations() []dbapi.Operation {
 	return []dbapi.Operation{
 		{Name: "accounts.open", Description: "Open an account with an owner and a starting balance.", Run: Open},
-		{Name: "accounts.get", Description: "Read one account by id.", Run: Get, ReadOnly: true},
 		{Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer},
 	}
-}
-
-// Account is an accounts row.
-type Account struct {
-	ID        uint64    `db:"id" json:"id"`
-	Owner     string    `db:"owner" json:"owner"`
-	Balance   Amount    `db:"balance" json:"balance"`
-	CreatedAt time.Time `db:"created_at" json:"created_at"`
 }
 
 // amountParam parses a decimal string parameter, naming it in errors.
@@ -80,31 +69,6 @@ func Open(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
 		Owner   string `json:"owner"`
 		Balance Amount `json:"balance"`
 	}{id, p.Owner, balance}, nil
-}
-
-type idParams struct {
-	ID uint64 `json:"id"`
-}
-
-// Get reads an account: {"id":1}.
-func Get(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
-	var p idParams
-	if err := dbapi.DecodeParams(raw, &p); err != nil {
-		return nil, err
-	}
-	if p.ID == 0 {
-		return nil, dbapi.Required("id", "a positive integer")
-	}
-	var a Account
-	err := tx.GetContext(ctx, &a, "SELECT id, owner, balance, created_at FROM accounts WHERE id = ?", p.ID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.ID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	a.CreatedAt = a.CreatedAt.UTC()
-	return a, nil
 }
 
 // TransferResult is the reply to accounts.transfer.

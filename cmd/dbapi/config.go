@@ -31,6 +31,10 @@ type Config struct {
 	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
 	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
 	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
+
+	// OperationsDir, when set, is a folder of .sql operations (package
+	// catalog) loaded instead of the embedded schema/operations.
+	OperationsDir string `envconfig:"OPERATIONS_DIR"`
 }
 
 // LoadConfig reads the environment. A bad value is an error that names the

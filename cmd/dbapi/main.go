@@ -20,6 +20,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/rawsql"
@@ -90,7 +91,8 @@ type Main struct {
 }
 
 // NewMain returns a Main with the bank operations and a JSON logger on
-// stderr at the configured level.
+// stderr at the configured level. Run adds the declared operations (package
+// catalog) to Operations.
 func NewMain(cfg Config) *Main {
 	level, _ := cfg.Level()
 	return &Main{
@@ -104,7 +106,11 @@ func NewMain(cfg Config) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
-	ops := m.Operations
+	declared, err := m.loadCatalog()
+	if err != nil {
+		return err
+	}
+	ops := append(m.Operations[:len(m.Operations):len(m.Operations)], declared...)
 	if m.Config.AllowRawSQL {
 		ops = append(ops[:len(ops):len(ops)], rawsql.Operations(m.Config.MaxRows)...)
 		m.Logger.Warn("raw SQL is enabled (DBAPI_ALLOW_RAW_SQL): only trusted clients may reach " + m.Config.Prefix + ".sql.>")
@@ -155,6 +161,23 @@ func (m *Main) startSweeper(idem *idempotency.Store) {
 		defer close(m.sweeperDone)
 		idem.SweepEvery(ctx, m.DB, time.Minute, m.Logger)
 	}()
+}
+
+// loadCatalog loads the declared operations: the .sql files in
+// DBAPI_OPERATIONS_DIR, or the ones embedded from schema/operations.
+func (m *Main) loadCatalog() ([]dbapi.Operation, error) {
+	fsys, where := schema.Operations(), "embedded schema/operations"
+	if dir := m.Config.OperationsDir; dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("DBAPI_OPERATIONS_DIR: %q is not a readable folder", dir)
+		}
+		fsys, where = os.DirFS(dir), "DBAPI_OPERATIONS_DIR "+dir
+	}
+	ops, err := catalog.Load(fsys, catalog.Config{MaxRows: m.Config.MaxRows})
+	if err != nil {
+		return nil, fmt.Errorf("operations (%s): %w", where, err)
+	}
+	return ops, nil
 }
 
 // Migrate creates the database if needed and applies the migrations.
