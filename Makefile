@@ -49,7 +49,7 @@ bench:
 	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
 	$(GO) build -o $(BIN)/dbapi-bench ./cmd/dbapi-bench
 	$(BIN)/dbapi-bench -dbapi $(BIN)/dbapi -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
-		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 2 \
+		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
 		-burst 10000 -out bench $(BENCHFLAGS)
 
 clean:

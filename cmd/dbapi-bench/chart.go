@@ -72,16 +72,20 @@ func drawChart(r *Results, path string) error {
 		for _, p := range []*plot.Plot{tp, p99} {
 			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, constTicks(xt)
 		}
-		tp.Y.Min = 0
+		tp.Y.Min, tp.Y.Tick.Marker = 0, plainTicks{}
+		headroom(tp, 1.3)
+		headroom(p99, 4)
 		rows[i] = []*plot.Plot{tp, p99}
 		if hasOpen {
 			op := newPlot(w+": p99 latency (open loop)", "offered requests/s", "p99 latency (ms)")
 			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+			rt := map[float64]bool{}
 			for _, mode := range []string{modeDirect, modeService} {
 				var a plotter.XYs
 				for _, l := range r.Levels {
 					if l.Workload == w && l.Mode == mode && l.Loop == loopOpen && l.OK > 0 {
 						a = append(a, plotter.XY{X: l.Rate, Y: float64(l.Latency.P99) / 1000})
+						rt[l.Rate] = true
 					}
 				}
 				sort.Slice(a, func(i, j int) bool { return a[i].X < a[j].X })
@@ -89,6 +93,8 @@ func drawChart(r *Results, path string) error {
 					return err
 				}
 			}
+			op.X.Tick.Marker = constTicks(rt)
+			headroom(op, 4)
 			rows[i] = append(rows[i], op)
 		}
 	}
@@ -150,13 +156,34 @@ func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
 	return nil
 }
 
+// headroom raises the top of the y axis by factor over the data, so the
+// legend in the top left corner covers no line.
+func headroom(p *plot.Plot, factor float64) {
+	if p.Y.Max > 0 {
+		p.Y.Max *= factor
+	}
+}
+
 // constTicks labels exactly the x values measured (1, 8, 32, ...).
 func constTicks(xs map[float64]bool) plot.Ticker {
 	var ts plot.ConstantTicks
 	for x := range xs {
-		ts = append(ts, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', -1, 64)})
+		ts = append(ts, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', 0, 64)})
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Value < ts[j].Value })
+	return ts
+}
+
+// plainTicks are the default ticks labelled without trailing zeros.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
 	return ts
 }
 

@@ -19,6 +19,11 @@
 // omission). A rate may be given as a percentage of the best closed-loop
 // service throughput of the same workload measured earlier in the run.
 //
+// The modes of a level alternate for -rounds rounds, so that a change in
+// the machine's background load hits both alike; the CPU time other
+// processes used and the load average are reported with each level, as a
+// measure of that noise.
+//
 // Per level it reports requests/s, p50/p90/p99/p99.9 latency (HDR
 // histogram), errors by code, and the service's RSS and CPU time; per
 // level the ratio service/direct. It prints a table, writes results.json,
@@ -80,6 +85,7 @@ type Options struct {
 	ServiceLog   string
 	MaxRequests  int64
 	Quiet        bool
+	Redraw       bool
 }
 
 func main() {
@@ -93,6 +99,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	run := run
+	if opts.Redraw {
+		run = redraw
+	}
 	if err := run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "dbapi-bench:", err)
 		os.Exit(1)
@@ -115,7 +125,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
 	fs.DurationVar(&o.Duration, "duration", 6*time.Second, "measured time per level and mode, split over -rounds")
 	fs.IntVar(&o.Rounds, "rounds", 2, "rounds per level: the modes alternate, each measured for -duration / -rounds after -warmup")
-	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each level")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each level and mode (a quarter of it in later rounds)")
 	fs.IntVar(&o.Accounts, "accounts", 1000, "accounts to seed; transfers pick two at random (fewer accounts, more contention)")
 	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
 	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied)")
@@ -131,6 +141,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
 	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
+	fs.BoolVar(&o.Redraw, "redraw", false, "run nothing: redraw the chart and RESULTS.md in -out from its results.json")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -248,7 +249,7 @@ func generated(r *Results, chart string) string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s). "+
 		"The benchmark process, the NATS server (%s), the dbapi process and the database share these CPUs.\n\n",
 		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, r.Settings["nats"])
-	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, each after %v s of warm-up, %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
+	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, after %v s of warm-up (a quarter of it in later rounds), %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
 		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
 	names := make([]string, 0, len(r.Workloads))
 	for k := range r.Workloads {
@@ -337,4 +338,18 @@ func (b *bench) report() error {
 	}
 	fmt.Fprintln(os.Stderr)
 	return nil
+}
+
+// redraw rewrites the chart and RESULTS.md from the results.json in -out.
+func redraw(_ context.Context, o Options) error {
+	js, err := os.ReadFile(filepath.Join(o.Out, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r Results
+	if err := json.Unmarshal(js, &r); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(o.Out, "results.json"), err)
+	}
+	r.Targets = evaluate(&r)
+	return (&bench{o: &o, results: &r}).report()
 }

@@ -250,7 +250,7 @@ func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients i
 			if o.Rounds > 1 {
 				label += fmt.Sprintf(" (%d/%d)", round+1, o.Rounds)
 			}
-			segs[mode] = append(segs[mode], b.segment(ctx, wl, mode, loop, clients, rate, label))
+			segs[mode] = append(segs[mode], b.segment(ctx, wl, mode, loop, clients, rate, round, label))
 		}
 	}
 	for _, mode := range o.Modes {
@@ -264,7 +264,7 @@ func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients i
 }
 
 // segment runs one mode at one level for -duration / -rounds.
-func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, clients int, rate float64, label string) segment {
+func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, clients int, rate float64, round int, label string) segment {
 	o := b.o
 	var req request
 	svcPID := ""
@@ -285,8 +285,14 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID)
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
 	dur := o.Duration / time.Duration(o.Rounds)
-	w := window{warmup: o.Warmup, duration: dur, onStart: cpu.begin, onEnd: cpu.finish}
-	p := startProgress(o.Quiet, label, o.Warmup+dur)
+	// Later rounds find the pools and connections warm: a quarter of the
+	// warm-up is enough to let the load settle.
+	warmup := o.Warmup
+	if round > 0 {
+		warmup /= 4
+	}
+	w := window{warmup: warmup, duration: dur, onStart: cpu.begin, onEnd: cpu.finish}
+	p := startProgress(o.Quiet, label, warmup+dur)
 	var res levelRun
 	if loop == loopClosed {
 		res = closedLoop(ctx, clients, w, o.MaxRequests, o.OverloadWait, p, req)
