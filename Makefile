@@ -33,9 +33,12 @@ cross:
 # Short fuzzing runs of every decoder of outside input.
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeParams -fuzztime $(FUZZTIME) .
-	$(GO) test -run '^$$' -fuzz FuzzParseAmount -fuzztime $(FUZZTIME) ./bank
-	$(GO) test -run '^$$' -fuzz FuzzPlanBatch -fuzztime $(FUZZTIME) ./consumer
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAmount$$' -fuzztime $(FUZZTIME) ./bank
+	$(GO) test -run '^$$' -fuzz '^FuzzPlanBatch$$' -fuzztime $(FUZZTIME) ./consumer
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendValue$$' -fuzztime $(FUZZTIME) ./rowjson
 
 # Benchmark (a few minutes; needs MariaDB/MySQL at 127.0.0.1:3306, see
 # BENCH_MYSQL): each workload at 1 to 512 clients (closed loop) and at 50%
