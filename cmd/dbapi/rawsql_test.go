@@ -31,6 +31,7 @@ func TestRawSQL(t *testing.T) {
 		{"no statement", "sql.exec", map[string]any{"args": []any{}}, 400, "missing_param", ""},
 		{"args not an array", "sql.exec", map[string]any{"sql": "DO 1", "args": "x"}, 400, "bad_param", ""},
 		{"too many rows", "sql.query", map[string]any{"sql": "SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4"}, 413, "result_too_large", ""},
+		{"reply over the NATS max_payload", "sql.query", map[string]any{"sql": "SELECT REPEAT('x', ?) AS big", "args": []any{int64(e.nc.MaxPayload()) + 1}}, 413, "result_too_large", ""},
 		{"check constraint", "sql.exec", map[string]any{"sql": "UPDATE accounts SET balance = -1 WHERE id = 1"}, 400, "check_violation", ""},
 	}
 	for _, tt := range tests {
