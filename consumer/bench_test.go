@@ -22,9 +22,11 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -80,6 +82,17 @@ func request(b *testing.B, nc *nats.Conn, subject string, body []byte, wantStatu
 			b.Fatalf("reply status %q, want %q: %s", code, wantStatus, msg.Data)
 		}
 	}
+}
+
+// serviceOps returns what cmd/dbapi serves by default: the Go operations
+// of package bank and the ones declared in schema/operations.
+func serviceOps(b *testing.B) []dbapi.Operation {
+	b.Helper()
+	declared, err := catalog.Load(schema.Operations(), catalog.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return append(bank.Operations(), declared...)
 }
 
 func seedAccounts(b *testing.B, db *sqlx.DB) {
@@ -155,13 +168,13 @@ func BenchmarkDispatch(b *testing.B) {
 	b.Run("service-get-mysql", func(b *testing.B) {
 		db, _ := dbtest.New(b, true)
 		seedAccounts(b, db)
-		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), bank.Operations()...)
+		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), serviceOps(b)...)
 		request(b, nc, "bench.accounts.get", []byte(`{"id":1}`), "")
 	})
 	b.Run("service-transfer-mysql", func(b *testing.B) {
 		db, _ := dbtest.New(b, true)
 		seedAccounts(b, db)
-		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), bank.Operations()...)
+		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), serviceOps(b)...)
 		request(b, nc, "bench.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
 	})
 }
@@ -175,7 +188,7 @@ func BenchmarkDirect(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
-			err := runner.Run(ctx, txrunner.Options{ReadOnly: op.ReadOnly}, func(ctx context.Context, tx *sqlx.Tx) error {
+			err := runner.Run(ctx, txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly}, func(ctx context.Context, tx *sqlx.Tx) error {
 				_, err := op.Run(ctx, tx, body)
 				return err
 			})
@@ -185,7 +198,7 @@ func BenchmarkDirect(b *testing.B) {
 		}
 	}
 	ops := map[string]dbapi.Operation{}
-	for _, op := range bank.Operations() {
+	for _, op := range serviceOps(b) {
 		ops[op.Name] = op
 	}
 	b.Run("noop-mysql", func(b *testing.B) {

@@ -88,6 +88,9 @@ func run(ctx context.Context, o Options) error {
 	if err := checkLoopback(cfg, o.NATSURL); err != nil {
 		return err
 	}
+	if err := loadOperations(); err != nil {
+		return err
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -11,7 +11,9 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -66,7 +68,7 @@ var workloadDefs = map[string]*workload{
 			}
 			return run.Run(ctx, txrunner.Options{}, func(ctx context.Context, tx *sqlx.Tx) error {
 				for _, b := range bodies {
-					if _, err := bank.Transfer(ctx, tx, b); err != nil {
+					if _, err := ops["accounts.transfer"].Run(ctx, tx, b); err != nil {
 						return err
 					}
 				}
@@ -76,18 +78,31 @@ var workloadDefs = map[string]*workload{
 	},
 }
 
-var bankOps = func() map[string]dbapi.Operation {
-	m := map[string]dbapi.Operation{}
-	for _, op := range bank.Operations() {
-		m[op.Name] = op
-	}
-	return m
-}()
+// ops holds the operations the service serves by default, built the same
+// way: the Go ones of package bank and the ones declared in SQL in
+// schema/operations (package catalog), such as accounts.get.
+var ops = map[string]dbapi.Operation{}
 
-// runOp runs a bank operation as the service does, minus NATS and the
+func loadOperations() error {
+	declared, err := catalog.Load(schema.Operations(), catalog.Config{})
+	if err != nil {
+		return fmt.Errorf("declared operations: %w", err)
+	}
+	for _, op := range append(bank.Operations(), declared...) {
+		ops[op.Name] = op
+	}
+	for _, wl := range workloadDefs {
+		if _, ok := ops[wl.subject]; !ok && wl.name != "batch" {
+			return fmt.Errorf("workload %s: no operation %s to run directly", wl.name, wl.subject)
+		}
+	}
+	return nil
+}
+
+// runOp runs an operation as the service does, minus NATS and the
 // encoding of the result: one txrunner.Run with the operation's options.
 func runOp(ctx context.Context, run *txrunner.Runner, name string, body []byte) error {
-	op := bankOps[name]
+	op := ops[name]
 	return run.Run(ctx, txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly},
 		func(ctx context.Context, tx *sqlx.Tx) error {
 			_, err := op.Run(ctx, tx, body)
