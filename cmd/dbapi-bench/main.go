@@ -83,6 +83,7 @@ type Options struct {
 	Out          string
 	Chart        string
 	ServiceLog   string
+	ServiceEnv   []string
 	MaxRequests  int64
 	Quiet        bool
 	Redraw       bool
@@ -138,6 +139,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
 	fs.StringVar(&o.Out, "out", "bench", "directory for results.json, RESULTS.md and the chart")
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
+	serviceEnv := fs.String("service-env", "", "extra environment of the service, such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated)")
 	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
 	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
@@ -147,6 +149,12 @@ func parseFlags(args []string) (Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, kv := range splitList(*serviceEnv) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-service-env: want NAME=VALUE, got %q", kv)
+		}
+		o.ServiceEnv = append(o.ServiceEnv, kv)
 	}
 	o.Workloads = splitList(*workloads)
 	o.Modes = splitList(*modes)

@@ -118,7 +118,8 @@ func run(ctx context.Context, o Options) error {
 			Settings: map[string]any{
 				"duration_s": o.Duration.Seconds(), "warmup_s": o.Warmup.Seconds(), "accounts": o.Accounts,
 				"rounds": o.Rounds, "pool": o.Pool, "conns": o.Conns, "open_clients": o.OpenClients, "overload_wait_ms": o.OverloadWait.Milliseconds(),
-				"nats": map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
+				"service_env": strings.Join(o.ServiceEnv, " "),
+				"nats":        map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
 			},
 		},
 	}

@@ -148,6 +148,7 @@ func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn
 	if os.Getenv("DBAPI_LOG_LEVEL") == "" {
 		env = append(env, "DBAPI_LOG_LEVEL=warn")
 	}
+	env = append(env, o.ServiceEnv...)
 	env = append(env,
 		"DBAPI_MYSQL_DSN="+o.MySQLDSN,
 		"DBAPI_NATS_URL="+natsURL,
