@@ -23,6 +23,7 @@ const (
 	erLockDeadlock       = 1213
 	erOutOfRange         = 1264
 	erTruncatedWrongVal  = 1292
+	erDataTruncated      = 1265 // e.g. a value that is no member of an ENUM or SET
 	erQueryInterrupted   = 1317
 	erNoDefault          = 1364
 	erTruncatedWrongFld  = 1366
@@ -108,7 +109,7 @@ func classify(err error) *dbapi.Error {
 		e.Kind, e.Code, e.Message = dbapi.EINVALID, "check_violation", "a value breaks a check constraint"
 	case erDataTooLong:
 		e.Kind, e.Code, e.Message = dbapi.EINVALID, "too_long", "a value is too long for its column"
-	case erTruncatedWrongFld, erTruncatedWrongVal, erOutOfRange, erBadNull, erNoDefault:
+	case erTruncatedWrongFld, erTruncatedWrongVal, erDataTruncated, erOutOfRange, erBadNull, erNoDefault:
 		e.Kind, e.Code, e.Message = dbapi.EINVALID, "bad_value", "a value does not fit its column"
 	case erConCount, erTooManyUserConns, erServerShutdown:
 		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is unavailable"

@@ -261,10 +261,11 @@ func typeCases() []typeCase {
 		{col: "tx", ddl: "TEXT", vals: edges(strEdge(""), strEdge(utf8mb4(65535)), strEdge("0"), strEdge("ünïcödé")),
 			over: jsonQuote(strings.Repeat("a", 65536)), overCode: "too_long", client: clientText},
 		// An integer binds to an ENUM as the member's index.
-		{col: "en", ddl: "ENUM('a','b','😀 c')", vals: edges(strEdge("a"), strEdge("😀 c"), edge{"2", `"b"`}, strEdge("b")), client: clientText},
+		{col: "en", ddl: "ENUM('a','b','😀 c')", vals: edges(strEdge("a"), strEdge("😀 c"), edge{"2", `"b"`}, strEdge("b")),
+			over: `"d"`, overCode: "bad_value", client: clientText},
 		// SET: an array of members, in the column's order.
 		{col: "st", ddl: "SET('a','b','c','😀')", vals: edges(edge{`""`, "[]"}, edge{`"😀,c,b,a"`, `["a","b","c","😀"]`}, edge{"0", "[]"},
-			edge{`"c,a"`, `["a","c"]`}), client: clientSet},
+			edge{`"c,a"`, `["a","c"]`}), over: `"a,d"`, overCode: "bad_value", client: clientSet},
 		// A JSON document, embedded as stored, compacted. Bound as a string
 		// of JSON text (kept as written), or as an object (re-encoded with
 		// its keys sorted and its numbers' exact text). A JSON null document
