@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +29,12 @@ var modeStyle = map[string]struct {
 // drawChart draws, for each workload, throughput and p99 latency against
 // closed-loop concurrency, and p99 against the offered rate when the run
 // had open-loop levels. The format follows the file name: .png or .svg.
-func drawChart(r *Results, path string) error {
+func drawChart(r *Results, path string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("plot: %v", p)
+		}
+	}()
 	var workloads []string
 	hasOpen := false
 	seen := map[string]bool{}
@@ -112,6 +118,12 @@ func drawChart(r *Results, path string) error {
 	}
 	tiles := draw.Tiles{Rows: len(rows), Cols: cols, PadX: 8 * vg.Millimeter, PadY: 8 * vg.Millimeter,
 		PadTop: 4 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
+	for _, row := range rows {
+		for _, p := range row {
+			safeLog(&p.X)
+			safeLog(&p.Y)
+		}
+	}
 	cells := plot.Align(rows, tiles, dc)
 	for i := range rows {
 		for j := range rows[i] {
@@ -161,6 +173,21 @@ func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
 func headroom(p *plot.Plot, factor float64) {
 	if p.Y.Max > 0 {
 		p.Y.Max *= factor
+	}
+}
+
+// safeLog keeps a log axis drawable: gonum widens a range of one value to
+// [v-1, v+1], which may reach 0, so it is widened to [v/2, 2v] here, and an
+// axis without positive data goes back to linear.
+func safeLog(a *plot.Axis) {
+	if _, ok := a.Scale.(plot.LogScale); !ok {
+		return
+	}
+	switch {
+	case a.Min <= 0 || a.Max <= 0 || math.IsInf(a.Min, 0) || math.IsInf(a.Max, 0):
+		a.Scale, a.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
+	case a.Min == a.Max:
+		a.Min, a.Max = a.Min/2, a.Max*2
 	}
 }
 
