@@ -20,7 +20,8 @@ type Config struct {
 	QueueGroup  string        `envconfig:"QUEUE_GROUP" default:"dbapi"`
 	PoolSize    int           `envconfig:"POOL_SIZE" default:"16"`
 	Workers     int           `envconfig:"WORKERS"`
-	QueueLen    int           `envconfig:"QUEUE_LEN"`
+	QueueLen    int           `envconfig:"QUEUE_LEN" default:"1024"`
+	QueueBytes  int64         `envconfig:"QUEUE_BYTES" default:"67108864"`
 	Timeout     time.Duration `envconfig:"TIMEOUT" default:"5s"`
 	MaxAttempts int           `envconfig:"MAX_ATTEMPTS" default:"10"`
 	Grace       time.Duration `envconfig:"GRACE" default:"30s"`
@@ -85,7 +86,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("DBAPI_IDEMPOTENCY_TTL: want a positive duration such as \"24h\", got %s", c.IdemTTL))
 	}
 	nonNegative("WORKERS", c.Workers)
-	nonNegative("QUEUE_LEN", c.QueueLen)
+	positive("QUEUE_LEN", c.QueueLen)
+	if c.QueueBytes <= 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_QUEUE_BYTES: want a positive integer, got %d", c.QueueBytes))
+	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_TIMEOUT: want a positive duration such as \"5s\", got %s", c.Timeout))
 	}

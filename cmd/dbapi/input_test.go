@@ -99,42 +99,55 @@ func TestBadInput(t *testing.T) {
 
 func itoa(n uint64) string { b, _ := json.Marshal(n); return string(b) }
 
-// A full queue answers 503 overloaded (retryable) at once instead of
-// letting requests pile up.
+// A full queue (by count or by bytes) answers 503 overloaded (retryable)
+// at once instead of letting requests pile up.
 func TestOverloadAnswers503(t *testing.T) {
-	e := newEnv(t)
-	cfg := e.config()
-	cfg.Workers, cfg.QueueLen = 1, 1
-	e.start(cfg, func(m *Main) {
-		m.Operations = append(m.Operations, dbapi.Operation{Name: "test.sleep", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
-			_, err := tx.ExecContext(ctx, "DO SLEEP(0.3)")
-			return "slept", err
-		}})
-	})
-	const n = 20
-	replies := make([]reply, n)
-	var wg sync.WaitGroup
-	for i := range replies {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			replies[i] = call(e.nc, e.prefix+".test.sleep", nil, nil, 30*time.Second)
-		}()
+	tests := []struct {
+		name       string
+		queueLen   int
+		queueBytes int64
+		body       string
+	}{
+		{"queue length", 1, 0, ""},
+		{"queue bytes", 1000, 100, `{"pad":"` + strings.Repeat("x", 60) + `"}`},
 	}
-	wg.Wait()
-	var ok, overloaded int
-	for _, r := range replies {
-		switch {
-		case r.err == nil && r.status == 0:
-			ok++
-		case r.status == 503 && r.code == "overloaded" && r.retry:
-			overloaded++
-		default:
-			t.Errorf("unexpected reply: %v", r)
-		}
-	}
-	if ok == 0 || overloaded == 0 {
-		t.Errorf("%d ok, %d overloaded; want some of each", ok, overloaded)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			cfg := e.config()
+			cfg.Workers, cfg.QueueLen, cfg.QueueBytes = 1, tt.queueLen, tt.queueBytes
+			e.start(cfg, func(m *Main) {
+				m.Operations = append(m.Operations, dbapi.Operation{Name: "test.sleep", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
+					_, err := tx.ExecContext(ctx, "DO SLEEP(0.3)")
+					return "slept", err
+				}})
+			})
+			const n = 20
+			replies := make([]reply, n)
+			var wg sync.WaitGroup
+			for i := range replies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					replies[i] = call(e.nc, e.prefix+".test.sleep", []byte(tt.body), nil, 30*time.Second)
+				}()
+			}
+			wg.Wait()
+			var ok, overloaded int
+			for _, r := range replies {
+				switch {
+				case r.err == nil && r.status == 0:
+					ok++
+				case r.status == 503 && r.code == "overloaded" && r.retry:
+					overloaded++
+				default:
+					t.Errorf("unexpected reply: %v", r)
+				}
+			}
+			if ok == 0 || overloaded == 0 {
+				t.Errorf("%d ok, %d overloaded; want some of each", ok, overloaded)
+			}
+		})
 	}
 }
 

@@ -138,6 +138,7 @@ func (m *Main) Run(ctx context.Context) error {
 		QueueGroup:  m.Config.QueueGroup,
 		Workers:     m.Config.workers(),
 		QueueLen:    m.Config.QueueLen,
+		QueueBytes:  m.Config.QueueBytes,
 		Timeout:     m.Config.Timeout,
 		MaxPayload:  m.Config.MaxPayload,
 		MaxBatch:    m.Config.MaxBatch,
