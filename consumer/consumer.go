@@ -191,6 +191,15 @@ func validPrefix(p string) error {
 
 // serve adds the micro service and one endpoint per operation.
 func (s *Service) serve(reg *dbapi.Registry) error {
+	if _, clash := reg.Lookup(BatchOperation); clash {
+		return fmt.Errorf("operation %q clashes with the batch endpoint", BatchOperation)
+	}
+	// The stats map is complete before the service exists: its STATS
+	// handler reads the map from another goroutine.
+	for _, op := range reg.Operations() {
+		s.stats[s.cfg.Prefix+"."+op.Name] = &opStats{}
+	}
+	s.stats[s.cfg.Prefix+"."+BatchOperation] = &opStats{}
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        "dbapi",
 		Version:     s.cfg.Version,
@@ -211,13 +220,8 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
-	if _, clash := reg.Lookup(BatchOperation); clash {
-		svc.Stop()
-		return fmt.Errorf("operation %q clashes with the batch endpoint", BatchOperation)
-	}
 	add := func(name string, op *dbapi.Operation, meta map[string]string) error {
-		st := &opStats{}
-		s.stats[s.cfg.Prefix+"."+name] = st
+		st := s.stats[s.cfg.Prefix+"."+name]
 		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
 			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, op, st) }),
 			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
