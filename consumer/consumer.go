@@ -480,6 +480,10 @@ func (s *Service) logError(j *job, err error) {
 	}
 }
 
+// Info returns the micro service's description: its id, endpoints and
+// subjects, as `nats micro info` shows them.
+func (s *Service) Info() micro.Info { return s.svc.Info() }
+
 // Handled returns how many requests this instance has answered (or, for
 // requests without a reply subject, finished).
 func (s *Service) Handled() uint64 { return s.handled.Load() }

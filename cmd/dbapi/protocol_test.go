@@ -224,3 +224,49 @@ func TestIdempotencyKeyRules(t *testing.T) {
 		t.Errorf("keyed batch sent twice opened %d accounts", n)
 	}
 }
+
+// The service answers the micro package's PING, INFO and STATS requests,
+// and its STATS carry the transaction counts per endpoint.
+func TestMicroStats(t *testing.T) {
+	e := newEnv(t)
+	m := e.start(e.config())
+	ids := e.openAccounts(2, "1.00")
+	e.call("accounts.transfer", map[string]any{"from": ids[0], "to": ids[1], "amount": "1.00"})
+	e.call("accounts.transfer", map[string]any{"from": ids[0], "to": ids[1], "amount": "1.00"}) // insufficient_funds
+
+	id := m.Consumer.Info().ID
+	for _, verb := range []string{"PING", "INFO"} {
+		if r := call(e.nc, "$SRV."+verb+".dbapi."+id, nil, nil, 5*time.Second); r.err != nil || r.status != 0 {
+			t.Errorf("$SRV.%s: %v", verb, r)
+		}
+	}
+	r := call(e.nc, "$SRV.STATS.dbapi."+id, nil, nil, 5*time.Second)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var stats struct {
+		Endpoints []struct {
+			Subject     string `json:"subject"`
+			NumRequests int    `json:"num_requests"`
+			Data        struct {
+				Committed int            `json:"committed"`
+				Errors    map[string]int `json:"errors"`
+			} `json:"data"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal(r.body, &stats); err != nil {
+		t.Fatalf("STATS reply %s: %v", r.body, err)
+	}
+	found := false
+	for _, ep := range stats.Endpoints {
+		if ep.Subject == e.prefix+".accounts.transfer" {
+			found = true
+			if ep.NumRequests != 2 || ep.Data.Committed != 1 || ep.Data.Errors["insufficient_funds"] != 1 {
+				t.Errorf("transfer endpoint stats: %+v", ep)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no transfer endpoint in %s", r.body)
+	}
+}
