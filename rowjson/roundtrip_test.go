@@ -4,16 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -22,8 +17,8 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/internal/rowtest"
 	"github.com/dbapi-dev/dbapi/rowjson"
-	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -46,95 +41,21 @@ var rowNames = [nRows + 1]string{"", "min", "max", "zero", "null", "other"}
 type rtColumn struct {
 	name   string
 	ddl    string
-	json   bool              // named in Options.JSON
-	values [nRows + 1]any    // by row id; values[rowNull] is ignored
-	want   func([]byte) want // from the client's raw output of a non-NULL value
+	json   bool           // named in Options.JSON
+	values [nRows + 1]any // by row id; values[rowNull] is ignored
+	// client is the transformation (a rowtest function) of the client's
+	// raw output of a non-NULL value into the JSON rowjson writes.
+	client func([]byte) string
+	// float, if set, compares a non-NULL value as a number rather than
+	// as JSON.
+	float *floatTol
 }
 
-// want is an expected JSON value: nil, string, json.Number, []any or
-// map[string]any as decoded with UseNumber, or a float to compare within a
-// relative tolerance.
-type want any
-
-type floatWant struct {
-	f    float64
+// floatTol compares numbers within a relative tolerance; with bits 32,
+// numbers are also equal when both round to the same float32.
+type floatTol struct {
 	tol  float64
-	bits int // 32: also equal when both round to the same float32
-}
-
-const maxExact = 1 << 53
-
-// wantInt: a number when |v| <= 2^53, else a string of its digits.
-func wantInt(client []byte) want {
-	v, ok := new(big.Int).SetString(string(client), 10)
-	if !ok {
-		return fmt.Sprintf("<client printed %q, not an integer>", client)
-	}
-	if v.CmpAbs(big.NewInt(maxExact)) <= 0 {
-		return json.Number(v.String())
-	}
-	return v.String()
-}
-
-// wantBit: the client prints the raw bytes, big-endian.
-func wantBit(client []byte) want {
-	return wantInt([]byte(new(big.Int).SetBytes(client).String()))
-}
-
-func wantString(client []byte) want { return string(client) }
-
-func wantBase64(client []byte) want { return base64.StdEncoding.EncodeToString(client) }
-
-func wantFloat(bits int, tol float64) func([]byte) want {
-	return func(client []byte) want {
-		f, err := strconv.ParseFloat(string(client), 64)
-		if err != nil {
-			return fmt.Sprintf("<client printed %q, not a number>", client)
-		}
-		return floatWant{f, tol, bits}
-	}
-}
-
-func isZeroDate(s string) bool { return strings.Trim(s, "0-: .") == "" }
-
-// wantDate: as printed, zero dates as null.
-func wantDate(client []byte) want {
-	if isZeroDate(string(client)) {
-		return nil
-	}
-	return string(client)
-}
-
-// wantDateTime: "2006-01-02 15:04:05.000" becomes "2006-01-02T15:04:05.000Z".
-func wantDateTime(client []byte) want {
-	s := string(client)
-	if isZeroDate(s) {
-		return nil
-	}
-	if len(s) < 19 || s[10] != ' ' {
-		return fmt.Sprintf("<client printed %q, not a datetime>", s)
-	}
-	return s[:10] + "T" + s[11:] + "Z"
-}
-
-// wantSet: "a,b" becomes ["a","b"].
-func wantSet(client []byte) want {
-	out := []any{}
-	if len(client) > 0 {
-		for _, m := range strings.Split(string(client), ",") {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// wantJSON: the document itself.
-func wantJSON(client []byte) want {
-	v, err := decode(client)
-	if err != nil {
-		return fmt.Sprintf("<client printed %q, not JSON>", client)
-	}
-	return v
+	bits int
 }
 
 func decode(b []byte) (any, error) {
@@ -170,51 +91,51 @@ func rtColumns() []rtColumn {
 	nines := func(whole, frac int) string { return strings.Repeat("9", whole) + "." + strings.Repeat("9", frac) }
 	vals := func(v ...any) [nRows + 1]any { return [nRows + 1]any{nil, v[0], v[1], v[2], nil, v[3]} }
 	return []rtColumn{
-		{name: "ti", ddl: "TINYINT", values: vals(-128, 127, 0, -1), want: wantInt},
-		{name: "tiu", ddl: "TINYINT UNSIGNED", values: vals(0, 255, 0, 1), want: wantInt},
-		{name: "si", ddl: "SMALLINT", values: vals(-32768, 32767, 0, 7), want: wantInt},
-		{name: "siu", ddl: "SMALLINT UNSIGNED", values: vals(0, 65535, 0, 7), want: wantInt},
-		{name: "mi", ddl: "MEDIUMINT", values: vals(-8388608, 8388607, 0, 7), want: wantInt},
-		{name: "miu", ddl: "MEDIUMINT UNSIGNED", values: vals(0, 16777215, 0, 7), want: wantInt},
-		{name: "i", ddl: "INT", values: vals(math.MinInt32, math.MaxInt32, 0, 7), want: wantInt},
-		{name: "iu", ddl: "INT UNSIGNED", values: vals(0, uint32(math.MaxUint32), 0, 7), want: wantInt},
-		{name: "bi", ddl: "BIGINT", values: vals(int64(math.MinInt64), int64(math.MaxInt64), 0, int64(maxExact+1)), want: wantInt},
-		{name: "bi53", ddl: "BIGINT", values: vals(int64(-maxExact), int64(maxExact), int64(-maxExact-1), int64(maxExact-1)), want: wantInt},
-		{name: "biu", ddl: "BIGINT UNSIGNED", values: vals(uint64(0), uint64(math.MaxUint64), uint64(0), uint64(maxExact)), want: wantInt},
-		{name: "y", ddl: "YEAR", values: vals(1901, 2155, 0, 2024), want: wantInt},
-		{name: "b1", ddl: "BIT(1)", values: vals(0, 1, 0, 1), want: wantBit},
-		{name: "b64", ddl: "BIT(64)", values: vals(uint64(0), uint64(math.MaxUint64), uint64(0), uint64(maxExact+1)), want: wantBit},
-		{name: "d65", ddl: "DECIMAL(65,30)", values: vals("-"+nines(35, 30), nines(35, 30), "0", "0.000000000000000000000000000001"), want: wantString},
-		{name: "d20", ddl: "DECIMAL(20,2)", values: vals("-"+nines(18, 2), nines(18, 2), "0", "2.5"), want: wantString},
-		{name: "d5", ddl: "DECIMAL(5,0)", values: vals("-99999", "99999", "0", "-0"), want: wantString},
+		{name: "ti", ddl: "TINYINT", values: vals(-128, 127, 0, -1), client: rowtest.Int},
+		{name: "tiu", ddl: "TINYINT UNSIGNED", values: vals(0, 255, 0, 1), client: rowtest.Int},
+		{name: "si", ddl: "SMALLINT", values: vals(-32768, 32767, 0, 7), client: rowtest.Int},
+		{name: "siu", ddl: "SMALLINT UNSIGNED", values: vals(0, 65535, 0, 7), client: rowtest.Int},
+		{name: "mi", ddl: "MEDIUMINT", values: vals(-8388608, 8388607, 0, 7), client: rowtest.Int},
+		{name: "miu", ddl: "MEDIUMINT UNSIGNED", values: vals(0, 16777215, 0, 7), client: rowtest.Int},
+		{name: "i", ddl: "INT", values: vals(math.MinInt32, math.MaxInt32, 0, 7), client: rowtest.Int},
+		{name: "iu", ddl: "INT UNSIGNED", values: vals(0, uint32(math.MaxUint32), 0, 7), client: rowtest.Int},
+		{name: "bi", ddl: "BIGINT", values: vals(int64(math.MinInt64), int64(math.MaxInt64), 0, int64(rowtest.MaxExact+1)), client: rowtest.Int},
+		{name: "bi53", ddl: "BIGINT", values: vals(int64(-rowtest.MaxExact), int64(rowtest.MaxExact), int64(-rowtest.MaxExact-1), int64(rowtest.MaxExact-1)), client: rowtest.Int},
+		{name: "biu", ddl: "BIGINT UNSIGNED", values: vals(uint64(0), uint64(math.MaxUint64), uint64(0), uint64(rowtest.MaxExact)), client: rowtest.Int},
+		{name: "y", ddl: "YEAR", values: vals(1901, 2155, 0, 2024), client: rowtest.Int},
+		{name: "b1", ddl: "BIT(1)", values: vals(0, 1, 0, 1), client: rowtest.Bit},
+		{name: "b64", ddl: "BIT(64)", values: vals(uint64(0), uint64(math.MaxUint64), uint64(0), uint64(rowtest.MaxExact+1)), client: rowtest.Bit},
+		{name: "d65", ddl: "DECIMAL(65,30)", values: vals("-"+nines(35, 30), nines(35, 30), "0", "0.000000000000000000000000000001"), client: rowtest.Text},
+		{name: "d20", ddl: "DECIMAL(20,2)", values: vals("-"+nines(18, 2), nines(18, 2), "0", "2.5"), client: rowtest.Text},
+		{name: "d5", ddl: "DECIMAL(5,0)", values: vals("-99999", "99999", "0", "-0"), client: rowtest.Text},
 		// The client prints FLOAT with 6 significant digits.
-		{name: "f", ddl: "FLOAT", values: vals(-3.40282e38, 3.40282e38, 0.0, 1.1), want: wantFloat(32, 1e-6)},
-		{name: "f_tiny", ddl: "FLOAT", values: vals(-1.17549e-38, 1.17549e-38, -0.0, 1e-45), want: wantFloat(32, 1e-6)},
-		{name: "dbl", ddl: "DOUBLE", values: vals(-math.MaxFloat64, math.MaxFloat64, 0.0, 0.1), want: wantFloat(64, 0)},
-		{name: "dbl_tiny", ddl: "DOUBLE", values: vals(-math.SmallestNonzeroFloat64, 2.2250738585072014e-308, -0.0, 1/3.0), want: wantFloat(64, 0)},
-		{name: "da", ddl: "DATE", values: vals("1000-01-01", "9999-12-31", "0000-00-00", "2024-02-29"), want: wantDate},
-		{name: "dt", ddl: "DATETIME", values: vals("1000-01-01 00:00:00", "9999-12-31 23:59:59", "0000-00-00 00:00:00", "2024-02-29 12:34:56"), want: wantDateTime},
-		{name: "dt3", ddl: "DATETIME(3)", values: vals("1000-01-01 00:00:00.000", "9999-12-31 23:59:59.999", "0000-00-00 00:00:00.000", "2024-02-29 12:34:56.7"), want: wantDateTime},
+		{name: "f", ddl: "FLOAT", values: vals(-3.40282e38, 3.40282e38, 0.0, 1.1), client: rowtest.Float64, float: &floatTol{tol: 1e-6, bits: 32}},
+		{name: "f_tiny", ddl: "FLOAT", values: vals(-1.17549e-38, 1.17549e-38, -0.0, 1e-45), client: rowtest.Float64, float: &floatTol{tol: 1e-6, bits: 32}},
+		{name: "dbl", ddl: "DOUBLE", values: vals(-math.MaxFloat64, math.MaxFloat64, 0.0, 0.1), client: rowtest.Float64, float: &floatTol{bits: 64}},
+		{name: "dbl_tiny", ddl: "DOUBLE", values: vals(-math.SmallestNonzeroFloat64, 2.2250738585072014e-308, -0.0, 1/3.0), client: rowtest.Float64, float: &floatTol{bits: 64}},
+		{name: "da", ddl: "DATE", values: vals("1000-01-01", "9999-12-31", "0000-00-00", "2024-02-29"), client: rowtest.Date},
+		{name: "dt", ddl: "DATETIME", values: vals("1000-01-01 00:00:00", "9999-12-31 23:59:59", "0000-00-00 00:00:00", "2024-02-29 12:34:56"), client: rowtest.DateTime},
+		{name: "dt3", ddl: "DATETIME(3)", values: vals("1000-01-01 00:00:00.000", "9999-12-31 23:59:59.999", "0000-00-00 00:00:00.000", "2024-02-29 12:34:56.7"), client: rowtest.DateTime},
 		{name: "dt6", ddl: "DATETIME(6)", values: vals("1000-01-01 00:00:00", "9999-12-31 23:59:59.999999", "0000-00-00 00:00:00",
-			time.Date(2024, 2, 29, 12, 34, 56, 120000000, time.UTC)), want: wantDateTime},
-		{name: "ts", ddl: "TIMESTAMP NULL", values: vals("1970-01-01 00:00:01", "2038-01-19 03:14:07", "0000-00-00 00:00:00", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)), want: wantDateTime},
-		{name: "ts6", ddl: "TIMESTAMP(6) NULL", values: vals("1970-01-01 00:00:01.000000", "2038-01-19 03:14:07.999999", "0000-00-00 00:00:00", "2024-02-29 12:34:56.000001"), want: wantDateTime},
-		{name: "tm", ddl: "TIME", values: vals("-838:59:59", "838:59:59", "00:00:00", "-00:00:01"), want: wantString},
-		{name: "tm6", ddl: "TIME(6)", values: vals("-838:59:59.999999", "838:59:59.999999", "00:00:00", "123:45:06.5"), want: wantString},
-		{name: "ch", ddl: "CHAR(10)", values: vals("", strings.Repeat("😀", 10), "0", "a b"), want: wantString},
-		{name: "vc", ddl: "VARCHAR(255)", values: vals("", strings.Repeat("👋🏽", 127)+"é", " ", "héllo \"quoted\" \\ <tag> & \t tab\nnewline 😀"), want: wantString},
-		{name: "tt", ddl: "TINYTEXT", values: vals("", utf8mb4(255), "NULL", "\x01\x1f\u2028"), want: wantString},
-		{name: "tx", ddl: "TEXT", values: vals("", utf8mb4(65535), "0", "ünïcödé"), want: wantString},
-		{name: "mt", ddl: "MEDIUMTEXT", values: vals("", utf8mb4(1<<20+3), "0", "x"), want: wantString},
-		{name: "lt", ddl: "LONGTEXT", values: vals("", utf8mb4(2<<20+1), "0", "x"), want: wantString},
-		{name: "en", ddl: "ENUM('a','b','😀 c')", values: vals("a", "😀 c", "b", "b"), want: wantString},
-		{name: "st", ddl: "SET('a','b','c','😀')", values: vals("", "a,b,c,😀", "", "c,a"), want: wantSet},
-		{name: "js", ddl: "JSON", json: true, values: vals("null", `{"big": 123456789012345678901234567890, "s": "é\u00e9😀", "deep": [[[[{"a": [1.50, -0, true, false, null]}]]]]}`, "0", " [1,\n 2] "), want: wantJSON},
-		{name: "bn", ddl: "BINARY(4)", values: vals([]byte{}, []byte{0xff, 0xff, 0xff, 0xff}, []byte{0, 0, 0, 0}, []byte("a\x00\n")), want: wantBase64},
-		{name: "vb", ddl: "VARBINARY(256)", values: vals([]byte{}, allBytes, []byte{0}, []byte("\t\n\\'\"")), want: wantBase64},
-		{name: "tb", ddl: "TINYBLOB", values: vals([]byte{}, randBytes(255), []byte{0}, []byte("x")), want: wantBase64},
-		{name: "bl", ddl: "BLOB", values: vals([]byte{}, randBytes(65535), []byte{0}, allBytes), want: wantBase64},
-		{name: "lb", ddl: "LONGBLOB", values: vals([]byte{}, randBytes(3<<20), []byte{0}, []byte("x")), want: wantBase64},
+			time.Date(2024, 2, 29, 12, 34, 56, 120000000, time.UTC)), client: rowtest.DateTime},
+		{name: "ts", ddl: "TIMESTAMP NULL", values: vals("1970-01-01 00:00:01", "2038-01-19 03:14:07", "0000-00-00 00:00:00", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)), client: rowtest.DateTime},
+		{name: "ts6", ddl: "TIMESTAMP(6) NULL", values: vals("1970-01-01 00:00:01.000000", "2038-01-19 03:14:07.999999", "0000-00-00 00:00:00", "2024-02-29 12:34:56.000001"), client: rowtest.DateTime},
+		{name: "tm", ddl: "TIME", values: vals("-838:59:59", "838:59:59", "00:00:00", "-00:00:01"), client: rowtest.Text},
+		{name: "tm6", ddl: "TIME(6)", values: vals("-838:59:59.999999", "838:59:59.999999", "00:00:00", "123:45:06.5"), client: rowtest.Text},
+		{name: "ch", ddl: "CHAR(10)", values: vals("", strings.Repeat("😀", 10), "0", "a b"), client: rowtest.Text},
+		{name: "vc", ddl: "VARCHAR(255)", values: vals("", strings.Repeat("👋🏽", 127)+"é", " ", "héllo \"quoted\" \\ <tag> & \t tab\nnewline 😀"), client: rowtest.Text},
+		{name: "tt", ddl: "TINYTEXT", values: vals("", utf8mb4(255), "NULL", "\x01\x1f\u2028"), client: rowtest.Text},
+		{name: "tx", ddl: "TEXT", values: vals("", utf8mb4(65535), "0", "ünïcödé"), client: rowtest.Text},
+		{name: "mt", ddl: "MEDIUMTEXT", values: vals("", utf8mb4(1<<20+3), "0", "x"), client: rowtest.Text},
+		{name: "lt", ddl: "LONGTEXT", values: vals("", utf8mb4(2<<20+1), "0", "x"), client: rowtest.Text},
+		{name: "en", ddl: "ENUM('a','b','😀 c')", values: vals("a", "😀 c", "b", "b"), client: rowtest.Text},
+		{name: "st", ddl: "SET('a','b','c','😀')", values: vals("", "a,b,c,😀", "", "c,a"), client: rowtest.Set},
+		{name: "js", ddl: "JSON", json: true, values: vals("null", `{"big": 123456789012345678901234567890, "s": "é\u00e9😀", "deep": [[[[{"a": [1.50, -0, true, false, null]}]]]]}`, "0", " [1,\n 2] "), client: rowtest.JSON},
+		{name: "bn", ddl: "BINARY(4)", values: vals([]byte{}, []byte{0xff, 0xff, 0xff, 0xff}, []byte{0, 0, 0, 0}, []byte("a\x00\n")), client: rowtest.Base64},
+		{name: "vb", ddl: "VARBINARY(256)", values: vals([]byte{}, allBytes, []byte{0}, []byte("\t\n\\'\"")), client: rowtest.Base64},
+		{name: "tb", ddl: "TINYBLOB", values: vals([]byte{}, randBytes(255), []byte{0}, []byte("x")), client: rowtest.Base64},
+		{name: "bl", ddl: "BLOB", values: vals([]byte{}, randBytes(65535), []byte{0}, allBytes), client: rowtest.Base64},
+		{name: "lb", ddl: "LONGBLOB", values: vals([]byte{}, randBytes(3<<20), []byte{0}, []byte("x")), client: rowtest.Base64},
 	}
 }
 
@@ -255,28 +176,25 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.Equal(text, binary) {
 		t.Errorf("the text and binary protocols give different JSON:\n%.2000s\n%.2000s", text, binary)
 	}
-	got := splitRows(t, text, names)
+	got := rowtest.SplitRows(t, text, names)
 	if len(got) != nRows {
 		t.Fatalf("got %d rows, want %d", len(got), nRows)
 	}
 
-	client := newClient(t, cfg)
+	client := rowtest.NewClient(t, cfg)
 	for _, c := range cols {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			for id := rowMin; id <= nRows; id++ {
-				raw, isNull := client.value(t, fmt.Sprintf("SELECT ISNULL(%s), %s FROM rt WHERE id = %d", c.name, c.name, id))
-				var w want
-				switch {
-				case isNull:
-					w = nil
-				default:
-					w = c.want(raw)
+				raw, isNull := client.Value(t, fmt.Sprintf("SELECT ISNULL(%s), %s FROM rt WHERE id = %d", c.name, c.name, id))
+				want := "null"
+				if !isNull {
+					want = c.client(raw)
 				}
 				if id == rowNull && !isNull {
 					t.Errorf("row null: the client printed %.100q, not NULL", raw)
 				}
-				check(t, rowNames[id], w, got[id-1][c.name])
+				check(t, rowNames[id], c, want, got[id-1][c.name])
 			}
 		})
 	}
@@ -312,42 +230,10 @@ func readAll(t *testing.T, db *sqlx.DB, query string, prepared bool, jsonCols []
 	return out
 }
 
-// splitRows decodes a JSON array of objects, checking that every object's
-// keys are exactly names, in order.
-func splitRows(t *testing.T, b []byte, names []string) []map[string]json.RawMessage {
-	t.Helper()
-	var objs []json.RawMessage
-	if err := json.Unmarshal(b, &objs); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]map[string]json.RawMessage, len(objs))
-	for i, obj := range objs {
-		dec := json.NewDecoder(bytes.NewReader(obj))
-		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-			t.Fatalf("row %d is not an object", i)
-		}
-		var keys []string
-		out[i] = map[string]json.RawMessage{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v json.RawMessage
-			if err := dec.Decode(&v); err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, tok.(string))
-			out[i][tok.(string)] = v
-		}
-		if !reflect.DeepEqual(keys, names) {
-			t.Errorf("row %d keys = %v, want the column order %v", i, keys, names)
-		}
-	}
-	return out
-}
-
-func check(t *testing.T, row string, w want, got json.RawMessage) {
+// check compares got, what rowjson wrote, with want, the JSON text the
+// client's output transforms into: as decoded values (numbers as their
+// text), or for a FLOAT or DOUBLE as numbers.
+func check(t *testing.T, row string, c rtColumn, want string, got json.RawMessage) {
 	t.Helper()
 	if got == nil {
 		t.Errorf("row %s: no value", row)
@@ -358,72 +244,27 @@ func check(t *testing.T, row string, w want, got json.RawMessage) {
 		t.Errorf("row %s: %.100s: %v", row, got, err)
 		return
 	}
-	if fw, ok := w.(floatWant); ok {
+	if fw := c.float; fw != nil && want != "null" {
+		w, err := strconv.ParseFloat(want, 64)
+		if err != nil {
+			t.Errorf("row %s: got %.100s, want %s", row, got, want)
+			return
+		}
 		n, ok := v.(json.Number)
 		if !ok {
-			t.Errorf("row %s: got %.100s, want a number near %g", row, got, fw.f)
+			t.Errorf("row %s: got %.100s, want a number near %g", row, got, w)
 			return
 		}
 		f, err := n.Float64()
-		near := math.Abs(f-fw.f) <= fw.tol*math.Abs(fw.f) || (fw.bits == 32 && float32(f) == float32(fw.f))
-		if err != nil || !near || math.Signbit(f) != math.Signbit(fw.f) {
-			t.Errorf("row %s: got %s, want %g (relative tolerance %g)", row, n, fw.f, fw.tol)
+		near := math.Abs(f-w) <= fw.tol*math.Abs(w) || (fw.bits == 32 && float32(f) == float32(w))
+		if err != nil || !near || math.Signbit(f) != math.Signbit(w) {
+			t.Errorf("row %s: got %s, want %g (relative tolerance %g)", row, n, w, fw.tol)
 		}
 		return
 	}
-	if !reflect.DeepEqual(v, w) {
-		t.Errorf("row %s: got %.200s, want %.200s (%T)", row, got, fmt.Sprint(w), w)
+	if w, err := decode([]byte(want)); err != nil || !reflect.DeepEqual(v, w) {
+		t.Errorf("row %s: got %.200s, want %.200s", row, got, want)
 	}
-}
-
-// client runs the mariadb command-line client.
-type client struct {
-	bin  string
-	args []string
-	env  []string
-}
-
-func newClient(t *testing.T, cfg *mysql.Config) *client {
-	t.Helper()
-	bin, err := exec.LookPath("mariadb")
-	if err != nil {
-		if bin, err = exec.LookPath("mysql"); err != nil {
-			t.Skip("no mariadb client binary; skipping the comparison with its output")
-		}
-	}
-	args := []string{"--batch", "--raw", "-N", "--default-character-set=utf8mb4", "-u", cfg.User}
-	if cfg.Net == "unix" {
-		args = append(args, "--socket", cfg.Addr)
-	} else {
-		host, port, err := net.SplitHostPort(cfg.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--protocol=tcp", "-h", host, "-P", port)
-	}
-	env := os.Environ()
-	if cfg.Passwd != "" {
-		env = append(env, "MYSQL_PWD="+cfg.Passwd)
-	}
-	return &client{bin: bin, args: append(args, cfg.DBName), env: env}
-}
-
-// value runs "SELECT ISNULL(x), x ..." (one row) and returns x's raw bytes
-// as printed, and whether it is NULL.
-func (c *client) value(t *testing.T, query string) ([]byte, bool) {
-	t.Helper()
-	cmd := exec.Command(c.bin, append(c.args, "-e", "SET time_zone = '+00:00'; "+query)...)
-	cmd.Env = c.env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("mariadb -e %q: %v: %s", query, err, stderr.Bytes())
-	}
-	if len(out) < 3 || out[1] != '\t' || out[len(out)-1] != '\n' {
-		t.Fatalf("mariadb -e %q printed %.100q", query, out)
-	}
-	return out[2 : len(out)-1], out[0] == '1'
 }
 
 func TestRowsEmptyAndOrder(t *testing.T) {

@@ -6,16 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/dbapi-dev/dbapi/internal/rowtest"
 	"github.com/dbapi-dev/dbapi/txrunner"
 )
 
@@ -48,23 +44,15 @@ type typeCase struct {
 	// over, if set, is a value just past the column's range or length:
 	// sql.exec must refuse it with a 400 of code overCode.
 	over, overCode string
-	// client is the documented transformation of what the mariadb client
-	// prints for a non-NULL value into the JSON the API returns.
+	// client is the documented transformation (a rowtest function) of
+	// what the mariadb client prints for a non-NULL value into the JSON
+	// the API returns.
 	client func([]byte) string
-}
-
-// jsonQuote is the JSON string s, as encoding/json (and so rowjson) writes it.
-func jsonQuote(s string) string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
 }
 
 // sameEdge is a value the API returns as it was sent; strEdge a string.
 func sameEdge(v string) edge { return edge{v, v} }
-func strEdge(s string) edge  { return edge{jsonQuote(s), jsonQuote(s)} }
+func strEdge(s string) edge  { return edge{rowtest.Quote(s), rowtest.Quote(s)} }
 
 // digitsEdge is an integer beyond 2^53, returned as a string of its digits.
 func digitsEdge(v string) edge { return edge{v, `"` + v + `"`} }
@@ -73,92 +61,6 @@ func digitsEdge(v string) edge { return edge{v, `"` + v + `"`} }
 func edges(min, max, zero, other edge) [nRows + 1]edge {
 	return [nRows + 1]edge{rowMin: min, rowMax: max, rowZero: zero, rowOther: other}
 }
-
-// Transformations from the mariadb client's --batch --raw output of a
-// non-NULL value to the API's JSON, as README "Types in results" says.
-
-const maxExact = 1 << 53
-
-// clientInt: a number when |v| <= 2^53, else a string of its digits.
-func clientInt(b []byte) string {
-	v, ok := new(big.Int).SetString(string(b), 10)
-	if !ok {
-		return fmt.Sprintf("<client printed %q, not an integer>", b)
-	}
-	if v.CmpAbs(big.NewInt(maxExact)) <= 0 {
-		return v.String()
-	}
-	return `"` + v.String() + `"`
-}
-
-// clientBit: the client prints BIT's raw bytes, big-endian; the API writes
-// them as an unsigned integer.
-func clientBit(b []byte) string { return clientInt([]byte(new(big.Int).SetBytes(b).String())) }
-
-func clientText(b []byte) string { return jsonQuote(string(b)) }
-
-func clientFloat32(b []byte) string {
-	f, err := strconv.ParseFloat(string(b), 32)
-	if err != nil {
-		return fmt.Sprintf("<client printed %q, not a number>", b)
-	}
-	out, _ := json.Marshal(float32(f))
-	return string(out)
-}
-
-func clientFloat64(b []byte) string {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Sprintf("<client printed %q, not a number>", b)
-	}
-	out, _ := json.Marshal(f)
-	return string(out)
-}
-
-func isZeroDate(b []byte) bool { return len(bytes.Trim(b, "0-: .")) == 0 }
-
-// clientDate: as printed; the zero date is null.
-func clientDate(b []byte) string {
-	if isZeroDate(b) {
-		return "null"
-	}
-	return jsonQuote(string(b))
-}
-
-// clientDateTime: "2006-01-02 15:04:05.000" is "2006-01-02T15:04:05.000Z"
-// (the session is in UTC, and the client prints the column's digits); the
-// zero date is null.
-func clientDateTime(b []byte) string {
-	if isZeroDate(b) {
-		return "null"
-	}
-	s := string(b)
-	if len(s) < 19 || s[10] != ' ' {
-		return fmt.Sprintf("<client printed %q, not a datetime>", s)
-	}
-	return jsonQuote(s[:10] + "T" + s[11:] + "Z")
-}
-
-// clientSet: "a,c" is ["a","c"], "" is [].
-func clientSet(b []byte) string {
-	members := []string{}
-	if len(b) > 0 {
-		members = strings.Split(string(b), ",")
-	}
-	out, _ := json.Marshal(members)
-	return string(out)
-}
-
-// clientJSON: the stored document, compacted.
-func clientJSON(b []byte) string {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return fmt.Sprintf("<client printed %q, not JSON>", b)
-	}
-	return buf.String()
-}
-
-func clientBase64(b []byte) string { return jsonQuote(base64.StdEncoding.EncodeToString(b)) }
 
 // typeCases are the columns of the types table and their edge values.
 func typeCases() []typeCase {
@@ -177,7 +79,7 @@ func typeCases() []typeCase {
 	// b64 binds bytes as base64 (for FROM_BASE64(?)); the API returns the
 	// same base64. Binary columns pad to their length, hence the edges with
 	// a different want.
-	b64 := func(b []byte) edge { s := jsonQuote(base64.StdEncoding.EncodeToString(b)); return edge{s, s} }
+	b64 := func(b []byte) edge { s := rowtest.Quote(base64.StdEncoding.EncodeToString(b)); return edge{s, s} }
 	// Text of exactly n bytes, mostly 4-byte characters.
 	utf8mb4 := func(n int) string {
 		return strings.Repeat("😀", n/4) + strings.Repeat("é", n%4/2) + strings.Repeat("a", n%2)
@@ -189,83 +91,83 @@ func typeCases() []typeCase {
 
 	return []typeCase{
 		{col: "ti", ddl: "TINYINT", vals: edges(sameEdge("-128"), sameEdge("127"), sameEdge("0"), sameEdge("-1")),
-			over: "128", overCode: "bad_value", client: clientInt},
+			over: "128", overCode: "bad_value", client: rowtest.Int},
 		{col: "tiu", ddl: "TINYINT UNSIGNED", vals: edges(sameEdge("0"), sameEdge("255"), sameEdge("0"), sameEdge("1")),
-			over: "-1", overCode: "bad_value", client: clientInt},
+			over: "-1", overCode: "bad_value", client: rowtest.Int},
 		// JSON booleans bind as 1 and 0.
-		{col: "bo", ddl: "BOOLEAN", vals: edges(edge{"false", "0"}, edge{"true", "1"}, sameEdge("0"), sameEdge("-1")), client: clientInt},
-		{col: "si", ddl: "SMALLINT", vals: edges(sameEdge("-32768"), sameEdge("32767"), sameEdge("0"), sameEdge("7")), client: clientInt},
-		{col: "mi", ddl: "MEDIUMINT UNSIGNED", vals: edges(sameEdge("0"), sameEdge("16777215"), sameEdge("0"), sameEdge("7")), client: clientInt},
+		{col: "bo", ddl: "BOOLEAN", vals: edges(edge{"false", "0"}, edge{"true", "1"}, sameEdge("0"), sameEdge("-1")), client: rowtest.Int},
+		{col: "si", ddl: "SMALLINT", vals: edges(sameEdge("-32768"), sameEdge("32767"), sameEdge("0"), sameEdge("7")), client: rowtest.Int},
+		{col: "mi", ddl: "MEDIUMINT UNSIGNED", vals: edges(sameEdge("0"), sameEdge("16777215"), sameEdge("0"), sameEdge("7")), client: rowtest.Int},
 		{col: "i", ddl: "INT", vals: edges(sameEdge("-2147483648"), sameEdge("2147483647"), sameEdge("0"), sameEdge("7")),
-			over: "2147483648", overCode: "bad_value", client: clientInt},
-		{col: "iu", ddl: "INT UNSIGNED", vals: edges(sameEdge("0"), sameEdge("4294967295"), sameEdge("0"), sameEdge("7")), client: clientInt},
+			over: "2147483648", overCode: "bad_value", client: rowtest.Int},
+		{col: "iu", ddl: "INT UNSIGNED", vals: edges(sameEdge("0"), sameEdge("4294967295"), sameEdge("0"), sameEdge("7")), client: rowtest.Int},
 		// Beyond 2^53 a BIGINT is a string, so no client loses precision.
 		{col: "bi", ddl: "BIGINT", vals: edges(digitsEdge("-9223372036854775808"), digitsEdge("9223372036854775807"), sameEdge("0"), digitsEdge("9007199254740993")),
-			over: "9223372036854775808", overCode: "bad_value", client: clientInt},
+			over: "9223372036854775808", overCode: "bad_value", client: rowtest.Int},
 		// The edges of the exact range: ±2^53 are numbers, -2^53-1 is not.
-		{col: "bi53", ddl: "BIGINT", vals: edges(sameEdge("-9007199254740992"), sameEdge("9007199254740992"), sameEdge("0"), digitsEdge("-9007199254740993")), client: clientInt},
+		{col: "bi53", ddl: "BIGINT", vals: edges(sameEdge("-9007199254740992"), sameEdge("9007199254740992"), sameEdge("0"), digitsEdge("-9007199254740993")), client: rowtest.Int},
 		// 2^64-1 binds as a uint64; 2^64 as decimal text, out of range.
 		{col: "biu", ddl: "BIGINT UNSIGNED", vals: edges(sameEdge("0"), digitsEdge("18446744073709551615"), sameEdge("0"), digitsEdge("9007199254740993")),
-			over: "18446744073709551616", overCode: "bad_value", client: clientInt},
+			over: "18446744073709551616", overCode: "bad_value", client: rowtest.Int},
 		// YEAR 0 is stored as 0000.
 		{col: "y", ddl: "YEAR", vals: edges(sameEdge("1901"), sameEdge("2155"), sameEdge("0"), sameEdge("2024")),
-			over: "2156", overCode: "bad_value", client: clientInt},
-		{col: "b1", ddl: "BIT(1)", vals: edges(sameEdge("0"), sameEdge("1"), sameEdge("0"), sameEdge("1")), client: clientBit},
-		{col: "b64", ddl: "BIT(64)", vals: edges(sameEdge("0"), digitsEdge("18446744073709551615"), sameEdge("0"), sameEdge("9007199254740992")), client: clientBit},
+			over: "2156", overCode: "bad_value", client: rowtest.Int},
+		{col: "b1", ddl: "BIT(1)", vals: edges(sameEdge("0"), sameEdge("1"), sameEdge("0"), sameEdge("1")), client: rowtest.Bit},
+		{col: "b64", ddl: "BIT(64)", vals: edges(sameEdge("0"), digitsEdge("18446744073709551615"), sameEdge("0"), sameEdge("9007199254740992")), client: rowtest.Bit},
 		// DECIMAL keeps exactly its digits: bound as strings, or as JSON
 		// numbers, whose exact text is bound (more digits than a float64
 		// has); the server rounds extra fraction digits.
 		{col: "d65", ddl: "DECIMAL(65,30)", vals: edges(strEdge("-"+nines(35, 30)), strEdge(nines(35, 30)),
-			edge{`"0"`, jsonQuote("0." + strings.Repeat("0", 30))}, strEdge("0.000000000000000000000000000001")),
-			over: jsonQuote("1" + strings.Repeat("0", 35)), overCode: "bad_value", client: clientText},
-		{col: "d20", ddl: "DECIMAL(20,2)", vals: edges(strEdge("-"+nines(18, 2)), edge{"999999999999999999.99", jsonQuote(nines(18, 2))},
-			edge{"0", `"0.00"`}, edge{"12345678901234567.8", `"12345678901234567.80"`}), client: clientText},
+			edge{`"0"`, rowtest.Quote("0." + strings.Repeat("0", 30))}, strEdge("0.000000000000000000000000000001")),
+			over: rowtest.Quote("1" + strings.Repeat("0", 35)), overCode: "bad_value", client: rowtest.Text},
+		{col: "d20", ddl: "DECIMAL(20,2)", vals: edges(strEdge("-"+nines(18, 2)), edge{"999999999999999999.99", rowtest.Quote(nines(18, 2))},
+			edge{"0", `"0.00"`}, edge{"12345678901234567.8", `"12345678901234567.80"`}), client: rowtest.Text},
 		{col: "d5", ddl: "DECIMAL(5,0)", vals: edges(edge{"-99999", `"-99999"`}, edge{"99999", `"99999"`}, edge{`"-0"`, `"0"`}, edge{"2.5", `"3"`}),
-			over: "100000", overCode: "bad_value", client: clientText},
+			over: "100000", overCode: "bad_value", client: rowtest.Text},
 		// FLOAT is read as 32 bits: 1.1 stays 1.1.
-		{col: "f", ddl: "FLOAT", vals: edges(edge{"-3.40282e38", "-3.40282e+38"}, edge{"3.40282e38", "3.40282e+38"}, sameEdge("0"), sameEdge("1.1")), client: clientFloat32},
+		{col: "f", ddl: "FLOAT", vals: edges(edge{"-3.40282e38", "-3.40282e+38"}, edge{"3.40282e38", "3.40282e+38"}, sameEdge("0"), sameEdge("1.1")), client: rowtest.Float32},
 		// MariaDB stores -0 as 0.
-		{col: "f_tiny", ddl: "FLOAT", vals: edges(sameEdge("1e-45"), sameEdge("1.17549e-38"), edge{"-0.0", "0"}, edge{"-1.5E3", "-1500"}), client: clientFloat32},
+		{col: "f_tiny", ddl: "FLOAT", vals: edges(sameEdge("1e-45"), sameEdge("1.17549e-38"), edge{"-0.0", "0"}, edge{"-1.5E3", "-1500"}), client: rowtest.Float32},
 		{col: "dbl", ddl: "DOUBLE", vals: edges(edge{"-1.7976931348623157e308", "-1.7976931348623157e+308"}, edge{"1.7976931348623157e308", "1.7976931348623157e+308"},
-			sameEdge("0"), sameEdge("0.1")), client: clientFloat64},
-		{col: "dbl_tiny", ddl: "DOUBLE", vals: edges(sameEdge("5e-324"), sameEdge("2.2250738585072014e-308"), edge{"-0.0", "0"}, sameEdge("0.3333333333333333")), client: clientFloat64},
+			sameEdge("0"), sameEdge("0.1")), client: rowtest.Float64},
+		{col: "dbl_tiny", ddl: "DOUBLE", vals: edges(sameEdge("5e-324"), sameEdge("2.2250738585072014e-308"), edge{"-0.0", "0"}, sameEdge("0.3333333333333333")), client: rowtest.Float64},
 		// The zero date is null.
-		{col: "da", ddl: "DATE", vals: edges(strEdge("1000-01-01"), strEdge("9999-12-31"), edge{`"0000-00-00"`, "null"}, strEdge("2024-02-29")), client: clientDate},
+		{col: "da", ddl: "DATE", vals: edges(strEdge("1000-01-01"), strEdge("9999-12-31"), edge{`"0000-00-00"`, "null"}, strEdge("2024-02-29")), client: rowtest.Date},
 		// DATETIME(n) and TIMESTAMP(n): RFC 3339 in UTC with the column's n
 		// fractional digits, whatever the bound text had.
 		{col: "dt", ddl: "DATETIME", vals: edges(edge{`"1000-01-01 00:00:00"`, `"1000-01-01T00:00:00Z"`}, edge{`"9999-12-31 23:59:59"`, `"9999-12-31T23:59:59Z"`},
-			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29T12:34:56"`, `"2024-02-29T12:34:56Z"`}), client: clientDateTime},
+			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29T12:34:56"`, `"2024-02-29T12:34:56Z"`}), client: rowtest.DateTime},
 		{col: "dt3", ddl: "DATETIME(3)", vals: edges(edge{`"1000-01-01 00:00:00"`, `"1000-01-01T00:00:00.000Z"`}, edge{`"9999-12-31 23:59:59.999"`, `"9999-12-31T23:59:59.999Z"`},
-			edge{`"0000-00-00 00:00:00.000"`, "null"}, edge{`"2024-02-29 12:34:56.7"`, `"2024-02-29T12:34:56.700Z"`}), client: clientDateTime},
+			edge{`"0000-00-00 00:00:00.000"`, "null"}, edge{`"2024-02-29 12:34:56.7"`, `"2024-02-29T12:34:56.700Z"`}), client: rowtest.DateTime},
 		{col: "dt6", ddl: "DATETIME(6)", vals: edges(edge{`"1000-01-01 00:00:00"`, `"1000-01-01T00:00:00.000000Z"`}, edge{`"9999-12-31 23:59:59.999999"`, `"9999-12-31T23:59:59.999999Z"`},
-			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29 12:34:56.000001"`, `"2024-02-29T12:34:56.000001Z"`}), client: clientDateTime},
+			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29 12:34:56.000001"`, `"2024-02-29T12:34:56.000001Z"`}), client: rowtest.DateTime},
 		{col: "ts", ddl: "TIMESTAMP NULL", vals: edges(edge{`"1970-01-01 00:00:01"`, `"1970-01-01T00:00:01Z"`}, edge{`"2038-01-19 03:14:07"`, `"2038-01-19T03:14:07Z"`},
-			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2000-01-01 00:00:00"`, `"2000-01-01T00:00:00Z"`}), client: clientDateTime},
+			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2000-01-01 00:00:00"`, `"2000-01-01T00:00:00Z"`}), client: rowtest.DateTime},
 		{col: "ts6", ddl: "TIMESTAMP(6) NULL", vals: edges(edge{`"1970-01-01 00:00:01"`, `"1970-01-01T00:00:01.000000Z"`}, edge{`"2038-01-19 03:14:07.999999"`, `"2038-01-19T03:14:07.999999Z"`},
-			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29 12:34:56.5"`, `"2024-02-29T12:34:56.500000Z"`}), client: clientDateTime},
+			edge{`"0000-00-00 00:00:00"`, "null"}, edge{`"2024-02-29 12:34:56.5"`, `"2024-02-29T12:34:56.500000Z"`}), client: rowtest.DateTime},
 		// TIME as the server writes it: negative, and beyond 24 hours.
-		{col: "tm", ddl: "TIME", vals: edges(strEdge("-838:59:59"), strEdge("838:59:59"), strEdge("00:00:00"), strEdge("-00:00:01")), client: clientText},
+		{col: "tm", ddl: "TIME", vals: edges(strEdge("-838:59:59"), strEdge("838:59:59"), strEdge("00:00:00"), strEdge("-00:00:01")), client: rowtest.Text},
 		{col: "tm6", ddl: "TIME(6)", vals: edges(strEdge("-838:59:59.999999"), strEdge("838:59:59.999999"), edge{`"0:0:0"`, `"00:00:00.000000"`},
-			edge{`"123:45:06.5"`, `"123:45:06.500000"`}), client: clientText},
+			edge{`"123:45:06.5"`, `"123:45:06.500000"`}), client: rowtest.Text},
 		// CHAR drops its trailing spaces on reading.
-		{col: "ch", ddl: "CHAR(10)", vals: edges(strEdge(""), strEdge(strings.Repeat("😀", 10)), strEdge("0"), edge{`"a b  "`, `"a b"`}), client: clientText},
+		{col: "ch", ddl: "CHAR(10)", vals: edges(strEdge(""), strEdge(strings.Repeat("😀", 10)), strEdge("0"), edge{`"a b  "`, `"a b"`}), client: rowtest.Text},
 		// The longest values: every character 4 bytes.
 		{col: "vc", ddl: fmt.Sprintf("VARCHAR(%d)", vcLen), vals: edges(strEdge(""), strEdge(strings.Repeat("😀", vcLen)), strEdge(" "),
 			strEdge("héllo \"quoted\" \\ <tag> & \t tab\nnewline \x01 \u2028 😀")),
-			over: jsonQuote(strings.Repeat("😀", vcLen+1)), overCode: "too_long", client: clientText},
+			over: rowtest.Quote(strings.Repeat("😀", vcLen+1)), overCode: "too_long", client: rowtest.Text},
 		// Characters are code points: 👋🏽 is two.
 		{col: "vc255", ddl: "VARCHAR(255)", vals: edges(strEdge(""), strEdge(strings.Repeat("👋🏽", 127)+"é"), strEdge("0"), strEdge("NULL")),
-			over: jsonQuote(strings.Repeat("é", 256)), overCode: "too_long", client: clientText},
+			over: rowtest.Quote(strings.Repeat("é", 256)), overCode: "too_long", client: rowtest.Text},
 		// (Past TEXT's 65,535 bytes, MariaDB reports a cut 4-byte
 		// character as error 1366, bad_value, so the over value is ASCII.)
 		{col: "tx", ddl: "TEXT", vals: edges(strEdge(""), strEdge(utf8mb4(65535)), strEdge("0"), strEdge("ünïcödé")),
-			over: jsonQuote(strings.Repeat("a", 65536)), overCode: "too_long", client: clientText},
+			over: rowtest.Quote(strings.Repeat("a", 65536)), overCode: "too_long", client: rowtest.Text},
 		// An integer binds to an ENUM as the member's index.
 		{col: "en", ddl: "ENUM('a','b','😀 c')", vals: edges(strEdge("a"), strEdge("😀 c"), edge{"2", `"b"`}, strEdge("b")),
-			over: `"d"`, overCode: "bad_value", client: clientText},
+			over: `"d"`, overCode: "bad_value", client: rowtest.Text},
 		// SET: an array of members, in the column's order.
 		{col: "st", ddl: "SET('a','b','c','😀')", vals: edges(edge{`""`, "[]"}, edge{`"😀,c,b,a"`, `["a","b","c","😀"]`}, edge{"0", "[]"},
-			edge{`"c,a"`, `["a","c"]`}), over: `"a,d"`, overCode: "bad_value", client: clientSet},
+			edge{`"c,a"`, `["a","c"]`}), over: `"a,d"`, overCode: "bad_value", client: rowtest.Set},
 		// A JSON document, embedded as stored, compacted. Bound as a string
 		// of JSON text (kept as written), or as an object (re-encoded with
 		// its keys sorted and its numbers' exact text). A JSON null document
@@ -273,17 +175,17 @@ func typeCases() []typeCase {
 		{col: "js", ddl: "JSON", json: true, vals: edges(edge{`"[]"`, "[]"},
 			edge{`{"s":"é\u00e9😀","deep":[[[[{"a":[1.50,-0,1e400,true,false,null]}]]]],"big":123456789012345678901234567890}`,
 				`{"big":123456789012345678901234567890,"deep":[[[[{"a":[1.50,-0,1e400,true,false,null]}]]]],"s":"éé😀"}`},
-			edge{`"null"`, "null"}, edge{`" [1,\n 2, \"x\\u00e9\"] "`, `[1,2,"x\u00e9"]`}), client: clientJSON},
+			edge{`"null"`, "null"}, edge{`" [1,\n 2, \"x\\u00e9\"] "`, `[1,2,"x\u00e9"]`}), client: rowtest.JSON},
 		// Binary columns are base64; bound through FROM_BASE64(?) or UNHEX(?).
 		// BINARY(n) pads with zero bytes.
 		{col: "bn", ddl: "BINARY(4)", bind: "FROM_BASE64(?)", vals: edges(edge{`""`, `"AAAAAA=="`}, b64([]byte{0xff, 0xff, 0xff, 0xff}),
-			edge{`"AA=="`, `"AAAAAA=="`}, edge{jsonQuote(base64.StdEncoding.EncodeToString([]byte("a\x00\n"))), `"YQAKAA=="`}), client: clientBase64},
+			edge{`"AA=="`, `"AAAAAA=="`}, edge{rowtest.Quote(base64.StdEncoding.EncodeToString([]byte("a\x00\n"))), `"YQAKAA=="`}), client: rowtest.Base64},
 		{col: "vb", ddl: "VARBINARY(256)", bind: "FROM_BASE64(?)", vals: edges(b64(nil), b64(allBytes), b64([]byte{0}), b64([]byte("\t\n\\'\"\r"))),
-			over: jsonQuote(base64.StdEncoding.EncodeToString(make([]byte, 257))), overCode: "too_long", client: clientBase64},
-		{col: "tb", ddl: "TINYBLOB", bind: "UNHEX(?)", vals: edges(edge{`""`, `""`}, edge{jsonQuote(hex.EncodeToString(tinyBlob)), jsonQuote(base64.StdEncoding.EncodeToString(tinyBlob))},
-			edge{`"00"`, `"AA=="`}, edge{`"0A"`, `"Cg=="`}), client: clientBase64},
+			over: rowtest.Quote(base64.StdEncoding.EncodeToString(make([]byte, 257))), overCode: "too_long", client: rowtest.Base64},
+		{col: "tb", ddl: "TINYBLOB", bind: "UNHEX(?)", vals: edges(edge{`""`, `""`}, edge{rowtest.Quote(hex.EncodeToString(tinyBlob)), rowtest.Quote(base64.StdEncoding.EncodeToString(tinyBlob))},
+			edge{`"00"`, `"AA=="`}, edge{`"0A"`, `"Cg=="`}), client: rowtest.Base64},
 		{col: "bl", ddl: "BLOB", bind: "FROM_BASE64(?)", vals: edges(b64(nil), b64(blob), b64([]byte{0}), b64(allBytes)),
-			over: jsonQuote(base64.StdEncoding.EncodeToString(make([]byte, 65536))), overCode: "too_long", client: clientBase64},
+			over: rowtest.Quote(base64.StdEncoding.EncodeToString(make([]byte, 65536))), overCode: "too_long", client: rowtest.Base64},
 	}
 }
 
@@ -415,7 +317,7 @@ func testTypesRoundTrip(t *testing.T, prepared bool) {
 		t.Errorf("the session's prepared statements: %v; want %s", r, want)
 	}
 
-	got := splitRows(t, queried, names)
+	got := rowtest.SplitRows(t, queried, names)
 	if len(got) != nRows {
 		t.Fatalf("sql.query returned %d rows, want %d", len(got), nRows)
 	}
@@ -436,12 +338,12 @@ func testTypesRoundTrip(t *testing.T, prepared bool) {
 	// And the same as what the mariadb client prints, transformed as
 	// documented.
 	t.Run("mariadb client", func(t *testing.T) {
-		cl := newMariaDBClient(t, e)
+		cl := rowtest.NewClient(t, e.db)
 		for _, c := range cases {
 			t.Run(c.col, func(t *testing.T) {
 				t.Parallel()
 				for id := rowMin; id <= nRows; id++ {
-					raw, isNull := cl.value(t, fmt.Sprintf("SELECT ISNULL(%s), %s FROM types WHERE id = %d", c.col, c.col, id))
+					raw, isNull := cl.Value(t, fmt.Sprintf("SELECT ISNULL(%s), %s FROM types WHERE id = %d", c.col, c.col, id))
 					want := "null"
 					if !isNull {
 						want = c.client(raw)
@@ -474,90 +376,4 @@ func (c typeCase) placeholder() string {
 		return "?"
 	}
 	return c.bind
-}
-
-// splitRows decodes a JSON array of objects into each object's raw
-// values, checking that every object has exactly the keys names, in order.
-func splitRows(t *testing.T, b []byte, names []string) []map[string]json.RawMessage {
-	t.Helper()
-	var objs []json.RawMessage
-	if err := json.Unmarshal(b, &objs); err != nil {
-		t.Fatalf("the result is not a JSON array: %v", err)
-	}
-	out := make([]map[string]json.RawMessage, len(objs))
-	for i, obj := range objs {
-		dec := json.NewDecoder(bytes.NewReader(obj))
-		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-			t.Fatalf("row %d is not an object", i)
-		}
-		var keys []string
-		out[i] = map[string]json.RawMessage{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var v json.RawMessage
-			if err := dec.Decode(&v); err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, tok.(string))
-			out[i][tok.(string)] = v
-		}
-		if !reflect.DeepEqual(keys, names) {
-			t.Errorf("row %d has keys %v, want the columns in order %v", i, keys, names)
-		}
-	}
-	return out
-}
-
-// mariadbClient runs the mariadb (or mysql) command-line client on the
-// test's database.
-type mariadbClient struct {
-	bin  string
-	args []string
-	env  []string
-}
-
-func newMariaDBClient(t *testing.T, e *env) *mariadbClient {
-	t.Helper()
-	bin, err := exec.LookPath("mariadb")
-	if err != nil {
-		if bin, err = exec.LookPath("mysql"); err != nil {
-			t.Skip("no mariadb or mysql client binary; skipping the comparison with its output")
-		}
-	}
-	args := []string{"--batch", "--raw", "-N", "--default-character-set=utf8mb4", "-u", e.db.User}
-	if e.db.Net == "unix" {
-		args = append(args, "--socket", e.db.Addr)
-	} else {
-		host, port, err := net.SplitHostPort(e.db.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--protocol=tcp", "-h", host, "-P", port)
-	}
-	env := os.Environ()
-	if e.db.Passwd != "" {
-		env = append(env, "MYSQL_PWD="+e.db.Passwd)
-	}
-	return &mariadbClient{bin: bin, args: append(args, e.db.DBName), env: env}
-}
-
-// value runs "SELECT ISNULL(x), x ..." (one row) in UTC, as the service's
-// sessions are, and returns x's bytes as printed and whether it is NULL.
-func (c *mariadbClient) value(t *testing.T, query string) ([]byte, bool) {
-	t.Helper()
-	cmd := exec.Command(c.bin, append(c.args, "-e", "SET time_zone = '+00:00'; "+query)...)
-	cmd.Env = c.env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("mariadb -e %q: %v: %s", query, err, stderr.Bytes())
-	}
-	if len(out) < 3 || out[1] != '\t' || out[len(out)-1] != '\n' {
-		t.Fatalf("mariadb -e %q printed %.100q", query, out)
-	}
-	return out[2 : len(out)-1], out[0] == '1'
 }
