@@ -106,16 +106,7 @@ func NewMain(cfg Config) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
-	declared, err := m.loadCatalog()
-	if err != nil {
-		return err
-	}
-	ops := append(m.Operations[:len(m.Operations):len(m.Operations)], declared...)
-	if m.Config.AllowRawSQL {
-		ops = append(ops[:len(ops):len(ops)], rawsql.Operations(m.Config.MaxRows)...)
-		m.Logger.Warn("raw SQL is enabled (DBAPI_ALLOW_RAW_SQL): only trusted clients may reach " + m.Config.Prefix + ".sql.>")
-	}
-	reg, err := dbapi.NewRegistry(ops...)
+	reg, err := m.registry()
 	if err != nil {
 		return err
 	}
@@ -130,9 +121,30 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.connectNATS(); err != nil {
 		return err
 	}
+	return m.serve(reg)
+}
+
+// registry gathers every operation: the Go ones, the declared ones, and
+// raw SQL when it is enabled. A duplicate name is an error.
+func (m *Main) registry() (*dbapi.Registry, error) {
+	declared, err := m.loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	ops := append(m.Operations[:len(m.Operations):len(m.Operations)], declared...)
+	if m.Config.AllowRawSQL {
+		ops = append(ops, rawsql.Operations(m.Config.MaxRows)...)
+		m.Logger.Warn("raw SQL is enabled (DBAPI_ALLOW_RAW_SQL): only trusted clients may reach " + m.Config.Prefix + ".sql.>")
+	}
+	return dbapi.NewRegistry(ops...)
+}
+
+// serve starts the idempotency sweeper and the consumer.
+func (m *Main) serve(reg *dbapi.Registry) error {
 	runner := txrunner.New(m.DB, txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger})
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	m.startSweeper(idem)
+	var err error
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
 		Prefix:      m.Config.Prefix,
 		QueueGroup:  m.Config.QueueGroup,
