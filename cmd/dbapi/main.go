@@ -26,6 +26,7 @@ import (
 	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -54,6 +55,9 @@ func run(args []string) error {
 	defer stop()
 
 	m := NewMain(cfg)
+	// The driver's own messages (such as a dropped idle connection) go to
+	// the service log instead of bare stderr lines.
+	mysql.SetLogger(driverLogger{m.Logger})
 	switch cmd {
 	case "serve":
 		if err := m.Run(ctx); err != nil {
@@ -72,6 +76,11 @@ func run(args []string) error {
 	}
 	return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
 }
+
+// driverLogger adapts slog to go-sql-driver/mysql's Logger.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) { l.log.Warn("mysql driver", "msg", fmt.Sprint(v...)) }
 
 // Main is the whole service, wired from its packages. Tests start it in
 // process with Run and stop it with Close.
