@@ -15,6 +15,7 @@ import (
 type Config struct {
 	MySQLDSN    string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi"`
 	NATSURL     string        `envconfig:"NATS_URL"`
+	NATSCreds   string        `envconfig:"NATS_CREDS"`
 	NATSListen  string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
 	Prefix      string        `envconfig:"PREFIX" default:"dbapi"`
 	QueueGroup  string        `envconfig:"QUEUE_GROUP" default:"dbapi"`

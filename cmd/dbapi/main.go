@@ -246,7 +246,7 @@ func (m *Main) connectNATS() error {
 			return err
 		}
 	}
-	nc, err := nats.Connect(url,
+	opts := []nats.Option{
 		nats.Name("dbapi"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
@@ -259,7 +259,14 @@ func (m *Main) connectNATS() error {
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			m.Logger.Error("nats error", "err", err)
 		}),
-	)
+	}
+	if m.Config.NATSCreds != "" {
+		if _, err := os.Stat(m.Config.NATSCreds); err != nil {
+			return fmt.Errorf("DBAPI_NATS_CREDS: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(m.Config.NATSCreds))
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS (DBAPI_NATS_URL): %w", err)
 	}
