@@ -61,8 +61,10 @@ type Config struct {
 	// Idempotency stores Idempotency-Key replies; nil refuses keyed
 	// requests with 400.
 	Idempotency *idempotency.Store
-	Version     string       // service version shown by `nats micro info`; default "0.0.0"
-	Logger      *slog.Logger // default slog.Default()
+	// Observer, when set, is told the outcome of every request.
+	Observer Observer
+	Version  string       // service version shown by `nats micro info`; default "0.0.0"
+	Logger   *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() {
@@ -99,6 +101,14 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+}
+
+// Observer is told the outcome of every request, for metrics.
+type Observer interface {
+	// Request reports an answered request: its operation (or "batch"),
+	// the reply code ("ok" or the error code), and the time its
+	// transaction took (zero if it never began).
+	Request(op, code string, tx time.Duration)
 }
 
 // Runner runs a function as one transaction; *txrunner.Runner is one.
@@ -377,7 +387,7 @@ func (s *Service) run(j *job) {
 		out, err = s.attempt(ctx, tx, j, w)
 		return err
 	})
-	j.stats.record(time.Since(start), err)
+	s.record(j, time.Since(start), err)
 	if err != nil && w.batch != nil {
 		out.step = w.batch.failed
 	}
@@ -440,8 +450,20 @@ func (s *Service) encode(res any) ([]byte, error) {
 
 // reject answers a request that was not run.
 func (s *Service) reject(j *job, err error) {
-	j.stats.record(0, err)
+	s.record(j, 0, err)
 	s.finish(j, reply{}, err)
+}
+
+// record counts a request's outcome for STATS and the observer.
+func (s *Service) record(j *job, d time.Duration, err error) {
+	j.stats.record(d, err)
+	if s.cfg.Observer != nil {
+		code := "ok"
+		if err != nil {
+			code = dbapi.AsError(err).ErrorCode()
+		}
+		s.cfg.Observer.Request(j.name, code, d)
+	}
 }
 
 // finish publishes the reply. Replies are published on the connection,
@@ -483,6 +505,11 @@ func (s *Service) logError(j *job, err error) {
 // Info returns the micro service's description: its id, endpoints and
 // subjects, as `nats micro info` shows them.
 func (s *Service) Info() micro.Info { return s.svc.Info() }
+
+// Queued returns the requests, and their bytes, waiting for a worker.
+func (s *Service) Queued() (requests int, bytes int64) {
+	return len(s.queue), s.queuedBytes.Load()
+}
 
 // Handled returns how many requests this instance has answered (or, for
 // requests without a reply subject, finished).

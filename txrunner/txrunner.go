@@ -40,6 +40,9 @@ type Config struct {
 	BaseBackoff time.Duration // first retry waits up to this long; default DefaultBaseBackoff
 	MaxBackoff  time.Duration // no retry waits longer; default DefaultMaxBackoff
 	Logger      *slog.Logger  // default slog.Default()
+	// OnRetry, when set, is called before each retry with its cause: the
+	// error code ("deadlock", "lock_wait_timeout", "unavailable").
+	OnRetry func(cause string)
 }
 
 // Runner runs transactions on a pool. It is safe for concurrent use.
@@ -88,7 +91,11 @@ func (r *Runner) Run(ctx context.Context, opts Options, fn Func) error {
 		if !retry || attempt >= maxAttempts {
 			return classify(err)
 		}
-		r.cfg.Logger.DebugContext(ctx, "retrying transaction", "attempt", attempt, "cause", errCode(err))
+		cause := classify(err).ErrorCode()
+		r.cfg.Logger.DebugContext(ctx, "retrying transaction", "attempt", attempt, "cause", cause)
+		if r.cfg.OnRetry != nil {
+			r.cfg.OnRetry(cause)
+		}
 		if err := r.sleep(ctx, attempt); err != nil {
 			return classify(err)
 		}
@@ -184,11 +191,4 @@ func commitError(err error) (error, bool) {
 		Message: "the commit was sent but its result was lost; the transaction may or may not have been applied",
 		Err:     err,
 	}, false
-}
-
-func errCode(err error) string {
-	if n, ok := mysqlNumber(err); ok {
-		return fmt.Sprintf("mysql %d", n)
-	}
-	return classify(err).ErrorCode()
 }

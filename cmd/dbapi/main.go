@@ -23,6 +23,7 @@ import (
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/metrics"
 	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
@@ -94,9 +95,14 @@ type Main struct {
 	NATSURL  string // the URL of the NATS server in use
 	Consumer *consumer.Service
 
-	embedded    *server.Server
-	stopSweeper context.CancelFunc
-	sweeperDone chan struct{}
+	// MetricsURL is where Prometheus metrics are served, if they are.
+	MetricsURL string
+
+	embedded      *server.Server
+	metrics       *metrics.Metrics
+	metricsServer *metrics.Server
+	stopSweeper   context.CancelFunc
+	sweeperDone   chan struct{}
 }
 
 // NewMain returns a Main with the bank operations and a JSON logger on
@@ -148,13 +154,22 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 	return dbapi.NewRegistry(ops...)
 }
 
-// serve starts the idempotency sweeper and the consumer.
+// serve starts the idempotency sweeper, the consumer and, when
+// DBAPI_METRICS_ADDR is set, the metrics endpoint.
 func (m *Main) serve(reg *dbapi.Registry) error {
-	runner := txrunner.New(m.DB, txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger})
+	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
+	var observer consumer.Observer
+	if m.Config.MetricsAddr != "" {
+		m.metrics = metrics.New()
+		m.metrics.WatchDB(m.DB.DB)
+		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
+	}
+	runner := txrunner.New(m.DB, runnerCfg)
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	m.startSweeper(idem)
 	var err error
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
+		Observer:    observer,
 		Prefix:      m.Config.Prefix,
 		QueueGroup:  m.Config.QueueGroup,
 		Workers:     m.Config.workers(),
@@ -169,6 +184,14 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	})
 	if err != nil {
 		return err
+	}
+	if m.metrics != nil {
+		m.metrics.WatchQueue(m.Consumer.Queued)
+		if m.metricsServer, err = m.metrics.Serve(m.Config.MetricsAddr); err != nil {
+			return fmt.Errorf("DBAPI_METRICS_ADDR: %w", err)
+		}
+		m.MetricsURL = "http://" + m.metricsServer.Addr + "/metrics"
+		m.Logger.Info("metrics", "url", m.MetricsURL)
 	}
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
@@ -322,6 +345,11 @@ func (m *Main) Close() error {
 	if m.Consumer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Consumer.Stop(ctx))
+		cancel()
+	}
+	if m.metricsServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.metricsServer.Shutdown(ctx))
 		cancel()
 	}
 	if m.stopSweeper != nil {
