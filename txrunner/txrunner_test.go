@@ -115,7 +115,8 @@ func TestRunRetriesDeadlock(t *testing.T) {
 	db, _ := setup(t, nil,
 		"CREATE TABLE acct (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB",
 		"INSERT INTO acct VALUES (1, 0), (2, 0)")
-	r := quietRunner(db, txrunner.Config{})
+	var retried sync.Map // cause -> true, from OnRetry
+	r := quietRunner(db, txrunner.Config{OnRetry: func(cause string) { retried.Store(cause, true) }})
 	ctx := testContext(t)
 
 	var calls atomic.Int32
@@ -167,6 +168,9 @@ func TestRunRetriesDeadlock(t *testing.T) {
 	}
 	if n := calls.Load(); n < 3 {
 		t.Errorf("fn called %d times, want >= 3 (the deadlock victim re-run)", n)
+	}
+	if _, ok := retried.Load("deadlock"); !ok {
+		t.Errorf("OnRetry was not told of the deadlock retry")
 	}
 	for _, id := range []int{1, 2} {
 		if v := count(t, db, "SELECT v FROM acct WHERE id = ?", id); v != 2 {
