@@ -37,6 +37,7 @@ func (b *bench) burst(ctx context.Context, wl *workload, n int) *Burst {
 	inbox := nats.NewInbox()
 	var mu sync.Mutex
 	got := 0
+	collected := false // once set, late replies are no longer counted
 	done := make(chan struct{})
 	var last time.Time
 	count := func(code string) { // with mu held
@@ -53,6 +54,9 @@ func (b *bench) burst(ctx context.Context, wl *workload, n int) *Burst {
 		code := replyCode(m)
 		mu.Lock()
 		defer mu.Unlock()
+		if collected {
+			return
+		}
 		last = time.Now()
 		count(code)
 	})
@@ -83,6 +87,7 @@ func (b *bench) burst(ctx context.Context, wl *workload, n int) *Burst {
 	}
 	res.RSSPeakMiB = mib(rss.end())
 	mu.Lock()
+	collected = true
 	res.Missing = int64(n - got)
 	if !last.IsZero() {
 		res.Seconds = last.Sub(start).Seconds()

@@ -87,6 +87,7 @@ type Options struct {
 	MaxRequests  int64
 	Quiet        bool
 	Redraw       bool
+	Args         []string // the command line, for the report
 }
 
 func main() {
@@ -111,7 +112,7 @@ func main() {
 }
 
 func parseFlags(args []string) (Options, error) {
-	var o Options
+	o := Options{Args: args}
 	fs := flag.NewFlagSet("dbapi-bench", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: dbapi-bench [flags]\n\n"+
@@ -167,8 +168,24 @@ func parseFlags(args []string) (Options, error) {
 		o.Clients = append(o.Clients, n)
 	}
 	for _, r := range o.Rates {
-		if _, _, err := parseRate(r); err != nil {
+		_, percent, err := parseRate(r)
+		if err != nil {
 			return o, err
+		}
+		if percent && len(o.Clients) == 0 {
+			return o, fmt.Errorf("-rates: %s is a percentage of the best closed-loop throughput, but -clients gives no closed-loop level", r)
+		}
+	}
+	clientList := make([]string, len(o.Clients))
+	for i, n := range o.Clients {
+		clientList[i] = strconv.Itoa(n)
+	}
+	for _, l := range []struct {
+		flag   string
+		values []string
+	}{{"-workloads", o.Workloads}, {"-modes", o.Modes}, {"-clients", clientList}, {"-rates", o.Rates}} {
+		if d := duplicate(l.values); d != "" {
+			return o, fmt.Errorf("%s: %q given twice", l.flag, d)
 		}
 	}
 	for _, w := range o.Workloads {
@@ -215,12 +232,24 @@ func splitList(s string) []string {
 	return out
 }
 
+// duplicate returns the first value that occurs twice in vs, or "".
+func duplicate(vs []string) string {
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if seen[v] {
+			return v
+		}
+		seen[v] = true
+	}
+	return ""
+}
+
 // parseRate parses "500" (requests/s) or "50%" (of the best closed-loop
 // service throughput).
 func parseRate(s string) (v float64, percent bool, err error) {
 	t, percent := strings.CutSuffix(s, "%")
 	v, err = strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v > 1e6 {
+	if err != nil || !(v > 0 && v <= 1e6) { // also refuses NaN
 		return 0, false, fmt.Errorf("-rates: want requests/s (up to 1000000) or a percentage such as 50%%, got %q", s)
 	}
 	return v, percent, nil

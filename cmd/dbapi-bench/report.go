@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -63,6 +65,19 @@ func (p *pair) ratio() (float64, bool) {
 	return p.service.RPS / p.direct.RPS, true
 }
 
+// added returns the latency the service adds over direct, service minus
+// direct, of the value f picks (p50, p99, ...), and false unless both
+// modes have successful requests.
+func (p *pair) added(f func(Latency) int64) (int64, bool) {
+	if p.direct == nil || p.service == nil || p.direct.OK == 0 || p.service.OK == 0 {
+		return 0, false
+	}
+	return f(p.service.Latency) - f(p.direct.Latency), true
+}
+
+func p50(l Latency) int64 { return l.P50 }
+func p99(l Latency) int64 { return l.P99 }
+
 func findPair(ps []*pair, workload, loop string, clients int) *pair {
 	for _, p := range ps {
 		if p.workload == workload && p.loop == loop && p.clients == clients {
@@ -93,14 +108,15 @@ func evaluate(r *Results) []Target {
 		p := findPair(ps, w, loopClosed, 1)
 		add := func(name string, want int64, f func(Latency) int64) {
 			t := Target{Name: fmt.Sprintf("%s at 1 client: added %s latency (service - direct)", w, name), Want: "<= " + fmtUS(want), Got: "not measured"}
-			if p != nil && p.direct != nil && p.service != nil && p.direct.OK > 0 && p.service.OK > 0 {
-				d := f(p.service.Latency) - f(p.direct.Latency)
-				t.Got, t.Met = fmt.Sprintf("%s (%s - %s)", fmtUS(d), fmtUS(f(p.service.Latency)), fmtUS(f(p.direct.Latency))), boolp(d <= want)
+			if p != nil {
+				if d, ok := p.added(f); ok {
+					t.Got, t.Met = fmt.Sprintf("%s (%s - %s)", fmtUS(d), fmtUS(f(p.service.Latency)), fmtUS(f(p.direct.Latency))), boolp(d <= want)
+				}
 			}
 			ts = append(ts, t)
 		}
-		add("p50", 150, func(l Latency) int64 { return l.P50 })
-		add("p99", 1000, func(l Latency) int64 { return l.P99 })
+		add("p50", 150, p50)
+		add("p99", 1000, p99)
 	}
 	for _, w := range []string{"transfer", "get"} {
 		p := findPair(ps, w, loopClosed, 512)
@@ -179,9 +195,11 @@ func writeTables(w io.Writer, r *Results) {
 		if v, ok := p.ratio(); ok {
 			ratio = fmt.Sprintf("**%.2f**", v)
 		}
-		if p.direct != nil && p.service != nil && p.direct.OK > 0 && p.service.OK > 0 {
-			added50 = fmtUS(p.service.Latency.P50 - p.direct.Latency.P50)
-			added99 = fmtUS(p.service.Latency.P99 - p.direct.Latency.P99)
+		if d, ok := p.added(p50); ok {
+			added50 = fmtUS(d)
+		}
+		if d, ok := p.added(p99); ok {
+			added99 = fmtUS(d)
 		}
 		rss, cpu := "-", "-"
 		if p.service != nil && p.service.Service != nil {
@@ -295,6 +313,32 @@ func generated(r *Results, chart string) string {
 	return b.String()
 }
 
+// spliceGenerated returns the markdown file old (exists: whether there is
+// one) with the part between the markers replaced by gen, and the rest
+// kept as it is. A file without the markers gets them, around gen, at its
+// end; a file with only one of them, or the end before the begin, is an
+// error rather than a guess at what to overwrite.
+func spliceGenerated(old string, exists bool, gen string) (string, error) {
+	block := beginMark + "\n" + gen + endMark + "\n"
+	if !exists {
+		return "# Benchmark results\n\n" + block, nil
+	}
+	i, j := strings.Index(old, beginMark), strings.Index(old, endMark)
+	switch {
+	case i < 0 && j < 0:
+		if old != "" && !strings.HasSuffix(old, "\n") {
+			old += "\n"
+		}
+		if old != "" {
+			old += "\n"
+		}
+		return old + block, nil
+	case i < 0 || j < 0 || j < i || strings.Count(old, beginMark) > 1 || strings.Count(old, endMark) > 1:
+		return "", fmt.Errorf("want one %q line and one %q line after it, around the generated part", beginMark, endMark)
+	}
+	return old[:i] + block + strings.TrimPrefix(old[j+len(endMark):], "\n"), nil
+}
+
 // report prints the tables and writes results.json, the chart and
 // RESULTS.md into -out.
 func (b *bench) report() error {
@@ -321,13 +365,13 @@ func (b *bench) report() error {
 		}
 	}
 	mdPath := filepath.Join(o.Out, "RESULTS.md")
-	gen := beginMark + "\n" + generated(r, chart) + endMark + "\n"
 	old, err := os.ReadFile(mdPath)
-	var md string
-	if i, j := bytes.Index(old, []byte(beginMark)), bytes.Index(old, []byte(endMark)); err == nil && i >= 0 && j > i {
-		md = string(old[:i]) + gen + strings.TrimPrefix(string(old[j+len(endMark):]), "\n")
-	} else {
-		md = "# Benchmark results\n\n" + gen
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	md, err := spliceGenerated(string(old), err == nil, generated(r, chart))
+	if err != nil {
+		return fmt.Errorf("%s: %w", mdPath, err)
 	}
 	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
 		return err
@@ -346,8 +390,12 @@ func redraw(_ context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Numbers in the settings stay json.Number, so that RESULTS.md shows
+	// them as the run did (1000000, not 1e+06).
 	var r Results
-	if err := json.Unmarshal(js, &r); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	if err := dec.Decode(&r); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(o.Out, "results.json"), err)
 	}
 	r.Targets = evaluate(&r)

@@ -112,7 +112,7 @@ func run(ctx context.Context, o Options) error {
 		results: &Results{
 			Date:        time.Now().UTC().Format("2006-01-02 15:04 MST"),
 			Machine:     describeMachine(octx, db),
-			Command:     "dbapi-bench " + strings.Join(os.Args[1:], " "),
+			Command:     strings.Join(append([]string{"dbapi-bench"}, o.Args...), " "),
 			Workloads:   map[string]string{},
 			Unavailable: map[string]string{},
 			Settings: map[string]any{

@@ -41,8 +41,17 @@ func checkLoopback(cfg *mysql.Config, natsURL string) error {
 			return fmt.Errorf("-mysql: address %q is not on this machine; the benchmark only loads 127.0.0.1", cfg.Addr)
 		}
 	}
-	if natsURL != "" {
-		u, err := url.Parse(natsURL)
+	// Like the NATS client, take a comma-separated list of servers, each
+	// with or without a scheme.
+	servers := splitList(natsURL)
+	if natsURL != "" && len(servers) == 0 {
+		return fmt.Errorf("-nats: %q names no server", natsURL)
+	}
+	for _, s := range servers {
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		u, err := url.Parse(s)
 		if err != nil || !isLoopback(u.Hostname()) {
 			return fmt.Errorf("-nats: %q is not on this machine; the benchmark only loads 127.0.0.1", natsURL)
 		}
