@@ -5,7 +5,7 @@ PKGS      ?= ./...
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet fmt-check cross fuzz bench clean
+.PHONY: run build test vet lint fmt-check cross fuzz bench clean
 
 run:
 	$(GO) run ./cmd/dbapi
@@ -13,11 +13,16 @@ run:
 build:
 	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
 
-test: fmt-check vet cross
+test: fmt-check vet lint cross
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
+
+# staticcheck, pinned, fetched through the Go module proxy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -145,7 +145,7 @@ func TestNewColumn(t *testing.T) {
 func FuzzAppendValue(f *testing.F) {
 	f.Add([]byte("12.5"), int64(-1), uint64(1), 0.5, float32(1))
 	f.Add([]byte("-838:59:59"), int64(1<<53+1), uint64(math.MaxUint64), math.Inf(1), float32(math.NaN()))
-	f.Add([]byte("{\"a\":[1]}"), int64(0), uint64(0), -0.0, float32(0))
+	f.Add([]byte("{\"a\":[1]}"), int64(0), uint64(0), math.Copysign(0, -1), float32(0))
 	f.Add([]byte{0xff, 0xfe, '"', '\\', 0}, int64(math.MinInt64), uint64(1<<53), math.NaN(), float32(math.Inf(-1)))
 	types := make([]string, 0, len(kinds))
 	for name := range kinds {

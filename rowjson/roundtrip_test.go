@@ -110,9 +110,9 @@ func rtColumns() []rtColumn {
 		{name: "d5", ddl: "DECIMAL(5,0)", values: vals("-99999", "99999", "0", "-0"), client: rowtest.Text},
 		// The client prints FLOAT with 6 significant digits.
 		{name: "f", ddl: "FLOAT", values: vals(-3.40282e38, 3.40282e38, 0.0, 1.1), client: rowtest.Float64, float: &floatTol{tol: 1e-6, bits: 32}},
-		{name: "f_tiny", ddl: "FLOAT", values: vals(-1.17549e-38, 1.17549e-38, -0.0, 1e-45), client: rowtest.Float64, float: &floatTol{tol: 1e-6, bits: 32}},
+		{name: "f_tiny", ddl: "FLOAT", values: vals(-1.17549e-38, 1.17549e-38, math.Copysign(0, -1), 1e-45), client: rowtest.Float64, float: &floatTol{tol: 1e-6, bits: 32}},
 		{name: "dbl", ddl: "DOUBLE", values: vals(-math.MaxFloat64, math.MaxFloat64, 0.0, 0.1), client: rowtest.Float64, float: &floatTol{bits: 64}},
-		{name: "dbl_tiny", ddl: "DOUBLE", values: vals(-math.SmallestNonzeroFloat64, 2.2250738585072014e-308, -0.0, 1/3.0), client: rowtest.Float64, float: &floatTol{bits: 64}},
+		{name: "dbl_tiny", ddl: "DOUBLE", values: vals(-math.SmallestNonzeroFloat64, 2.2250738585072014e-308, math.Copysign(0, -1), 1/3.0), client: rowtest.Float64, float: &floatTol{bits: 64}},
 		{name: "da", ddl: "DATE", values: vals("1000-01-01", "9999-12-31", "0000-00-00", "2024-02-29"), client: rowtest.Date},
 		{name: "dt", ddl: "DATETIME", values: vals("1000-01-01 00:00:00", "9999-12-31 23:59:59", "0000-00-00 00:00:00", "2024-02-29 12:34:56"), client: rowtest.DateTime},
 		{name: "dt3", ddl: "DATETIME(3)", values: vals("1000-01-01 00:00:00.000", "9999-12-31 23:59:59.999", "0000-00-00 00:00:00.000", "2024-02-29 12:34:56.7"), client: rowtest.DateTime},
@@ -208,9 +208,9 @@ func readAll(t *testing.T, db *sqlx.DB, query string, prepared bool, jsonCols []
 	var rows *sql.Rows
 	var err error
 	if prepared {
-		st, err := db.PrepareContext(ctx, query)
-		if err != nil {
-			t.Fatal(err)
+		st, perr := db.PrepareContext(ctx, query)
+		if perr != nil {
+			t.Fatal(perr)
 		}
 		defer st.Close()
 		rows, err = st.QueryContext(ctx)
