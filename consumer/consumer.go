@@ -164,7 +164,7 @@ type work struct {
 // for all of nc's subscriptions to drain.
 func Start(nc *nats.Conn, runner Runner, reg *dbapi.Registry, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	if err := validPrefix(cfg.Prefix); err != nil {
+	if err := ValidPrefix(cfg.Prefix); err != nil {
 		return nil, err
 	}
 	s := &Service{
@@ -190,7 +190,9 @@ func Start(nc *nats.Conn, runner Runner, reg *dbapi.Registry, cfg Config) (*Serv
 	return s, nil
 }
 
-func validPrefix(p string) error {
+// ValidPrefix checks a subject prefix: dot-separated tokens without
+// wildcards or white space.
+func ValidPrefix(p string) error {
 	for _, tok := range strings.Split(p, ".") {
 		if tok == "" || strings.ContainsAny(tok, "*> \t\r\n") {
 			return fmt.Errorf("prefix %q: want dot-separated subject tokens without wildcards", p)

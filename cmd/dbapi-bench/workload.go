@@ -31,7 +31,8 @@ const (
 )
 
 // workload is one kind of request. body builds a request body; direct
-// runs the same work in this process as one transaction.
+// runs the same work in this process as one transaction, and when nil the
+// operation named by subject runs on a body from body.
 type workload struct {
 	name    string
 	subject string // subject after the prefix
@@ -45,17 +46,11 @@ var workloadDefs = map[string]*workload{
 		name: "transfer", subject: "accounts.transfer",
 		desc: "accounts.transfer of 0.01 between two random accounts",
 		body: transferBody,
-		direct: func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, n int) error {
-			return runOp(ctx, run, "accounts.transfer", transferBody(r, n))
-		},
 	},
 	"get": {
 		name: "get", subject: "accounts.get",
 		desc: "accounts.get of a random account (read-only point lookup)",
 		body: getBody,
-		direct: func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, n int) error {
-			return runOp(ctx, run, "accounts.get", getBody(r, n))
-		},
 	},
 	"batch": {
 		name: "batch", subject: "batch",
@@ -156,7 +151,12 @@ func batchBody(r *rand.Rand, n int) []byte {
 
 // directCode runs one direct request and returns "" or its error code.
 func directCode(ctx context.Context, wl *workload, run *txrunner.Runner, r *rand.Rand, accounts int) string {
-	err := wl.direct(ctx, run, r, accounts)
+	var err error
+	if wl.direct != nil {
+		err = wl.direct(ctx, run, r, accounts)
+	} else {
+		err = runOp(ctx, run, wl.subject, wl.body(r, accounts))
+	}
 	if err == nil {
 		return ""
 	}

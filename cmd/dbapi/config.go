@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/kelseyhightower/envconfig"
 )
 
@@ -101,8 +102,8 @@ func (c *Config) Validate() error {
 	if _, err := c.Level(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "*> ") {
-		errs = append(errs, fmt.Errorf("DBAPI_PREFIX: want subject tokens without wildcards, got %q", c.Prefix))
+	if err := consumer.ValidPrefix(c.Prefix); err != nil {
+		errs = append(errs, fmt.Errorf("DBAPI_PREFIX: %w", err))
 	}
 	if c.QueueGroup == "" || strings.ContainsAny(c.QueueGroup, "*> ") {
 		errs = append(errs, fmt.Errorf("DBAPI_QUEUE_GROUP: want a name without spaces or wildcards, got %q", c.QueueGroup))

@@ -27,6 +27,7 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"DBAPI_MIGRATE", "maybe", "DBAPI_MIGRATE: want true or false"},
 		{"DBAPI_LOG_LEVEL", "loud", "DBAPI_LOG_LEVEL: want debug, info, warn or error"},
 		{"DBAPI_PREFIX", "a.*", "DBAPI_PREFIX"},
+		{"DBAPI_PREFIX", "a..b", "DBAPI_PREFIX"},
 		{"DBAPI_QUEUE_LEN", "-3", "DBAPI_QUEUE_LEN"},
 	}
 	for _, tt := range tests {
