@@ -19,10 +19,13 @@ import (
 var embedded embed.FS
 
 // Migrations returns the embedded migration files.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(embedded, "migrations")
+func Migrations() fs.FS { return folder(embedded, "migrations") }
+
+// folder returns a folder of an embedded file system.
+func folder(f embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
 	if err != nil {
-		panic(err) // the embed pattern guarantees the folder
+		panic(err) // the embed patterns guarantee the folders
 	}
 	return sub
 }
