@@ -7,11 +7,13 @@ CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 o
 
 .PHONY: run build test vet lint fmt-check cross fuzz bench clean
 
+# The bank example on an embedded NATS server (see examples/bank).
 run:
-	$(GO) run ./cmd/dbapi
+	$(GO) run ./examples/bank
 
 build:
 	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -o $(BIN)/bank ./examples/bank
 
 test: fmt-check vet lint cross
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -28,18 +30,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Cross-compile cmd/dbapi for every supported OS and architecture (no cgo).
+# Cross-compile cmd/dbapi and the bank example for every supported OS and
+# architecture (no cgo).
 cross:
 	@for t in $(CROSS); do \
 		echo "build $$t"; \
-		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/dbapi || exit 1; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o /dev/null ./cmd/dbapi ./examples/bank || exit 1; \
 	done
 
 # Short fuzzing runs of every decoder of outside input.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) .
-	$(GO) test -run '^$$' -fuzz '^FuzzParseAmount$$' -fuzztime $(FUZZTIME) ./bank
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAmount$$' -fuzztime $(FUZZTIME) ./examples/bank/bank
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanBatch$$' -fuzztime $(FUZZTIME) ./consumer
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) ./catalog
@@ -55,9 +58,9 @@ fuzz:
 BENCH_MYSQL ?= root@tcp(127.0.0.1:3306)/dbapi_bench
 BENCHFLAGS  ?=
 bench:
-	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -o $(BIN)/bank ./examples/bank
 	$(GO) build -o $(BIN)/dbapi-bench ./cmd/dbapi-bench
-	$(BIN)/dbapi-bench -dbapi $(BIN)/dbapi -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
+	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
 		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
 		-burst 10000 -out bench $(BENCHFLAGS)
 

@@ -27,9 +27,10 @@ type Config struct {
 }
 
 // Load parses every *.sql file at the top of fsys, in name order, and
-// returns their operations. It stops at the first problem, an *Error
-// whose text is "file:line: reason". Two files declaring the same name
-// are an error.
+// returns their operations. A problem is an *Error whose text is
+// "file:line: reason"; every file is read, and the error joins (errors.Join)
+// the problems of all of them. Two files declaring the same name are an
+// error that names both.
 func Load(fsys fs.FS, cfg Config) ([]dbapi.Operation, error) {
 	defs, err := LoadDefinitions(fsys)
 	if err != nil {
@@ -48,22 +49,32 @@ func LoadDefinitions(fsys fs.FS) ([]*Definition, error) {
 	if err != nil {
 		return nil, err
 	}
-	var defs []*Definition
-	byName := map[string]string{}
+	var (
+		defs   []*Definition
+		errs   []error
+		byName = map[string]*Definition{}
+	)
 	for _, f := range files {
 		src, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return nil, &Error{File: f, Msg: err.Error()}
+			errs = append(errs, &Error{File: f, Msg: err.Error()})
+			continue
 		}
 		d, err := Parse(f, src)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if other, dup := byName[d.Name]; dup {
-			return nil, &Error{File: f, Line: 1, Msg: fmt.Sprintf("operation %q is also declared in %s", d.Name, other)}
+			errs = append(errs, &Error{File: f, Line: d.Line,
+				Msg: fmt.Sprintf("operation %q is also declared at %s:%d", d.Name, other.File, other.Line)})
+			continue
 		}
-		byName[d.Name] = f
+		byName[d.Name] = d
 		defs = append(defs, d)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return defs, nil
 }

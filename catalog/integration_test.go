@@ -13,7 +13,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
-	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
@@ -27,7 +27,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db, _ := dbtest.New(t, true)
+	db, _ := dbtest.New(t, dbtest.Bank()...)
 	return &env{t: t, db: db, runner: txrunner.New(db, txrunner.Config{})}
 }
 
@@ -63,7 +63,7 @@ func parse(t *testing.T, src string, cfg catalog.Config) dbapi.Operation {
 // shipped returns the operations in schema/operations by name.
 func shipped(t *testing.T) map[string]dbapi.Operation {
 	t.Helper()
-	ops, err := catalog.Load(schema.Operations(), catalog.Config{})
+	ops, err := catalog.Load(bank.Declared(), catalog.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,9 @@ const (
 
 // Definition is a parsed operation file.
 type Definition struct {
-	File        string
+	File string
+	// Line is the line of the "-- name:" header.
+	Line        int
 	Name        string
 	Description string
 	Params      []Param
@@ -196,6 +198,7 @@ func (d *Definition) directive(line int, key, value string) error {
 		if err := (dbapi.Operation{Name: value, Run: noop}).Validate(); err != nil {
 			return errAt(line, "%v", err)
 		}
+		d.Line = line
 		d.Name = value
 	case "description":
 		if d.Description != "" {

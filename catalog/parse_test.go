@@ -219,7 +219,7 @@ func TestLoad(t *testing.T) {
 		"README.md":    {Data: []byte("not read")},
 		"notes.sql.gz": {Data: []byte("not read")},
 	}
-	if _, err := Load(dup, Config{}); err == nil || err.Error() != `b.sql:1: operation "x" is also declared in a.sql` {
+	if _, err := Load(dup, Config{}); err == nil || err.Error() != `b.sql:1: operation "x" is also declared at a.sql:1` {
 		t.Errorf("duplicate: got %v", err)
 	}
 	delete(dup, "b.sql")

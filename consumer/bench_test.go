@@ -21,12 +21,11 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
-	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -88,7 +87,7 @@ func request(b *testing.B, nc *nats.Conn, subject string, body []byte, wantStatu
 // of package bank and the ones declared in schema/operations.
 func serviceOps(b *testing.B) []dbapi.Operation {
 	b.Helper()
-	declared, err := catalog.Load(schema.Operations(), catalog.Config{})
+	declared, err := catalog.Load(bank.Declared(), catalog.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,18 +160,18 @@ func BenchmarkDispatch(b *testing.B) {
 		request(b, nc, "bench.block", []byte(`{}`), "503")
 	})
 	b.Run("service-noop-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, false)
+		db, _ := dbtest.New(b)
 		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), dbapi.Operation{Name: "noop", Run: noop})
 		request(b, nc, "bench.noop", []byte(`{}`), "")
 	})
 	b.Run("service-get-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, true)
+		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
 		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), serviceOps(b)...)
 		request(b, nc, "bench.accounts.get", []byte(`{"id":1}`), "")
 	})
 	b.Run("service-transfer-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, true)
+		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
 		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), serviceOps(b)...)
 		request(b, nc, "bench.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
@@ -202,16 +201,16 @@ func BenchmarkDirect(b *testing.B) {
 		ops[op.Name] = op
 	}
 	b.Run("noop-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, false)
+		db, _ := dbtest.New(b)
 		run(b, db, dbapi.Operation{Name: "noop", Run: noop}, []byte(`{}`))
 	})
 	b.Run("get-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, true)
+		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
 		run(b, db, ops["accounts.get"], []byte(`{"id":1}`))
 	})
 	b.Run("transfer-mysql", func(b *testing.B) {
-		db, _ := dbtest.New(b, true)
+		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
 		run(b, db, ops["accounts.transfer"], []byte(`{"from":1,"to":2,"amount":"0.01"}`))
 	})

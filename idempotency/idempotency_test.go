@@ -9,6 +9,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -44,7 +45,7 @@ func run(t *testing.T, db *sqlx.DB, f func(tx *sqlx.Tx) error) error {
 }
 
 func TestClaimSaveReplayExpire(t *testing.T) {
-	db, _ := dbtest.New(t, true)
+	db, _ := dbtest.New(t, schema.OwnSet())
 	ctx := context.Background()
 	s := &idempotency.Store{TTL: 300 * time.Millisecond}
 	hash := idempotency.Hash("op", []byte(`{"a":1}`))
@@ -116,7 +117,7 @@ func TestClaimSaveReplayExpire(t *testing.T) {
 // A second claim of a key whose first claim has not committed waits for
 // it, then replays its reply.
 func TestClaimWaitsForTheFirst(t *testing.T) {
-	db, _ := dbtest.New(t, true)
+	db, _ := dbtest.New(t, schema.OwnSet())
 	ctx := context.Background()
 	s := &idempotency.Store{}
 	hash := idempotency.Hash("op", nil)

@@ -144,7 +144,7 @@ func rtColumns() []rtColumn {
 // compares each value with what the mariadb command-line client prints,
 // transformed as the package documentation says.
 func TestRoundTrip(t *testing.T) {
-	db, cfg := dbtest.New(t, false)
+	db, cfg := dbtest.New(t)
 	ctx := context.Background()
 	cols := rtColumns()
 
@@ -268,7 +268,7 @@ func check(t *testing.T, row string, c rtColumn, want string, got json.RawMessag
 }
 
 func TestRowsEmptyAndOrder(t *testing.T) {
-	db, _ := dbtest.New(t, false)
+	db, _ := dbtest.New(t)
 	ctx := context.Background()
 	rows, err := db.QueryContext(ctx, "SELECT 1 AS z, 2 AS a FROM DUAL WHERE 1 = 0")
 	if err != nil {
@@ -289,7 +289,7 @@ func TestRowsEmptyAndOrder(t *testing.T) {
 }
 
 func TestRowsMaxRows(t *testing.T) {
-	db, _ := dbtest.New(t, false)
+	db, _ := dbtest.New(t)
 	ctx := context.Background()
 	for _, tt := range []struct {
 		n, max int
@@ -320,7 +320,7 @@ func TestRowsMaxRows(t *testing.T) {
 }
 
 func TestOne(t *testing.T) {
-	db, _ := dbtest.New(t, false)
+	db, _ := dbtest.New(t)
 	ctx := context.Background()
 	one := func(q string) (json.RawMessage, error) {
 		rows, err := db.QueryContext(ctx, q)
@@ -341,7 +341,7 @@ func TestOne(t *testing.T) {
 }
 
 func TestColumnErrors(t *testing.T) {
-	db, _ := dbtest.New(t, false)
+	db, _ := dbtest.New(t)
 	ctx := context.Background()
 	for _, tt := range []struct {
 		query string

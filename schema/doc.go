@@ -1,4 +1,8 @@
-// Package schema holds the database migrations (SQL files embedded in the
-// binary) and applies them with pressly/goose. Several instances may start
-// at once: a MySQL named lock makes them take turns.
+// Package schema applies goose migrations: dbapi's own tables (the
+// idempotency keys, embedded in the binary) and, separately, the
+// application's migrations. Each set records its versions in a table of its
+// own (OwnVersionTable for dbapi's, a configurable one for the
+// application's), so neither clashes with a team's own goose_db_version.
+// Several instances may start at once: a MySQL named lock makes them take
+// turns.
 package schema

@@ -18,17 +18,22 @@ import (
 //go:embed migrations/*.sql
 var embedded embed.FS
 
-// Migrations returns the embedded migration files.
-func Migrations() fs.FS { return folder(embedded, "migrations") }
-
-// folder returns a folder of an embedded file system.
-func folder(f embed.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
+// Own returns dbapi's own migrations (the idempotency keys table).
+func Own() fs.FS {
+	sub, err := fs.Sub(embedded, "migrations")
 	if err != nil {
-		panic(err) // the embed patterns guarantee the folders
+		panic(err) // the embed pattern guarantees the folder
 	}
 	return sub
 }
+
+// OwnVersionTable is where dbapi records the versions of its own
+// migrations.
+const OwnVersionTable = "dbapi_schema_version"
+
+// AppVersionTable is the default table where the application's migrations
+// (DBAPI_MIGRATIONS_DIR) record their versions.
+const AppVersionTable = "dbapi_app_version"
 
 // lockName is the MySQL named lock that serialises migrations across
 // instances sharing one database.
@@ -59,13 +64,20 @@ func quoteIdent(s string) string {
 	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }
 
-// Migrate applies every pending migration in fsys (Migrations() when nil)
-// and returns the versions it applied. It waits up to a minute for another
-// instance that is migrating the same database.
-func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) ([]int64, error) {
-	if fsys == nil {
-		fsys = Migrations()
-	}
+// Set is one set of goose migrations and the table that records which of
+// them were applied.
+type Set struct {
+	FS           fs.FS
+	VersionTable string
+}
+
+// OwnSet is dbapi's own migrations.
+func OwnSet() Set { return Set{FS: Own(), VersionTable: OwnVersionTable} }
+
+// Migrate applies every pending migration of each set, in order, and
+// returns the versions it applied per version table. It waits up to a
+// minute for another instance that is migrating the same database.
+func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger, sets ...Set) (map[string][]int64, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -83,17 +95,25 @@ func Migrate(ctx context.Context, db *sql.DB, fsys fs.FS, log *slog.Logger) ([]i
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lockName)
 
-	p, err := goose.NewProvider(goose.DialectMySQL, db, fsys, goose.WithSlog(log))
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	applied := make([]int64, 0, len(results))
-	for _, r := range results {
-		applied = append(applied, r.Source.Version)
+	applied := make(map[string][]int64, len(sets))
+	for _, set := range sets {
+		if set.VersionTable == "" {
+			return nil, errors.New("migrate: a migration set has no version table")
+		}
+		p, err := goose.NewProvider(goose.DialectMySQL, db, set.FS,
+			goose.WithSlog(log), goose.WithTableName(set.VersionTable))
+		if err != nil {
+			return nil, fmt.Errorf("migrate (%s): %w", set.VersionTable, err)
+		}
+		results, err := p.Up(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("migrate (%s): %w", set.VersionTable, err)
+		}
+		versions := make([]int64, 0, len(results))
+		for _, r := range results {
+			versions = append(versions, r.Source.Version)
+		}
+		applied[set.VersionTable] = versions
 	}
 	return applied, nil
 }

@@ -16,6 +16,7 @@ const (
 	erCheckRead          = 1020 // MariaDB: record changed since last read (snapshot isolation)
 	erConCount           = 1040 // too many connections
 	erBadNull            = 1048
+	erBadDB              = 1049 // unknown database
 	erServerShutdown     = 1053
 	erDupEntry           = 1062
 	erTooManyUserConns   = 1203
@@ -126,4 +127,11 @@ func Classify(err error) error {
 		return nil
 	}
 	return classify(err)
+}
+
+// IsUnknownDatabase reports whether err is the server saying that the
+// database named in the DSN does not exist.
+func IsUnknownDatabase(err error) bool {
+	n, ok := mysqlNumber(err)
+	return ok && n == erBadDB
 }

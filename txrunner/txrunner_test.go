@@ -30,7 +30,7 @@ func setup(t *testing.T, params map[string]string, stmts ...string) (*sqlx.DB, *
 	var db *sqlx.DB
 	var cfg *mysql.Config
 	if params == nil {
-		db, cfg = dbtest.New(t, false)
+		db, cfg = dbtest.New(t)
 	} else {
 		cfg = dbtest.Config(t)
 		for k, v := range params {

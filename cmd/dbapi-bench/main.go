@@ -8,7 +8,7 @@
 //     bank.Get, ...) called in this process by N goroutines on a pool sized
 //     like the service's. This is the physical limit of the database.
 //   - service: N concurrent NATS requesters against a real dbapi process
-//     (built from ./cmd/dbapi, or -dbapi PATH), whose RSS and CPU time are
+//     (the bank example, built from ./examples/bank, or -dbapi PATH), whose RSS and CPU time are
 //     read from /proc/<pid> while it runs (Linux; elsewhere they read 0).
 //
 // Closed-loop levels (-clients) run N clients that each send a request as
@@ -132,7 +132,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
 	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied)")
 	fs.StringVar(&o.NATSURL, "nats", "", "URL of a NATS server to use (default: start one in this process)")
-	fs.StringVar(&o.DBAPI, "dbapi", "", "dbapi binary to run (default: go build ./cmd/dbapi into a temporary directory)")
+	fs.StringVar(&o.DBAPI, "dbapi", "", "dbapi binary to run (default: go build ./examples/bank into a temporary directory)")
 	fs.StringVar(&o.Prefix, "prefix", "dbapibench", "subject prefix and queue group of the service under test")
 	fs.IntVar(&o.Conns, "conns", 4, "NATS connections shared by the service-mode requesters")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "requester timeout of one request")

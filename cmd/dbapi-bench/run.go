@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -102,7 +103,7 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer db.Close()
-	if _, err := schema.Migrate(octx, db.DB, nil, quiet); err != nil {
+	if _, err := schema.Migrate(octx, db.DB, quiet, schema.OwnSet(), schema.Set{FS: bank.Migrations(), VersionTable: schema.AppVersionTable}); err != nil {
 		return err
 	}
 	b := &bench{

@@ -87,7 +87,7 @@ type serviceProc struct {
 	tmpDir  string
 }
 
-// buildDBAPI builds ./cmd/dbapi of the module this command runs in.
+// buildDBAPI builds the bank example (./examples/bank) of the module this command runs in.
 func buildDBAPI(ctx context.Context, dir string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -98,7 +98,7 @@ func buildDBAPI(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "dbapi")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/dbapi")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./examples/bank")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/dbapi: %v\n%s", err, b)

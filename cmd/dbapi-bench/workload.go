@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
-	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -79,7 +78,7 @@ var workloadDefs = map[string]*workload{
 var ops = map[string]dbapi.Operation{}
 
 func loadOperations() error {
-	declared, err := catalog.Load(schema.Operations(), catalog.Config{})
+	declared, err := catalog.Load(bank.Declared(), catalog.Config{})
 	if err != nil {
 		return fmt.Errorf("declared operations: %w", err)
 	}

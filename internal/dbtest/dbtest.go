@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/go-sql-driver/mysql"
@@ -51,10 +52,15 @@ func Config(t testing.TB) *mysql.Config {
 	return cfg
 }
 
-// New creates a unique database, applies the migrations when migrate is
-// true, and returns a pool on it. The database is dropped when the test
-// ends.
-func New(t testing.TB, migrate bool) (*sqlx.DB, *mysql.Config) {
+// Bank returns the migration sets of the bank example: dbapi's own tables
+// and the bank's.
+func Bank() []schema.Set {
+	return []schema.Set{schema.OwnSet(), {FS: bank.Migrations(), VersionTable: schema.AppVersionTable}}
+}
+
+// New creates a unique database, applies the migration sets, and returns a
+// pool on it. The database is dropped when the test ends.
+func New(t testing.TB, sets ...schema.Set) (*sqlx.DB, *mysql.Config) {
 	t.Helper()
 	cfg := Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -65,10 +71,8 @@ func New(t testing.TB, migrate bool) (*sqlx.DB, *mysql.Config) {
 		t.Fatalf("open test database: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if migrate {
-		if _, err := schema.Migrate(ctx, db.DB, nil, nil); err != nil {
-			t.Fatalf("migrate test database: %v", err)
-		}
+	if _, err := schema.Migrate(ctx, db.DB, nil, sets...); err != nil {
+		t.Fatalf("migrate test database: %v", err)
 	}
 	return db, cfg
 }
@@ -79,6 +83,9 @@ func Create(t testing.TB, cfg *mysql.Config) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := schema.EnsureDatabase(ctx, cfg); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no MySQL server for integration tests (%v); CI needs one (DBAPI_TEST_MYSQL_DSN)", err)
+		}
 		t.Skipf("no MySQL server for integration tests (%v); set DBAPI_TEST_MYSQL_DSN", err)
 	}
 	t.Cleanup(func() { Drop(t, cfg) })

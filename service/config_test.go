@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -50,7 +50,7 @@ func TestStartErrorsHideThePassword(t *testing.T) {
 		"dbapi:s3cret-pw@nonsense",
 	} {
 		c := Config{MySQLDSN: dsn, PoolSize: 1, Migrate: true, LogLevel: "error"}
-		m := NewMain(c)
+		m := NewMain(c, bankApp())
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := m.Run(ctx)
 		cancel()

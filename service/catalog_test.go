@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -94,7 +94,7 @@ func TestOperationsDirErrors(t *testing.T) {
 		{dup, `operation "accounts.open" is registered twice`},
 	} {
 		cfg := Config{OperationsDir: tt.dir, MySQLDSN: "root@tcp(127.0.0.1:1)/none", LogLevel: "error"}
-		m := NewMain(cfg)
+		m := NewMain(cfg, bankApp())
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := m.Run(ctx)
 		cancel()

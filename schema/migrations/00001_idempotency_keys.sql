@@ -1,7 +1,7 @@
 -- +goose Up
 -- One row per Idempotency-Key: written in the same transaction as the work
 -- it protects, so the key exists exactly when the work was committed.
-CREATE TABLE dbapi_idempotency_keys (
+CREATE TABLE IF NOT EXISTS dbapi_idempotency_keys (
     idem_key     VARBINARY(128) NOT NULL PRIMARY KEY,
     op           VARCHAR(255)   NOT NULL,
     request_hash BINARY(32)     NOT NULL,
@@ -12,4 +12,4 @@ CREATE TABLE dbapi_idempotency_keys (
 ) ENGINE=InnoDB;
 
 -- +goose Down
-DROP TABLE dbapi_idempotency_keys;
+DROP TABLE IF EXISTS dbapi_idempotency_keys;

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/nats-io/nats.go"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dbapi-dev/dbapi/bank"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 )
 
 func TestParseAmount(t *testing.T) {

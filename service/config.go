@@ -1,13 +1,15 @@
-package main
+package service
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/kelseyhightower/envconfig"
 )
 
@@ -36,10 +38,22 @@ type Config struct {
 	MetricsAddr string        `envconfig:"METRICS_ADDR"`
 	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
 
+	// ConnectTimeout is how long the service keeps trying at start while
+	// MySQL cannot be reached; 0 means one try.
+	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"1m"`
+
 	// OperationsDir, when set, is a folder of .sql operations (package
-	// catalog) loaded instead of the embedded schema/operations.
+	// catalog), loaded instead of the program's embedded ones.
 	OperationsDir string `envconfig:"OPERATIONS_DIR"`
+	// MigrationsDir, when set, is a folder of goose SQL migrations applied
+	// instead of the program's embedded ones.
+	MigrationsDir string `envconfig:"MIGRATIONS_DIR"`
+	// MigrationsTable records which of the application's migrations were
+	// applied (dbapi's own use dbapi_schema_version).
+	MigrationsTable string `envconfig:"MIGRATIONS_TABLE" default:"dbapi_app_version"`
 }
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // LoadConfig reads the environment. A bad value is an error that names the
 // variable and says what is expected.
@@ -95,6 +109,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_TIMEOUT: want a positive duration such as \"5s\", got %s", c.Timeout))
+	}
+	if c.ConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_CONNECT_TIMEOUT: want a duration of 0 or more, got %s", c.ConnectTimeout))
+	}
+	if c.MigrationsTable == "" || c.MigrationsTable == schema.OwnVersionTable || !identRE.MatchString(c.MigrationsTable) {
+		errs = append(errs, fmt.Errorf("DBAPI_MIGRATIONS_TABLE: want a table name of letters, digits and '_' other than %s, got %q", schema.OwnVersionTable, c.MigrationsTable))
 	}
 	if c.Grace < 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_GRACE: want a duration of 0 or more, got %s", c.Grace))

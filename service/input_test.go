@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -117,7 +117,7 @@ func TestOverloadAnswers503(t *testing.T) {
 			cfg := e.config()
 			cfg.Workers, cfg.QueueLen, cfg.QueueBytes = 1, tt.queueLen, tt.queueBytes
 			e.start(cfg, func(m *Main) {
-				m.Operations = append(m.Operations, dbapi.Operation{Name: "test.sleep", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
+				m.App.Operations = append(m.App.Operations, dbapi.Operation{Name: "test.sleep", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
 					_, err := tx.ExecContext(ctx, "DO SLEEP(0.3)")
 					return "slept", err
 				}})
@@ -156,7 +156,7 @@ func TestOverloadAnswers503(t *testing.T) {
 func TestDeadlineRollsBack(t *testing.T) {
 	e := newEnv(t)
 	e.start(e.config(), func(m *Main) {
-		m.Operations = append(m.Operations, dbapi.Operation{Name: "test.slowopen", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
+		m.App.Operations = append(m.App.Operations, dbapi.Operation{Name: "test.slowopen", Run: func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO accounts (owner, balance) VALUES ('slow', 1)"); err != nil {
 				return nil, err
 			}

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/bank"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -48,27 +49,28 @@ func newEnv(t *testing.T) *env {
 // config returns a service configuration for this environment.
 func (e *env) config() Config {
 	return Config{
-		MySQLDSN:    e.db.FormatDSN(),
-		NATSURL:     e.url,
-		Prefix:      e.prefix,
-		QueueGroup:  e.prefix,
-		PoolSize:    16,
-		Timeout:     30 * time.Second,
-		MaxAttempts: 10,
-		Grace:       20 * time.Second,
-		MaxPayload:  1 << 20,
-		MaxBatch:    100,
-		MaxRows:     1000,
-		IdemTTL:     time.Hour,
-		LogLevel:    "error",
-		Migrate:     true,
+		MySQLDSN:        e.db.FormatDSN(),
+		NATSURL:         e.url,
+		Prefix:          e.prefix,
+		QueueGroup:      e.prefix,
+		PoolSize:        16,
+		Timeout:         30 * time.Second,
+		MaxAttempts:     10,
+		Grace:           20 * time.Second,
+		MaxPayload:      1 << 20,
+		MaxBatch:        100,
+		MaxRows:         1000,
+		IdemTTL:         time.Hour,
+		LogLevel:        "error",
+		Migrate:         true,
+		MigrationsTable: schema.AppVersionTable,
 	}
 }
 
 // start runs a service in process and closes it when the test ends.
 func (e *env) start(cfg Config, extra ...func(*Main)) *Main {
 	e.t.Helper()
-	m := NewMain(cfg)
+	m := NewMain(cfg, bankApp())
 	m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	for _, f := range extra {
 		f(m)
@@ -338,7 +340,7 @@ func TestScaleOut(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m := NewMain(e.config())
+			m := NewMain(e.config(), bankApp())
 			m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 			if err := m.Run(context.Background()); err != nil {
 				t.Errorf("instance %d: %v", i, err)
@@ -382,4 +384,9 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("instances handled %d requests in all; %d were sent", handled, want)
 	}
 	checkLedger(t, e.sqlx(), "1000.00", hot, ty.ok)
+}
+
+// bankApp is the bank example as examples/bank serves it.
+func bankApp() App {
+	return App{Name: "bank", Operations: bank.Operations(), Declared: bank.Declared(), Migrations: bank.Migrations()}
 }

@@ -1,0 +1,114 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/go-sql-driver/mysql"
+)
+
+// App is what a program serves beside dbapi's own tables. The zero App
+// serves only what the configuration names: DBAPI_OPERATIONS_DIR and
+// DBAPI_MIGRATIONS_DIR. A Go program that embeds dbapi adds its Go
+// operations and embeds its migrations and declared operations; the
+// folders named in the configuration still take precedence over the
+// embedded ones.
+type App struct {
+	// Name is the program's name in help text and errors; "dbapi" when
+	// empty.
+	Name string
+	// Operations are operations written in Go.
+	Operations []dbapi.Operation
+	// Declared holds declared operations (.sql files, see package
+	// catalog), used when DBAPI_OPERATIONS_DIR is not set.
+	Declared fs.FS
+	// Migrations holds goose SQL migrations, used when
+	// DBAPI_MIGRATIONS_DIR is not set. Their versions are recorded in
+	// DBAPI_MIGRATIONS_TABLE.
+	Migrations fs.FS
+}
+
+func (a App) name() string {
+	if a.Name == "" {
+		return "dbapi"
+	}
+	return a.Name
+}
+
+// Command runs the command line of a dbapi program and returns its exit
+// status: serve (the default), migrate, check or help. Configuration comes
+// from DBAPI_* environment variables.
+func Command(args []string, app App) int {
+	if err := command(args, app, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.name(), err)
+		return 1
+	}
+	return 0
+}
+
+func command(args []string, app App, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
+		return nil
+	case "serve", "migrate", "check":
+	default:
+		return fmt.Errorf("unknown command %q (want serve, migrate, check or help)", cmd)
+	}
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg, app)
+	// The driver's own messages (such as a dropped idle connection) go to
+	// the service log instead of bare stderr lines.
+	mysql.SetLogger(driverLogger{m.Logger})
+	switch cmd {
+	case "migrate":
+		defer m.Close()
+		return m.Migrate(ctx)
+	case "check":
+		defer m.Close()
+		problems, err := m.Check(ctx)
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p)
+		}
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("%d problem(s) in the declared operations", len(problems))
+		}
+		fmt.Fprintln(stdout, "every declared operation checks out against the database")
+		return nil
+	}
+	if err := m.Run(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("stopping", "grace", cfg.Grace.String())
+	return m.Close()
+}
+
+// driverLogger adapts slog to go-sql-driver/mysql's Logger.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) { l.log.Warn("mysql driver", "err", fmt.Sprint(v...)) }
+
+var errNoOperations = errors.New("no operations to serve: set DBAPI_OPERATIONS_DIR to a folder of .sql operations (see README.md, \"Use it on your own database\")")

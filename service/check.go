@@ -1,0 +1,80 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/dbapi-dev/dbapi/catalog"
+)
+
+// Check loads every declared operation and prepares each statement against
+// the live database without running it (see catalog.Check). It returns
+// every problem found, each "file:line: reason"; the error is for a
+// failure to load the configuration or to reach the database. Check never
+// migrates or creates anything.
+func (m *Main) Check(ctx context.Context) ([]error, error) {
+	defs, problems := m.definitions()
+	if m.DB == nil {
+		if err := m.openDB(ctx, false); err != nil {
+			return problems, err
+		}
+	}
+	more, err := catalog.Check(ctx, m.DB.DB, defs)
+	return append(problems, more...), err
+}
+
+// definitions loads the declared operations' definitions, returning every
+// problem in the files.
+func (m *Main) definitions() ([]*catalog.Definition, []error) {
+	fsys, _, err := m.declaredFS()
+	if err != nil || fsys == nil {
+		return nil, nonNil(err)
+	}
+	defs, err := catalog.LoadDefinitions(fsys)
+	if err != nil {
+		return nil, unjoin(err)
+	}
+	return defs, nil
+}
+
+// checkBeforeServing refuses to serve an operation the database refuses.
+func (m *Main) checkBeforeServing(ctx context.Context) error {
+	problems, err := m.Check(ctx)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
+	}
+	return nil
+}
+
+func nonNil(err error) []error {
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// declaredFS returns the folder of declared operations and where it is:
+// DBAPI_OPERATIONS_DIR, else the App's embedded ones, else nil.
+func (m *Main) declaredFS() (fs.FS, string, error) {
+	if dir := m.Config.OperationsDir; dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, "", fmt.Errorf("DBAPI_OPERATIONS_DIR: %q is not a readable folder", dir)
+		}
+		return os.DirFS(dir), "DBAPI_OPERATIONS_DIR " + dir, nil
+	}
+	return m.App.Declared, "the program's embedded operations", nil
+}

@@ -1,0 +1,371 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/catalog"
+	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/metrics"
+	"github.com/dbapi-dev/dbapi/rawsql"
+	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Main is the whole service, wired from its packages. Tests start it in
+// process with Run and stop it with Close.
+type Main struct {
+	Config Config
+	App    App
+	Logger *slog.Logger
+
+	DB       *sqlx.DB
+	NATS     *nats.Conn
+	NATSURL  string // the URL of the NATS server in use
+	Consumer *consumer.Service
+
+	// MetricsURL is where Prometheus metrics are served, if they are.
+	MetricsURL string
+
+	embedded      *server.Server
+	metrics       *metrics.Metrics
+	metricsServer *metrics.Server
+	stopSweeper   context.CancelFunc
+	sweeperDone   chan struct{}
+}
+
+// NewMain returns a Main serving app with a JSON logger on stderr at the
+// configured level.
+func NewMain(cfg Config, app App) *Main {
+	level, _ := cfg.Level()
+	return &Main{
+		Config: cfg,
+		App:    app,
+		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}
+}
+
+// Run opens the database (creating and migrating it unless told not to),
+// connects to NATS (or starts an embedded server), and starts serving. It
+// returns once the service is serving.
+func (m *Main) Run(ctx context.Context) error {
+	reg, err := m.registry()
+	if err != nil {
+		return err
+	}
+	if err := m.openDB(ctx, m.Config.Migrate); err != nil {
+		return err
+	}
+	if m.Config.Migrate {
+		if err := m.migrate(ctx); err != nil {
+			return err
+		}
+	}
+	if err := m.checkBeforeServing(ctx); err != nil {
+		return err
+	}
+	if err := m.connectNATS(); err != nil {
+		return err
+	}
+	return m.serve(reg)
+}
+
+// registry gathers every operation: the Go ones, the declared ones, and
+// raw SQL when it is enabled. A duplicate name is an error.
+func (m *Main) registry() (*dbapi.Registry, error) {
+	declared, err := m.loadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	ops := append(m.App.Operations[:len(m.App.Operations):len(m.App.Operations)], declared...)
+	if m.Config.AllowRawSQL {
+		ops = append(ops, rawsql.Operations(m.Config.MaxRows)...)
+		m.Logger.Warn("raw SQL is enabled (DBAPI_ALLOW_RAW_SQL): only trusted clients may reach " + m.Config.Prefix + ".sql.>")
+	}
+	if len(ops) == 0 {
+		return nil, errNoOperations
+	}
+	return dbapi.NewRegistry(ops...)
+}
+
+// serve starts the idempotency sweeper, the consumer and, when
+// DBAPI_METRICS_ADDR is set, the metrics endpoint.
+func (m *Main) serve(reg *dbapi.Registry) error {
+	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
+	var observer consumer.Observer
+	if m.Config.MetricsAddr != "" {
+		m.metrics = metrics.New()
+		m.metrics.WatchDB(m.DB.DB)
+		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
+	}
+	runner := txrunner.New(m.DB, runnerCfg)
+	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
+	m.startSweeper(idem)
+	var err error
+	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
+		Observer:    observer,
+		Prefix:      m.Config.Prefix,
+		QueueGroup:  m.Config.QueueGroup,
+		Workers:     m.Config.workers(),
+		QueueLen:    m.Config.QueueLen,
+		QueueBytes:  m.Config.QueueBytes,
+		Timeout:     m.Config.Timeout,
+		MaxPayload:  m.Config.MaxPayload,
+		MaxBatch:    m.Config.MaxBatch,
+		Idempotency: idem,
+		Version:     Version(),
+		Logger:      m.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	if m.metrics != nil {
+		m.metrics.WatchQueue(m.Consumer.Queued)
+		if m.metricsServer, err = m.metrics.Serve(m.Config.MetricsAddr); err != nil {
+			return fmt.Errorf("DBAPI_METRICS_ADDR: %w", err)
+		}
+		m.MetricsURL = "http://" + m.metricsServer.Addr + "/metrics"
+		m.Logger.Info("metrics", "url", m.MetricsURL)
+	}
+	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
+		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
+	return nil
+}
+
+// startSweeper deletes expired idempotency keys in the background.
+func (m *Main) startSweeper(idem *idempotency.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopSweeper, m.sweeperDone = cancel, make(chan struct{})
+	go func() {
+		defer close(m.sweeperDone)
+		idem.SweepEvery(ctx, m.DB, time.Minute, m.Logger)
+	}()
+}
+
+// loadCatalog loads the declared operations: the .sql files in
+// DBAPI_OPERATIONS_DIR, else the ones the App embeds.
+func (m *Main) loadCatalog() ([]dbapi.Operation, error) {
+	fsys, where, err := m.declaredFS()
+	if err != nil || fsys == nil {
+		return nil, err
+	}
+	ops, err := catalog.Load(fsys, catalog.Config{MaxRows: m.Config.MaxRows})
+	if err != nil {
+		return nil, fmt.Errorf("operations (%s): %w", where, err)
+	}
+	return ops, nil
+}
+
+// migrations returns the application's migrations: DBAPI_MIGRATIONS_DIR,
+// else the ones the App embeds, else none.
+func (m *Main) migrations() (fs.FS, error) {
+	if dir := m.Config.MigrationsDir; dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %q is not a readable folder", dir)
+		}
+		return os.DirFS(dir), nil
+	}
+	return m.App.Migrations, nil
+}
+
+// Migrate creates the database if needed and applies the migrations.
+func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.openDB(ctx, true); err != nil {
+		return err
+	}
+	return m.migrate(ctx)
+}
+
+// openDB opens the pool, retrying for DBAPI_CONNECT_TIMEOUT while the
+// server cannot be reached (in a container platform the database often
+// starts after the service). It creates the database only when create is
+// set and the server says the database does not exist: an existing
+// database needs no CREATE privilege.
+func (m *Main) openDB(ctx context.Context, create bool) error {
+	cfg, err := txrunner.ParseDSN(m.Config.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("DBAPI_MYSQL_DSN: %w", err)
+	}
+	if cfg.DBName == "" {
+		return errors.New("DBAPI_MYSQL_DSN names no database")
+	}
+	open := func(ctx context.Context) error {
+		db, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
+		if err != nil && create && txrunner.IsUnknownDatabase(err) {
+			m.Logger.Info("creating the database", "database", cfg.DBName)
+			if err := schema.EnsureDatabase(ctx, cfg); err != nil {
+				return fmt.Errorf("database %s at %s: %w", cfg.DBName, cfg.Addr, txrunner.Classify(err))
+			}
+			db, err = txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
+		}
+		m.DB = db
+		return err
+	}
+	if err := retryUnavailable(ctx, m.Config.ConnectTimeout, m.Logger, open); err != nil {
+		return err
+	}
+	m.Logger.Info("database", "dsn", txrunner.Redact(cfg))
+	return nil
+}
+
+// retryUnavailable calls f until it succeeds, fails with an error other
+// than the database being unavailable, or patience runs out. Waits double
+// from 250ms up to 5s; zero patience means one try.
+func retryUnavailable(ctx context.Context, patience time.Duration, log *slog.Logger, f func(context.Context) error) error {
+	deadline := time.Now().Add(patience)
+	wait := 250 * time.Millisecond
+	for {
+		err := f(ctx)
+		if err == nil || dbapi.AsError(err).Kind != dbapi.EUNAVAILABLE || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		log.Warn("database unavailable; retrying", "err", err, "retry_in", wait.String(),
+			"gives_up_in", time.Until(deadline).Round(time.Second).String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// migrate applies dbapi's own migrations, then the application's.
+func (m *Main) migrate(ctx context.Context) error {
+	sets := []schema.Set{schema.OwnSet()}
+	appFS, err := m.migrations()
+	if err != nil {
+		return err
+	}
+	if appFS != nil {
+		sets = append(sets, schema.Set{FS: appFS, VersionTable: m.Config.MigrationsTable})
+	}
+	applied, err := schema.Migrate(ctx, m.DB.DB, m.Logger, sets...)
+	if err != nil {
+		return err
+	}
+	for table, versions := range applied {
+		m.Logger.Info("migrations applied", "version_table", table, "versions", versions)
+	}
+	return nil
+}
+
+// connectNATS connects to DBAPI_NATS_URL, or starts an embedded server.
+func (m *Main) connectNATS() error {
+	url := m.Config.NATSURL
+	if url == "" {
+		var err error
+		if url, err = m.startEmbedded(); err != nil {
+			return err
+		}
+	}
+	opts := []nats.Option{
+		nats.Name("dbapi"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil when we close the connection ourselves
+				m.Logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { m.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			m.Logger.Error("nats error", "err", err)
+		}),
+	}
+	if m.Config.NATSCreds != "" {
+		if _, err := os.Stat(m.Config.NATSCreds); err != nil {
+			return fmt.Errorf("DBAPI_NATS_CREDS: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(m.Config.NATSCreds))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("connect to NATS (DBAPI_NATS_URL): %w", err)
+	}
+	m.NATS = nc
+	m.NATSURL = nc.ConnectedUrlRedacted()
+	return nil
+}
+
+// startEmbedded starts an in-process NATS server on DBAPI_NATS_LISTEN, or
+// on a free port if that one is taken, and returns its URL.
+func (m *Main) startEmbedded() (string, error) {
+	host, port, err := listenAddr(m.Config.NATSListen)
+	if err != nil {
+		return "", fmt.Errorf("DBAPI_NATS_LISTEN: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true, MaxPayload: int32(max(m.Config.MaxPayload, 1<<20))})
+	if err != nil {
+		return "", fmt.Errorf("embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return "", errors.New("embedded NATS server did not start")
+	}
+	m.embedded = ns
+	m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	return ns.ClientURL(), nil
+}
+
+// listenAddr splits addr, choosing a free port when the wanted one is busy.
+func listenAddr(addr string) (string, int, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		l, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return host, port, nil
+}
+
+// Close stops the service gracefully: no new requests, in-flight ones
+// finish and reply within the grace period, then NATS and the database
+// pool close.
+func (m *Main) Close() error {
+	var errs []error
+	if m.Consumer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
+		errs = append(errs, m.Consumer.Stop(ctx))
+		cancel()
+	}
+	if m.metricsServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.metricsServer.Shutdown(ctx))
+		cancel()
+	}
+	if m.stopSweeper != nil {
+		m.stopSweeper()
+		<-m.sweeperDone
+	}
+	if m.NATS != nil {
+		m.NATS.Close()
+	}
+	if m.embedded != nil {
+		m.embedded.Shutdown()
+		m.embedded.WaitForShutdown()
+	}
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	return errors.Join(errs...)
+}
