@@ -12,8 +12,8 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
-	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )

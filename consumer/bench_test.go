@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
 	"github.com/dbapi-dev/dbapi/txrunner"

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"

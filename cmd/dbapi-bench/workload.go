@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
