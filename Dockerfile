@@ -10,5 +10,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/dbapi $PKG
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/dbapi /dbapi
+# /healthz, /readyz and /metrics; `dbapi healthcheck` probes /readyz (the
+# image has no shell or curl).
+ENV DBAPI_HTTP_ADDR=:8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s CMD ["/dbapi", "healthcheck"]
 ENTRYPOINT ["/dbapi"]
 CMD ["serve"]

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -61,15 +63,18 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
+		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|healthcheck|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
 		return nil
-	case "serve", "migrate", "check":
+	case "serve", "migrate", "check", "healthcheck":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, check or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, check, healthcheck or help)", cmd)
 	}
 	cfg, err := LoadConfig()
 	if err != nil {
 		return err
+	}
+	if cmd == "healthcheck" {
+		return healthcheck(cfg, stdout)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -104,6 +109,25 @@ func command(args []string, app App, stdout io.Writer) error {
 	<-ctx.Done()
 	m.Logger.Info("stopping", "grace", cfg.Grace.String())
 	return m.Close()
+}
+
+// healthcheck asks the running service on DBAPI_HTTP_ADDR whether it is
+// ready: the probe of an image that has no shell or curl.
+func healthcheck(cfg Config, stdout io.Writer) error {
+	if cfg.HTTPAddr == "" {
+		return errors.New("healthcheck: DBAPI_HTTP_ADDR is not set, so the service serves no /readyz")
+	}
+	url, err := opshttp.LocalURL(cfg.HTTPAddr, "/readyz")
+	if err != nil {
+		return fmt.Errorf("DBAPI_HTTP_ADDR: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := opshttp.Probe(ctx, url); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
 }
 
 // driverLogger adapts slog to go-sql-driver/mysql's Logger.

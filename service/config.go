@@ -35,6 +35,7 @@ type Config struct {
 	AllowRawSQL bool          `envconfig:"ALLOW_RAW_SQL" default:"false"`
 	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
 	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
+	HTTPAddr    string        `envconfig:"HTTP_ADDR"`
 	MetricsAddr string        `envconfig:"METRICS_ADDR"`
 	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
 

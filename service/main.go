@@ -15,6 +15,7 @@ import (
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/metrics"
+	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
@@ -37,10 +38,13 @@ type Main struct {
 
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
+	// HTTP serves /healthz, /readyz and /metrics on DBAPI_HTTP_ADDR, if
+	// that is set.
+	HTTP *opshttp.Server
 
 	embedded      *server.Server
 	metrics       *metrics.Metrics
-	metricsServer *metrics.Server
+	metricsServer *opshttp.Server // the older DBAPI_METRICS_ADDR, if set apart
 	stopSweeper   context.CancelFunc
 	sweeperDone   chan struct{}
 }
@@ -60,6 +64,9 @@ func NewMain(cfg Config, app App) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
+	if err := m.listenHTTP(); err != nil {
+		return err
+	}
 	reg, err := m.registry()
 	if err != nil {
 		return err
@@ -104,8 +111,7 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 func (m *Main) serve(reg *dbapi.Registry) error {
 	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
 	var observer consumer.Observer
-	if m.Config.MetricsAddr != "" {
-		m.metrics = metrics.New()
+	if m.metrics != nil {
 		m.metrics.WatchDB(m.DB.DB)
 		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
 	}
@@ -132,12 +138,8 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	}
 	if m.metrics != nil {
 		m.metrics.WatchQueue(m.Consumer.Queued)
-		if m.metricsServer, err = m.metrics.Serve(m.Config.MetricsAddr); err != nil {
-			return fmt.Errorf("DBAPI_METRICS_ADDR: %w", err)
-		}
-		m.MetricsURL = "http://" + m.metricsServer.Addr + "/metrics"
-		m.Logger.Info("metrics", "url", m.MetricsURL)
 	}
+	m.addReadyChecks()
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
 	return nil
@@ -343,14 +345,10 @@ func listenAddr(addr string) (string, int, error) {
 // pool close.
 func (m *Main) Close() error {
 	var errs []error
+	m.stoppingHTTP()
 	if m.Consumer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Consumer.Stop(ctx))
-		cancel()
-	}
-	if m.metricsServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, m.metricsServer.Shutdown(ctx))
 		cancel()
 	}
 	if m.stopSweeper != nil {
@@ -367,5 +365,6 @@ func (m *Main) Close() error {
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
 	}
+	errs = append(errs, m.shutdownHTTP())
 	return errors.Join(errs...)
 }
