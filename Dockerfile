@@ -2,11 +2,13 @@
 # example) into a small image with no shell.
 FROM golang:1.26 AS build
 ARG PKG=./cmd/dbapi
+# The version it reports: docker build --build-arg VERSION=$(git describe --tags --always --dirty)
+ARG VERSION=
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/dbapi $PKG
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/dbapi-dev/dbapi/service.version=${VERSION}" -o /out/dbapi $PKG
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/dbapi /dbapi

@@ -2,6 +2,9 @@
 GO        ?= go
 BIN       ?= bin
 PKGS      ?= ./...
+# The version the binaries report (`dbapi version`, NATS micro INFO).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   := -X github.com/dbapi-dev/dbapi/service.version=$(VERSION)
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
@@ -9,11 +12,11 @@ CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 o
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
-	$(GO) run ./examples/bank
+	$(GO) run -ldflags '$(LDFLAGS)' ./examples/bank
 
 build:
-	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
-	$(GO) build -o $(BIN)/bank ./examples/bank
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bank ./examples/bank
 
 test: fmt-check vet lint cross
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

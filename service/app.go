@@ -46,7 +46,8 @@ func (a App) name() string {
 }
 
 // Command runs the command line of a dbapi program and returns its exit
-// status: serve (the default), migrate, check or help. Configuration comes
+// status: serve (the default), migrate, check, healthcheck, version or
+// help. Configuration comes
 // from DBAPI_* environment variables.
 func Command(args []string, app App) int {
 	if err := command(args, app, os.Stdout); err != nil {
@@ -63,11 +64,16 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|healthcheck|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
+		return usage(stdout, app.name())
+	case "version", "-version", "--version":
+		printVersion(stdout, app.name())
 		return nil
 	case "serve", "migrate", "check", "healthcheck":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, check, healthcheck or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, check, healthcheck, version or help)", cmd)
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("%s takes no arguments (configuration is DBAPI_* variables; see %s help)", cmd, app.name())
 	}
 	cfg, err := LoadConfig()
 	if err != nil {
@@ -80,6 +86,7 @@ func command(args []string, app App, stdout io.Writer) error {
 	defer stop()
 
 	m := NewMain(cfg, app)
+	warnUnknownVars(m.Logger)
 	// The driver's own messages (such as a dropped idle connection) go to
 	// the service log instead of bare stderr lines.
 	mysql.SetLogger(driverLogger{m.Logger})
