@@ -125,6 +125,9 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 		if err != nil {
 			return nil, d.wrap(st, err)
 		}
+		if n == 0 && d.NotFoundIfNoRows {
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+		}
 		id, err := res.LastInsertId()
 		if err != nil {
 			return nil, d.wrap(st, err)
@@ -139,8 +142,12 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 	var out json.RawMessage
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)
-		if errors.Is(err, sql.ErrNoRows) {
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+		case errors.Is(err, rowjson.ErrMultipleRows):
+			return nil, &dbapi.Error{Kind: dbapi.ECONFLICT, Code: "multiple_rows", Err: d.wrap(st, err),
+				Message: fmt.Sprintf("%s is declared to return one row, but the parameters match more than one", d.Name)}
 		}
 	} else {
 		opts.MaxRows = maxRows
