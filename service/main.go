@@ -89,6 +89,15 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	goOps := map[string]bool{}
+	for _, op := range m.App.Operations {
+		goOps[op.Name] = true
+	}
+	for _, d := range m.defs {
+		if goOps[d.Name] {
+			return nil, &catalog.Error{File: d.File, Line: d.Line, Msg: fmt.Sprintf("operation %q is also a Go operation of %s", d.Name, m.App.name())}
+		}
+	}
 	ops := append(m.App.Operations[:len(m.App.Operations):len(m.App.Operations)], declared...)
 	if m.Config.AllowRawSQL {
 		ops = append(ops, rawsql.Operations(m.Config.MaxRows)...)
