@@ -232,11 +232,13 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
+	pendingBytes := PendingBytes(s.cfg.QueueBytes, s.cfg.MaxPayload, len(s.stats))
 	add := func(name string, op *dbapi.Operation, meta map[string]string) error {
 		st := s.stats[s.cfg.Prefix+"."+name]
 		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
 			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, op, st) }),
-			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
+			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta),
+			micro.WithEndpointPendingLimits(PendingMsgs, pendingBytes))
 	}
 	for _, op := range reg.Operations() {
 		meta := map[string]string{"read_only": fmt.Sprint(op.ReadOnly)}

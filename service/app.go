@@ -109,6 +109,7 @@ func command(args []string, app App, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "every declared operation checks out against the database")
 		return nil
 	}
+	m.LimitMemory = true
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err

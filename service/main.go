@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
@@ -38,6 +39,10 @@ type Main struct {
 
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
+	// LimitMemory sets the Go runtime's soft memory limit from the
+	// configuration when serving (see setMemoryLimit); the command does,
+	// tests in one process do not.
+	LimitMemory bool
 	// HTTP serves /healthz, /readyz and /metrics on DBAPI_HTTP_ADDR, if
 	// that is set.
 	HTTP *opshttp.Server
@@ -150,6 +155,11 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 		m.metrics.WatchQueue(m.Consumer.Queued)
 	}
 	m.addReadyChecks()
+	limit := debug.SetMemoryLimit(-1)
+	if m.LimitMemory {
+		limit = m.setMemoryLimit()
+	}
+	m.Logger.Info("memory", "request_bytes", m.RequestMemory(), "limit_bytes", limit)
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
 	return nil
