@@ -63,6 +63,8 @@ type Config struct {
 	Idempotency *idempotency.Store
 	// Observer, when set, is told the outcome of every request.
 	Observer Observer
+	// Tracer, when set, follows every request (see package tracing).
+	Tracer Tracer
 	Version  string       // service version shown by `nats micro info`; default "0.0.0"
 	Logger   *slog.Logger // default slog.Default()
 }
@@ -149,6 +151,7 @@ type job struct {
 	reply    string
 	key      string // Idempotency-Key
 	deadline time.Time
+	trace    RequestTrace
 }
 
 // work is what a job runs in its transaction.
@@ -268,6 +271,7 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 // checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, op *dbapi.Operation, st *opStats) {
 	j := &job{name: name, op: op, stats: st, data: r.Data(), reply: r.Reply(), key: r.Headers().Get(idempotency.HeaderKey)}
+	j.trace = s.trace(name, nats.Header(r.Headers()))
 	var opTimeout time.Duration
 	if op != nil {
 		opTimeout = op.Timeout
@@ -328,6 +332,7 @@ func (s *Service) work() {
 	defer s.workers.Done()
 	for j := range s.queue {
 		s.queuedBytes.Add(-int64(len(j.data)))
+		j.trace.Dequeued()
 		s.run(j)
 	}
 }
@@ -374,7 +379,7 @@ func (s *Service) run(j *job) {
 		s.reject(j, err)
 		return
 	}
-	ctx, cancel := context.WithDeadline(s.runCtx, j.deadline)
+	ctx, cancel := context.WithDeadline(j.trace.Context(s.runCtx), j.deadline)
 	defer cancel()
 	if w.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, w.timeout)
@@ -461,13 +466,14 @@ func (s *Service) reject(j *job, err error) {
 // record counts a request's outcome for STATS and the observer.
 func (s *Service) record(j *job, d time.Duration, err error) {
 	j.stats.record(d, err)
+	code := "ok"
+	if err != nil {
+		code = dbapi.AsError(err).ErrorCode()
+	}
 	if s.cfg.Observer != nil {
-		code := "ok"
-		if err != nil {
-			code = dbapi.AsError(err).ErrorCode()
-		}
 		s.cfg.Observer.Request(j.name, code, d)
 	}
+	j.trace.End(code)
 }
 
 // finish publishes the reply. Replies are published on the connection,

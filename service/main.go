@@ -23,6 +23,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Main is the whole service, wired from its packages. Tests start it in
@@ -39,6 +41,10 @@ type Main struct {
 
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
+	// TracerProvider makes the spans of requests; when nil, one is set up
+	// from the OTEL_* variables if they ask for traces (see package
+	// tracing).
+	TracerProvider trace.TracerProvider
 	// LimitMemory sets the Go runtime's soft memory limit from the
 	// configuration when serving (see setMemoryLimit); the command does,
 	// tests in one process do not.
@@ -53,6 +59,7 @@ type Main struct {
 	metricsServer *opshttp.Server // the older DBAPI_METRICS_ADDR, if set apart
 	stopSweeper   context.CancelFunc
 	sweeperDone   chan struct{}
+	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
 }
 
 // NewMain returns a Main serving app with a JSON logger on stderr at the
@@ -130,12 +137,19 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 		m.metrics.WatchDB(m.DB.DB)
 		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
 	}
-	runner := txrunner.New(m.DB, runnerCfg)
+	var runner consumer.Runner = txrunner.New(m.DB, runnerCfg)
+	tracer, err := m.tracer()
+	if err != nil {
+		return err
+	}
+	if tracer != nil {
+		runner = tracer.Runner(runner)
+	}
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	m.startSweeper(idem)
-	var err error
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
 		Observer:    observer,
+		Tracer:      consumerTracer(tracer),
 		Prefix:      m.Config.Prefix,
 		QueueGroup:  m.Config.QueueGroup,
 		Workers:     m.Config.workers(),
@@ -369,6 +383,7 @@ func (m *Main) Close() error {
 		errs = append(errs, m.Consumer.Stop(ctx))
 		cancel()
 	}
+	errs = append(errs, m.shutdownTracing())
 	if m.stopSweeper != nil {
 		m.stopSweeper()
 		<-m.sweeperDone
