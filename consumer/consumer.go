@@ -64,9 +64,9 @@ type Config struct {
 	// Observer, when set, is told the outcome of every request.
 	Observer Observer
 	// Tracer, when set, follows every request (see package tracing).
-	Tracer Tracer
-	Version  string       // service version shown by `nats micro info`; default "0.0.0"
-	Logger   *slog.Logger // default slog.Default()
+	Tracer  Tracer
+	Version string       // service version shown by `nats micro info`; default "0.0.0"
+	Logger  *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() {
