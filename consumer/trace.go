@@ -40,3 +40,52 @@ func (s *Service) trace(op string, h nats.Header) RequestTrace {
 	}
 	return s.cfg.Tracer.Request(op, h)
 }
+
+// Tracers returns a Tracer that tells each of ts, in order: tracing and
+// metrics can both follow requests.
+func Tracers(ts ...Tracer) Tracer {
+	var all multiTracer
+	for _, t := range ts {
+		if t != nil {
+			all = append(all, t)
+		}
+	}
+	switch len(all) {
+	case 0:
+		return nil
+	case 1:
+		return all[0]
+	}
+	return all
+}
+
+type multiTracer []Tracer
+
+func (m multiTracer) Request(op string, h nats.Header) RequestTrace {
+	rs := make(multiTrace, len(m))
+	for i, t := range m {
+		rs[i] = t.Request(op, h)
+	}
+	return rs
+}
+
+type multiTrace []RequestTrace
+
+func (m multiTrace) Context(ctx context.Context) context.Context {
+	for _, r := range m {
+		ctx = r.Context(ctx)
+	}
+	return ctx
+}
+
+func (m multiTrace) Dequeued() {
+	for _, r := range m {
+		r.Dequeued()
+	}
+}
+
+func (m multiTrace) End(code string) {
+	for _, r := range m {
+		r.End(code)
+	}
+}

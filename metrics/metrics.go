@@ -16,6 +16,8 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	txSeconds *prometheus.HistogramVec
 	retries   *prometheus.CounterVec
+	queueWait *prometheus.HistogramVec
+	busy      prometheus.Gauge
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -36,8 +38,17 @@ func New() *Metrics {
 			Name: "dbapi_transaction_retries_total",
 			Help: "Transactions rolled back and run again, by cause.",
 		}, []string{"cause"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dbapi_queue_wait_seconds",
+			Help:    "Time requests waited in the queue for a worker, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 0.1 ms to about 26 s
+		}, []string{"op"}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dbapi_workers_busy",
+			Help: "Workers running a request.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.txSeconds, m.retries,
+	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

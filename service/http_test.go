@@ -57,6 +57,9 @@ func TestHealthThroughAStop(t *testing.T) {
 			t.Fatal("the slow request never started")
 		}
 	}
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "\ndbapi_workers_busy 1\n") {
+		t.Errorf("/metrics while one request runs: %d, no dbapi_workers_busy 1", code)
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()
 	var sawStopping bool

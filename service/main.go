@@ -133,9 +133,12 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 func (m *Main) serve(reg *dbapi.Registry) error {
 	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
 	var observer consumer.Observer
+	var metricsTracer consumer.Tracer
 	if m.metrics != nil {
 		m.metrics.WatchDB(m.DB.DB)
-		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
+		m.metrics.WatchNATS(m.NATS)
+		m.metrics.BuildInfo(Version())
+		runnerCfg.OnRetry, observer, metricsTracer = m.metrics.Retry, m.metrics, m.metrics.Tracer()
 	}
 	var runner consumer.Runner = txrunner.New(m.DB, runnerCfg)
 	tracer, err := m.tracer()
@@ -149,7 +152,7 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	m.startSweeper(idem)
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
 		Observer:    observer,
-		Tracer:      consumerTracer(tracer),
+		Tracer:      consumer.Tracers(consumerTracer(tracer), metricsTracer),
 		Prefix:      m.Config.Prefix,
 		QueueGroup:  m.Config.QueueGroup,
 		Workers:     m.Config.workers(),
