@@ -152,6 +152,7 @@ type job struct {
 	key      string // Idempotency-Key
 	deadline time.Time
 	trace    RequestTrace
+	id       string // request id, for logs
 }
 
 // work is what a job runs in its transaction.
@@ -227,6 +228,9 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			return nil
 		},
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			if err.Description == nats.ErrSlowConsumer.Error() {
+				return // the connection's error handler reports these, counted
+			}
 			s.log.Error("nats subscription error", "subject", err.Subject, "err", err.Description)
 		},
 	})
@@ -271,7 +275,7 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 // checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, op *dbapi.Operation, st *opStats) {
 	j := &job{name: name, op: op, stats: st, data: r.Data(), reply: r.Reply(), key: r.Headers().Get(idempotency.HeaderKey)}
-	j.trace = s.trace(name, nats.Header(r.Headers()))
+	j.trace, j.id = s.trace(name, nats.Header(r.Headers())), newRequestID()
 	var opTimeout time.Duration
 	if op != nil {
 		opTimeout = op.Timeout
@@ -379,7 +383,7 @@ func (s *Service) run(j *job) {
 		s.reject(j, err)
 		return
 	}
-	ctx, cancel := context.WithDeadline(j.trace.Context(s.runCtx), j.deadline)
+	ctx, cancel := context.WithDeadline(withRequestID(j.trace.Context(s.runCtx), j.id), j.deadline)
 	defer cancel()
 	if w.timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, w.timeout)
@@ -496,7 +500,7 @@ func (s *Service) finish(j *job, out reply, err error) {
 		msg.Header = nats.Header{idempotency.HeaderReplayed: []string{"true"}}
 	}
 	if perr := s.nc.PublishMsg(msg); perr != nil {
-		s.log.Error("reply not sent", "op", j.name, "err", perr)
+		s.log.ErrorContext(j.logCtx(), "reply not sent", "op", j.name, "err", perr)
 	}
 }
 
@@ -504,10 +508,10 @@ func (s *Service) logError(j *job, err error) {
 	e := dbapi.AsError(err)
 	switch e.Kind {
 	case dbapi.EINTERNAL, dbapi.ECOMMITUNKNOWN, dbapi.EUNAVAILABLE:
-		s.log.Error("request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
+		s.log.ErrorContext(j.logCtx(), "request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
 	default:
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
+			s.log.DebugContext(j.logCtx(), "request failed", "op", j.name, "code", e.ErrorCode(), "err", err)
 		}
 	}
 }

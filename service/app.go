@@ -116,7 +116,13 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	<-ctx.Done()
 	m.Logger.Info("stopping", "grace", cfg.Grace.String())
-	return m.Close()
+	err = m.Close()
+	if err != nil {
+		m.Logger.Error("stopped", "err", err)
+		return err
+	}
+	m.Logger.Info("stopped")
+	return nil
 }
 
 // healthcheck asks the running service on DBAPI_HTTP_ADDR whether it is

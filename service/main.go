@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/internal/ratelog"
 	"github.com/dbapi-dev/dbapi/metrics"
 	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/dbapi-dev/dbapi/rawsql"
@@ -60,6 +62,7 @@ type Main struct {
 	stopSweeper   context.CancelFunc
 	sweeperDone   chan struct{}
 	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
+	rate          *ratelog.Logger          // counted warnings
 }
 
 // NewMain returns a Main serving app with a JSON logger on stderr at the
@@ -69,7 +72,7 @@ func NewMain(cfg Config, app App) *Main {
 	return &Main{
 		Config: cfg,
 		App:    app,
-		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger: slog.New(contextHandler{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})}),
 	}
 }
 
@@ -77,6 +80,7 @@ func NewMain(cfg Config, app App) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
+	m.rate = ratelog.New(m.Logger, warnEvery)
 	if err := m.listenHTTP(); err != nil {
 		return err
 	}
@@ -152,7 +156,7 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	m.startSweeper(idem)
 	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
 		Observer:    observer,
-		Tracer:      consumer.Tracers(consumerTracer(tracer), metricsTracer),
+		Tracer:      consumer.Tracers(consumerTracer(tracer), metricsTracer, refusals{m.rate}),
 		Prefix:      m.Config.Prefix,
 		QueueGroup:  m.Config.QueueGroup,
 		Workers:     m.Config.workers(),
@@ -318,6 +322,10 @@ func (m *Main) connectNATS() error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { m.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				m.slowConsumer(sub)
+				return
+			}
 			m.Logger.Error("nats error", "err", err)
 		}),
 	}
@@ -353,7 +361,17 @@ func (m *Main) startEmbedded() (string, error) {
 		return "", errors.New("embedded NATS server did not start")
 	}
 	m.embedded = ns
-	m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	if _, want, _ := net.SplitHostPort(m.Config.NATSListen); want != "0" && want != strconv.Itoa(port) {
+		// Clients that expect the usual port would reach whatever holds
+		// it and get "no responders", which reads like an unknown
+		// operation: say so loudly.
+		m.Logger.Warn("DBAPI_NATS_LISTEN "+m.Config.NATSListen+" is taken (another NATS server or dbapi?): "+
+			"the embedded NATS server listens on "+ns.ClientURL()+" instead. Clients must use that URL, "+
+			"e.g. nats --server "+ns.ClientURL()+" request ...; or set DBAPI_NATS_URL to use the server that holds the port",
+			"url", ns.ClientURL(), "wanted", m.Config.NATSListen)
+	} else {
+		m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	}
 	return ns.ClientURL(), nil
 }
 
@@ -387,6 +405,9 @@ func (m *Main) Close() error {
 		cancel()
 	}
 	errs = append(errs, m.shutdownTracing())
+	if m.rate != nil {
+		m.rate.Close()
+	}
 	if m.stopSweeper != nil {
 		m.stopSweeper()
 		<-m.sweeperDone
