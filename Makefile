@@ -1,4 +1,5 @@
-# dbapi: `make run` starts the service, `make test` runs every check CI runs.
+# dbapi: `make run` starts the service, `make test` runs every check CI runs,
+# `make check` the fast ones (for the edit-test loop).
 GO        ?= go
 BIN       ?= bin
 PKGS      ?= ./...
@@ -8,7 +9,7 @@ LDFLAGS   := -X github.com/dbapi-dev/dbapi/service.version=$(VERSION)
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross fuzz bench clean
+.PHONY: run build test check vet lint fmt-check cross fuzz bench clean
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
@@ -20,6 +21,15 @@ build:
 
 test: fmt-check vet lint cross
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The fast checks: gofmt, vet, staticcheck, and the short tests of every
+# package but the end-to-end ones (service, the load tool), plus the
+# service's own unit tests (configuration, help, version).
+FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$')
+FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
+check: fmt-check vet lint
+	$(GO) test -short -count=1 $(FAST_PKGS)
+	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service
 
 vet:
 	$(GO) vet $(PKGS)

@@ -127,7 +127,7 @@ func wantAttrs(t *testing.T, s sdktrace.ReadOnlySpan, want ...attribute.KeyValue
 	}
 	for _, w := range want {
 		if v, ok := have[w.Key]; !ok || v != w.Value {
-			t.Errorf("%q span: %s = %v; want %v", s.Name(), w.Key, v.Emit(), w.Value.Emit())
+			t.Errorf("%q span: %s = %v; want %v", s.Name(), w.Key, v.String(), w.Value.String())
 		}
 	}
 }
