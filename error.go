@@ -6,7 +6,7 @@ import (
 )
 
 // Error kinds. Each kind maps to exactly one reply status in package
-// consumer (see consumer/error.go); nothing else decides a status.
+// executor (see executor/reply.go); nothing else decides a status.
 const (
 	EINVALID       = "invalid"                // the request is wrong; retrying it will not help
 	ENOTFOUND      = "not_found"              // a named thing does not exist
