@@ -12,26 +12,16 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
 // BatchOperation is the name of the batch endpoint: <prefix>.batch.
-const BatchOperation = "batch"
+const BatchOperation = protocol.BatchOperation
 
 // DefaultMaxBatch is the default cap on the steps of one batch.
 const DefaultMaxBatch = 100
-
-// batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
-type batchRequest struct {
-	Ops []batchStep `json:"ops"`
-}
-
-type batchStep struct {
-	Op     string          `json:"op"`
-	Params json.RawMessage `json:"params"`
-	As     string          `json:"as"`
-}
 
 // batchPlan is a checked batch, ready to run in one transaction.
 type batchPlan struct {
@@ -61,7 +51,7 @@ var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // operation exists, aliases are unique, and every reference names an
 // earlier step.
 func planBatch(reg *dbapi.Registry, data []byte, maxSteps int) (*batchPlan, error) {
-	var req batchRequest
+	var req protocol.BatchRequest
 	if err := dbapi.DecodeParams(data, &req); err != nil {
 		return nil, err
 	}
@@ -253,9 +243,7 @@ func (p *batchPlan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
 			aliases[st.as] = v
 		}
 	}
-	return struct {
-		Results []json.RawMessage `json:"results"`
-	}{results}, nil
+	return protocol.BatchResult{Results: results}, nil
 }
 
 func (p *batchPlan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -23,7 +24,7 @@ import (
 // HeaderTimeout is the request header that sets the request's deadline, as
 // a Go duration ("2s", "250ms"). It bounds the whole transaction, retries
 // included.
-const HeaderTimeout = "Dbapi-Timeout"
+const HeaderTimeout = protocol.HeaderTimeout
 
 // Defaults for zero Config fields.
 const (
@@ -485,7 +486,7 @@ func (s *Service) finish(j *job, out reply, err error) {
 	case err != nil:
 		msg.Header, msg.Data = errorReply(err, out.step)
 	case out.replayed:
-		msg.Header = nats.Header{idempotency.HeaderReplayed: []string{"true"}}
+		msg.Header = nats.Header{protocol.HeaderReplayed: []string{"true"}}
 	}
 	if perr := s.nc.PublishMsg(msg); perr != nil {
 		s.log.Error("reply not sent", "op", j.name, "err", perr)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
@@ -17,8 +18,8 @@ import (
 // HeaderKey is the request header that carries the key; HeaderReplayed is
 // set to "true" on a reply that was replayed from the store.
 const (
-	HeaderKey      = "Idempotency-Key"
-	HeaderReplayed = "Dbapi-Replayed"
+	HeaderKey      = protocol.HeaderIdempotencyKey
+	HeaderReplayed = protocol.HeaderReplayed
 )
 
 // DefaultTTL is how long a stored key is honoured.
