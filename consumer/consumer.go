@@ -266,17 +266,17 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 // receive runs on the subscription's goroutine: it must not block. It
 // checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, op *dbapi.Operation, st *opStats) {
-	j := &job{name: name, op: op, stats: st, data: r.Data(), reply: r.Reply(), key: r.Headers().Get(idempotency.HeaderKey)}
+	j := &job{name: name, op: op, stats: st, data: r.Data(), reply: r.Reply()}
 	var opTimeout time.Duration
 	if op != nil {
 		opTimeout = op.Timeout
 	}
-	deadline, err := s.deadline(r.Headers().Get(HeaderTimeout), opTimeout)
+	deadline, err := s.deadline(r.Headers(), opTimeout)
 	if err == nil && len(j.data) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.data), s.cfg.MaxPayload)
 	}
-	if err == nil && j.key != "" {
-		err = s.checkKey(j.key)
+	if err == nil {
+		j.key, err = s.requestKey(r.Headers())
 	}
 	if err != nil {
 		s.reject(j, err)
@@ -306,11 +306,14 @@ func (s *Service) receive(r micro.Request, name string, op *dbapi.Operation, st 
 
 // deadline returns the request's deadline from its header, the default
 // timeout, the operation's own cap and the service's maximum.
-func (s *Service) deadline(header string, opTimeout time.Duration) (time.Time, error) {
+func (s *Service) deadline(h map[string][]string, opTimeout time.Duration) (time.Time, error) {
 	d := s.cfg.Timeout
-	if header != "" {
-		var err error
-		d, err = time.ParseDuration(header)
+	v, present, err := header(h, HeaderTimeout, "bad_timeout")
+	if err != nil {
+		return time.Time{}, err
+	}
+	if present {
+		d, err = time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return time.Time{}, dbapi.CodeErrorf(dbapi.EINVALID, "bad_timeout",
 				"header %s: want a positive Go duration such as \"2s\"", HeaderTimeout)
@@ -329,13 +332,6 @@ func (s *Service) work() {
 		s.queuedBytes.Add(-int64(len(j.data)))
 		s.run(j)
 	}
-}
-
-func (s *Service) checkKey(key string) error {
-	if s.cfg.Idempotency == nil {
-		return dbapi.CodeErrorf(dbapi.EINVALID, "idempotency_disabled", "this service does not accept %s", idempotency.HeaderKey)
-	}
-	return idempotency.ValidKey(key)
 }
 
 // plan returns what the job runs: its operation, or a checked batch.
@@ -426,7 +422,7 @@ func (s *Service) attempt(ctx context.Context, tx *sqlx.Tx, j *job, w *work) (re
 		return reply{}, err
 	}
 	if j.key != "" {
-		if err := s.cfg.Idempotency.Save(ctx, tx, j.key, body); err != nil {
+		if err := s.cfg.Idempotency.Save(ctx, tx, j.key, j.name, body); err != nil {
 			return reply{}, err
 		}
 	}
