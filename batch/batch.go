@@ -11,26 +11,16 @@ import (
 	"strings"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
 // Name is the reserved operation name of a batch: <prefix>.batch.
-const Name = "batch"
+const Name = protocol.BatchOperation
 
 // DefaultMaxSteps is the default cap on the steps of one batch.
 const DefaultMaxSteps = 100
-
-// batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
-type batchRequest struct {
-	Ops []batchStep `json:"ops"`
-}
-
-type batchStep struct {
-	Op     string          `json:"op"`
-	Params json.RawMessage `json:"params"`
-	As     string          `json:"as"`
-}
 
 // plan is a checked batch, ready to run in one transaction.
 type plan struct {
@@ -89,7 +79,7 @@ func Plan(reg *dbapi.Registry, data []byte, maxSteps int) (dbapi.Operation, erro
 
 func planSteps(reg *dbapi.Registry, data []byte, maxSteps int) (*plan, dbapi.Operation, error) {
 	none := dbapi.Operation{}
-	var req batchRequest
+	var req protocol.BatchRequest
 	if err := dbapi.DecodeParams(data, &req); err != nil {
 		return nil, none, err
 	}
@@ -279,9 +269,7 @@ func (p *plan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
 			aliases[st.as] = v
 		}
 	}
-	return struct {
-		Results []json.RawMessage `json:"results"`
-	}{results}, nil
+	return protocol.BatchResult{Results: results}, nil
 }
 
 func (p *plan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {

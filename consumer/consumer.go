@@ -13,7 +13,6 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
-	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -228,24 +227,19 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 // receive runs on the subscription's goroutine: it must not block. It
 // checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, st *opStats) {
-	h := r.Headers()
 	j := &job{
-		req:   executor.Request{Op: name, Body: r.Data(), IdempotencyKey: h.Get(idempotency.HeaderKey)},
+		req:   executor.Request{Op: name, Body: r.Data()},
 		stats: st,
 		reply: r.Reply(),
 	}
-	deadline, err := s.exec.Deadline(time.Now(), h.Get(HeaderTimeout), name)
+	err := s.exec.FromHeaders(time.Now(), &j.req, r.Headers())
 	if err == nil && len(j.req.Body) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.req.Body), s.cfg.MaxPayload)
-	}
-	if err == nil && j.req.IdempotencyKey != "" {
-		err = s.exec.CheckKey(j.req.IdempotencyKey)
 	}
 	if err != nil {
 		s.reject(j, err)
 		return
 	}
-	j.req.Deadline = deadline
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -78,3 +78,32 @@ func TestConnLifetime(t *testing.T) {
 		})
 	}
 }
+
+// A broken connection reported after the deadline passed is a timeout; the
+// same error with time left is "unavailable". Other kinds are left alone.
+func TestFailureAfterDeadline(t *testing.T) {
+	live := context.Background()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		kind string
+	}{
+		{"bad connection, time left", live, fmt.Errorf("begin: %w", driver.ErrBadConn), dbapi.EUNAVAILABLE},
+		{"bad connection, deadline passed", done, fmt.Errorf("begin: %w", driver.ErrBadConn), dbapi.ETIMEOUT},
+		{"invalid connection, deadline passed", done, mysql.ErrInvalidConn, dbapi.ETIMEOUT},
+		{"network error, deadline passed", done, &fakeNetErr{}, dbapi.ETIMEOUT},
+		{"too many connections, deadline passed", done, &mysql.MySQLError{Number: 1040}, dbapi.ETIMEOUT},
+		{"deadlock, deadline passed", done, &mysql.MySQLError{Number: 1213}, dbapi.ECONFLICT},
+		{"context error", done, context.DeadlineExceeded, dbapi.ETIMEOUT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failure(tt.ctx, tt.err); got.Kind != tt.kind {
+				t.Errorf("kind %s, want %s", got.Kind, tt.kind)
+			}
+		})
+	}
+}
