@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,6 +270,9 @@ type scenario struct {
 	// everyReply: every request gets a reply (a graceful stop answers
 	// what it took in; what it did not take gets "no responders").
 	everyReply bool
+	// errorCodes, when set, are the only error replies allowed ("503
+	// unavailable").
+	errorCodes []string
 	// fault injects the fault and returns once it is over (or calls
 	// h.ended() at its end, if it does more after).
 	fault func(h *harness) error
@@ -345,7 +349,9 @@ func scenarios(md mode) []scenario {
 		{name: "queries killed every 0.3 s (KILL QUERY)", fault: func(h *harness) error {
 			return killEvery(h, "KILL QUERY", d)
 		}},
-		{name: "MariaDB read-only", fault: func(h *harness) error {
+		// A read-only server refuses every write: each is answered 503
+		// (retryable, nothing committed), never a 500.
+		{name: "MariaDB read-only", errorCodes: []string{"503 unavailable"}, fault: func(h *harness) error {
 			if _, err := suite.admin.Exec("SET GLOBAL read_only = 1"); err != nil {
 				return err
 			}
@@ -454,6 +460,13 @@ func runScenario(t *testing.T, md mode, sc scenario) *result {
 	}
 	if n := res.errors["no reply"]; sc.everyReply && n > 0 {
 		t.Errorf("%d requests got no reply", n)
+	}
+	if sc.errorCodes != nil {
+		for code, n := range res.errors {
+			if !slices.Contains(sc.errorCodes, code) {
+				t.Errorf("%d replies %q; want only %v", n, code, sc.errorCodes)
+			}
+		}
 	}
 	if !res.recovered {
 		t.Errorf("no request succeeded within %s after the fault ended", md.recovery)
