@@ -350,8 +350,9 @@ func scenarios(md mode) []scenario {
 			return killEvery(h, "KILL QUERY", d)
 		}},
 		// A read-only server refuses every write: each is answered 503
-		// (retryable, nothing committed), never a 500.
-		{name: "MariaDB read-only", errorCodes: []string{"503 unavailable"}, fault: func(h *harness) error {
+		// (retryable, nothing committed), never a 500. (504s come from
+		// SET GLOBAL read_only, which waits for a global lock.)
+		{name: "MariaDB read-only", errorCodes: []string{"503 unavailable", "504 timeout"}, fault: func(h *harness) error {
 			if _, err := suite.admin.Exec("SET GLOBAL read_only = 1"); err != nil {
 				return err
 			}
@@ -362,10 +363,15 @@ func scenarios(md mode) []scenario {
 		{name: "MySQL link: 100 ms latency", fault: func(h *harness) error {
 			return toxic(suite.mysqlLink, d, "latency", `{"latency":50,"jitter":20}`, "upstream", "downstream")
 		}},
-		// A stall drops every byte both ways, for longer than
+		// A stall holds every byte both ways for longer than
 		// DBAPI_TIMEOUT, so statements and COMMITs in flight are caught
-		// in it; removing the toxic then closes the stalled connections.
-		{name: "MySQL link: stalled", fault: func(h *harness) error {
+		// in it. It then either heals (the held bytes go on, as TCP
+		// retransmits after a partition) or is cut (the bytes are
+		// dropped and the stalled connections closed).
+		{name: "MySQL link: stalled, then healed", fault: func(h *harness) error {
+			return toxic(suite.mysqlLink, stall, "latency", `{"latency":3600000}`, "upstream", "downstream")
+		}},
+		{name: "MySQL link: stalled, then cut", fault: func(h *harness) error {
 			return toxic(suite.mysqlLink, stall, "timeout", `{"timeout":0}`, "upstream", "downstream")
 		}},
 		{name: "MySQL link: reset", fault: func(h *harness) error {
@@ -374,7 +380,10 @@ func scenarios(md mode) []scenario {
 		{name: "NATS link: 100 ms latency", fault: func(h *harness) error {
 			return toxic(suite.natsLink, d, "latency", `{"latency":50,"jitter":20}`, "upstream", "downstream")
 		}},
-		{name: "NATS link: stalled", fault: func(h *harness) error {
+		{name: "NATS link: stalled, then healed", fault: func(h *harness) error {
+			return toxic(suite.natsLink, stall, "latency", `{"latency":3600000}`, "upstream", "downstream")
+		}},
+		{name: "NATS link: stalled, then cut", fault: func(h *harness) error {
 			return toxic(suite.natsLink, stall, "timeout", `{"timeout":0}`, "upstream", "downstream")
 		}},
 		{name: "NATS link: reset", fault: func(h *harness) error {
