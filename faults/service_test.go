@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -17,9 +16,10 @@ import (
 // buildBank builds ./examples/bank into dir and returns the binary's path.
 // The service runs as a real process so kill -9 and SIGTERM are real.
 func buildBank(dir string) (string, error) {
+	// go test puts its own go first in PATH.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("the go command is needed to build the service: %w", err)
 	}
 	bin := filepath.Join(dir, "bank")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./examples/bank")
