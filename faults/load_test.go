@@ -175,6 +175,7 @@ type result struct {
 	unknownApplied int
 	noResponders   int
 	errors         map[string]int // error replies by status and code
+	slowest        time.Duration // the longest wait for a reply that came
 	recovery       time.Duration
 	recovered      bool
 	problems       []string // every broken promise, for the test log
@@ -211,6 +212,9 @@ func (l *load) check(db *sqlx.DB, res *result, opening string) error {
 	seen := make(map[int64]bool, len(l.reqs))
 	for _, r := range l.reqs {
 		seen[r.cents] = true
+		if r.out != gotNoReply && r.out != gotNoResponder {
+			res.slowest = max(res.slowest, r.done.Sub(r.sent))
+		}
 		got := byCents[r.cents]
 		res.sent++
 		if len(got) > 1 {

@@ -19,8 +19,8 @@ func writeReport(md mode, results []*result) error {
 		"sending accounts.transfer with unique amounts; DBAPI_TIMEOUT=%s; a fault lasts about %s.\n\n",
 		md.name, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
 		md.clients, md.timeout, md.outage)
-	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | recovery |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|\n")
+	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|\n")
 	for _, r := range results {
 		recovery := "none within " + md.recovery.String()
 		if r.recovered {
@@ -34,9 +34,15 @@ func writeReport(md mode, results []*result) error {
 		if r.noResponders > 0 {
 			errs += fmt.Sprintf("; no responders ×%d", r.noResponders)
 		}
-		fmt.Fprintf(&b, "| %s | %d requests in %.1f s | %d | %d | %d | %d | %s | %s | %s |\n",
-			r.fault, r.sent, r.duration.Seconds(), r.acked, r.lost, r.dup, r.appliedOnError, unknown, errs, recovery)
+		fmt.Fprintf(&b, "| %s | %d requests in %.1f s | %d | %d | %d | %d | %s | %s | %.2f s | %s |\n",
+			r.fault, r.sent, r.duration.Seconds(), r.acked, r.lost, r.dup, r.appliedOnError, unknown, errs,
+			r.slowest.Seconds(), recovery)
 	}
+	b.WriteString("\nLost: acknowledged but not in the database. Duplicated: applied more than once, or a row no request accounts for. " +
+		"Applied despite an error: a 4xx, 503, 504 or no-responders answer whose transfer is in the database. " +
+		"Unknown outcomes: commit_outcome_unknown, other 5xx and requests without a reply, each looked up in the database. " +
+		"Slowest reply: the longest a client waited for a reply that came. " +
+		"Recovery: from the end of the fault (server back, toxic removed, instance killed or restarted) to the first success of a request sent after it.\n")
 	out := os.Getenv("DBAPI_FAULTS_OUT")
 	if out == "" {
 		out = filepath.Join("out", "faults.md")
