@@ -175,7 +175,7 @@ type result struct {
 	unknownApplied int
 	noResponders   int
 	errors         map[string]int // error replies by status and code
-	slowest        time.Duration // the longest wait for a reply that came
+	slowest        time.Duration  // the longest wait for a reply that came
 	recovery       time.Duration
 	recovered      bool
 	problems       []string // every broken promise, for the test log
