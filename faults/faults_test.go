@@ -48,9 +48,11 @@ func currentMode() mode {
 	return short
 }
 
-// The servers and the binary every fault shares, made once in TestMain.
+// The servers and the binary every fault shares, made once and torn down
+// in TestMain.
 var suite struct {
-	err       error // why the suite cannot run here
+	once      sync.Once // sets up the rest, at the first test that needs it
+	err       error     // why the suite cannot run here
 	tmp       string
 	bin       string
 	db        *mariadb
@@ -68,7 +70,6 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(suite.tmp)
-		suite.err = setUp()
 		defer tearDown()
 		return m.Run()
 	}()
@@ -127,6 +128,7 @@ func tearDown() {
 // could not be set up.
 func requireSuite(t *testing.T) {
 	t.Helper()
+	suite.once.Do(func() { suite.err = setUp() })
 	if suite.err == nil {
 		return
 	}
