@@ -440,11 +440,15 @@ func runScenario(t *testing.T, md mode, sc scenario) *result {
 
 	began := time.Now()
 	l.start(md.clients)
-	sleep(md.warm)
-	if l.succeeded() == 0 {
-		l.halt()
-		t.Fatalf("no transfer succeeded before the fault; instance log:\n%s", h.instances[0].tail())
+	// The load must be flowing before the fault: on a busy machine that
+	// can take longer than md.warm.
+	for deadline := time.Now().Add(time.Minute); l.succeeded() < md.clients; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.halt()
+			t.Fatalf("only %d transfers succeeded in a minute before the fault; instance log:\n%s", l.succeeded(), h.instances[0].tail())
+		}
 	}
+	sleep(md.warm)
 	faultErr := sc.fault(h)
 	h.ended()
 	res := &result{fault: sc.name, clients: md.clients}

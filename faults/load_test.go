@@ -252,6 +252,10 @@ func (l *load) check(db *sqlx.DB, res *result, opening string) error {
 			if len(got) > 0 {
 				res.unknownApplied++
 			}
+			if r.out == gotUnknown && r.code != "commit_outcome_unknown" {
+				// 500 internal means a bug; a bad success body too.
+				problem("request %d got %s", r.cents, r.describe())
+			}
 		}
 	}
 	for cents, got := range byCents {
