@@ -5,7 +5,7 @@ PKGS      ?= ./...
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross fuzz bench clean
+.PHONY: run build test vet lint fmt-check cross fuzz bench faults clean
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
@@ -63,6 +63,17 @@ bench:
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
 		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
 		-burst 10000 -out bench $(BENCHFLAGS)
+
+# The fault suite, long version (minutes): the bank example as real
+# processes against a mariadbd and a NATS server of the suite's own, under
+# load, through every fault in faults/; every request is checked against
+# the database. Needs mariadbd and mariadb-install-db; touches no other
+# server. Writes and prints the table (make faults FAULTS_OUT=bench/faults.md
+# to keep it elsewhere). make test runs the short version.
+FAULTS_OUT ?= faults/out/faults.md
+faults:
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^TestFaults$$' ./faults/
+	@cat $(FAULTS_OUT)
 
 clean:
 	rm -rf $(BIN)

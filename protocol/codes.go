@@ -63,7 +63,7 @@ var codes = []Code{
 	{"result_too_large", 413, KindTooLarge, false, "the result is over what NATS can carry; ask for less"},
 	{"batch_too_large", 413, KindTooLarge, false, "the batch has more steps than DBAPI_MAX_BATCH"},
 
-	{KindUnavailable, 503, KindUnavailable, true, "the database cannot be reached; nothing was run"},
+	{KindUnavailable, 503, KindUnavailable, true, "the database cannot be reached or is read-only; nothing was committed"},
 	{KindOverloaded, 503, KindOverloaded, true, "too many requests wait for a worker; nothing was run"},
 	{"stopping", 503, KindUnavailable, true, "this instance is stopping; nothing was run"},
 	{"idempotency_race", 503, KindUnavailable, true, "the idempotency key expired and was swept while the request ran; nothing was committed"},
