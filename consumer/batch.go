@@ -22,6 +22,24 @@ const BatchOperation = "batch"
 // DefaultMaxBatch is the default cap on the steps of one batch.
 const DefaultMaxBatch = 100
 
+// BatchDescription describes the batch endpoint.
+const BatchDescription = "Several operations in one transaction: all commit or none."
+
+// BatchParamsSchema is the JSON Schema of a batch's body (batchRequest).
+// A string parameter "$alias.path" is replaced by that value of the result
+// of the earlier step named alias; "$$" stands for a literal "$".
+var BatchParamsSchema = json.RawMessage(`{"type":"object","properties":{"ops":{"type":"array","minItems":1,` +
+	`"description":"the steps, run in order in one transaction; at most DBAPI_MAX_BATCH of them",` +
+	`"items":{"type":"object","properties":{` +
+	`"op":{"type":"string","description":"the operation's name, such as accounts.transfer"},` +
+	`"params":{"type":["object","null"],"description":"the operation's parameters; a string \"$alias.path\" is replaced by that value of an earlier step's result, and \"$$\" starts a literal \"$\""},` +
+	`"as":{"type":"string","pattern":"^(` + aliasPattern[1:len(aliasPattern)-1] + `)?$","description":"a name for this step's result, for later steps' references"}},` +
+	`"required":["op"],"additionalProperties":false}}},"required":["ops"],"additionalProperties":false}`)
+
+// BatchResultSchema is the JSON Schema of a batch's reply.
+var BatchResultSchema = json.RawMessage(`{"type":"object","properties":{"results":{"type":"array",` +
+	`"description":"each step's result, in order"}},"required":["results"],"additionalProperties":false}`)
+
 // batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
 type batchRequest struct {
 	Ops []batchStep `json:"ops"`
@@ -55,7 +73,9 @@ type StepInfo struct {
 	Op    string `json:"op"`
 }
 
-var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+const aliasPattern = `^[A-Za-z_][A-Za-z0-9_]*$`
+
+var aliasRE = regexp.MustCompile(aliasPattern)
 
 // planBatch decodes and checks a batch before anything runs: every
 // operation exists, aliases are unique, and every reference names an

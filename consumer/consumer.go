@@ -25,6 +25,16 @@ import (
 // included.
 const HeaderTimeout = "Dbapi-Timeout"
 
+// Keys of an endpoint's metadata (`nats micro info`) that describe it:
+// the JSON Schema of its request body, the kind of its reply (one, many
+// or exec; absent when the operation does not say) and the JSON Schema of
+// its reply.
+const (
+	MetadataParamsSchema = "params_schema"
+	MetadataResult       = "result"
+	MetadataResultSchema = "result_schema"
+)
+
 // Defaults for zero Config fields.
 const (
 	DefaultPrefix     = "dbapi"
@@ -239,16 +249,28 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
 	}
 	for _, op := range reg.Operations() {
-		meta := map[string]string{"read_only": fmt.Sprint(op.ReadOnly)}
+		meta := map[string]string{
+			"read_only":          fmt.Sprint(op.ReadOnly),
+			MetadataParamsSchema: string(op.ParamsSchema()),
+			MetadataResultSchema: string(op.ResultSchemaOrKind()),
+		}
 		if op.Description != "" {
 			meta["description"] = op.Description
+		}
+		if op.Result != "" {
+			meta[MetadataResult] = string(op.Result)
 		}
 		if err := add(op.Name, &op, meta); err != nil {
 			svc.Stop()
 			return fmt.Errorf("endpoint %s: %w", op.Name, err)
 		}
 	}
-	if err := add(BatchOperation, nil, map[string]string{"description": "Several operations in one transaction."}); err != nil {
+	if err := add(BatchOperation, nil, map[string]string{
+		"description":        BatchDescription,
+		MetadataParamsSchema: string(BatchParamsSchema),
+		MetadataResult:       string(dbapi.ResultOne),
+		MetadataResultSchema: string(BatchResultSchema),
+	}); err != nil {
 		svc.Stop()
 		return fmt.Errorf("endpoint %s: %w", BatchOperation, err)
 	}

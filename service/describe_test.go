@@ -1,0 +1,78 @@
+package service
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/dbapi-dev/dbapi/catalog"
+	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/rawsql"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Each endpoint's metadata, as a client reads it through NATS ($SRV.INFO,
+// what `nats micro info` shows), carries its parameters' JSON Schema and
+// its result kind: Go, declared and raw SQL operations and the batch.
+func TestEndpointMetadataDescribes(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.AllowRawSQL = true
+	m := e.start(cfg)
+
+	r := call(e.nc, "$SRV.INFO.dbapi."+m.Consumer.Info().ID, nil, nil, 5*time.Second)
+	if r.err != nil || r.status != 0 {
+		t.Fatalf("$SRV.INFO: %v", r)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(r.body, &info); err != nil {
+		t.Fatalf("INFO reply %s: %v", r.body, err)
+	}
+	meta := map[string]map[string]string{}
+	for _, ep := range info.Endpoints {
+		meta[ep.Subject] = ep.Metadata
+	}
+
+	declared, err := catalog.Load(bank.Declared(), catalog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := append(append(bank.Operations(), declared...), rawsql.Operations(0)...)
+	want := map[string][3]string{} // subject: params schema, result, result schema
+	for _, op := range ops {
+		want[e.prefix+"."+op.Name] = [3]string{string(op.Params), string(op.Result), string(op.ResultSchemaOrKind())}
+	}
+	want[e.prefix+".batch"] = [3]string{string(consumer.BatchParamsSchema), "one", string(consumer.BatchResultSchema)}
+	if len(meta) != len(want) {
+		t.Errorf("%d endpoints, want %d: %v", len(meta), len(want), info.Endpoints)
+	}
+	for subject, w := range want {
+		md, ok := meta[subject]
+		if !ok {
+			t.Errorf("no endpoint %s", subject)
+			continue
+		}
+		if w[0] == "" || w[1] == "" {
+			t.Errorf("%s: the operation is not described", subject)
+		}
+		got := [3]string{md[consumer.MetadataParamsSchema], md[consumer.MetadataResult], md[consumer.MetadataResultSchema]}
+		if got != w {
+			t.Errorf("%s: metadata\n got  %q\n want %q", subject, got, w)
+		}
+	}
+	// What a client sees for one operation, spelled out.
+	var transfer struct {
+		Required   []string
+		Properties map[string]struct{ Type string }
+	}
+	if err := json.Unmarshal([]byte(meta[e.prefix+".accounts.transfer"][consumer.MetadataParamsSchema]), &transfer); err != nil {
+		t.Fatal(err)
+	}
+	if len(transfer.Required) != 3 || transfer.Properties["from"].Type != "integer" || transfer.Properties["amount"].Type != "string" {
+		t.Errorf("accounts.transfer params: %+v", transfer)
+	}
+	if got := meta[e.prefix+".accounts.list"][consumer.MetadataResult]; got != "many" {
+		t.Errorf("accounts.list result %q, want many", got)
+	}
+}
