@@ -1,7 +1,10 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +77,45 @@ func TestEndpointMetadataDescribes(t *testing.T) {
 	}
 	if got := meta[e.prefix+".accounts.list"][consumer.MetadataResult]; got != "many" {
 		t.Errorf("accounts.list result %q, want many", got)
+	}
+}
+
+// `describe` prints an AsyncAPI document of the bank service that the
+// official AsyncAPI parser finds valid, without errors or warnings, and
+// that names every endpoint under the configured prefix.
+func TestDescribeIsValidAsyncAPI(t *testing.T) {
+	dir := nodeProject(t, "../asyncapi/testdata/validator", "@asyncapi/parser")
+	t.Setenv("DBAPI_PREFIX", "eu.bank")
+	t.Setenv("DBAPI_ALLOW_RAW_SQL", "true")
+	t.Setenv("DBAPI_LOG_LEVEL", "error")
+	t.Setenv("DBAPI_NATS_URL", "nats://someone:secret@nats.example:4222")
+	var out bytes.Buffer
+	if err := command([]string{"describe"}, bankApp(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "secret") {
+		t.Error("the document shows the NATS URL's password")
+	}
+	var doc struct {
+		Channels map[string]struct{ Address *string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"accounts.open", "accounts.transfer", "accounts.get", "accounts.list", "sql.exec", "sql.query", "batch"} {
+		if a := doc.Channels[name].Address; a == nil || *a != "eu.bank."+name {
+			t.Errorf("channel %s: address %v", name, a)
+		}
+	}
+
+	cmd := exec.Command("node", "validate.mjs", "--strict")
+	cmd.Dir = dir
+	cmd.Stdin = &out
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the AsyncAPI parser refuses the document: %v\n%s", err, res)
+	}
+	if !strings.Contains(string(res), "valid AsyncAPI 3.0.0: 7 operations, 14 channels") {
+		t.Errorf("validator: %s", res)
 	}
 }
