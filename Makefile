@@ -5,7 +5,7 @@ PKGS      ?= ./...
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross fuzz bench faults clean
+.PHONY: run build test vet lint fmt-check cross node-deps fuzz bench faults clean
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
@@ -15,8 +15,25 @@ build:
 	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
 	$(GO) build -o $(BIN)/bank ./examples/bank
 
-test: fmt-check vet lint cross
+test: fmt-check vet lint cross node-deps
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The Node.js projects Go tests run (Node.js 20+): the AsyncAPI validator
+# (package service checks `describe` with it) and the JavaScript example
+# client (run against the service). npm ci installs exactly their lock
+# files, and runs again only when a lock file changes. Without npm the
+# tests that need it skip, saying why; under CI=true both fail.
+NODE_PROJECTS := asyncapi/testdata/validator examples/js
+node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
+
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci in $*"; cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	elif [ "$$CI" = true ]; then \
+		echo "npm is not installed; CI needs Node.js 20 or later"; exit 1; \
+	else \
+		echo "npm is not installed: skipping $* (the Go tests that need it skip)"; \
+	fi
 
 vet:
 	$(GO) vet $(PKGS)

@@ -20,6 +20,16 @@ import (
 // HeaderTimeout is the request header that sets the request's deadline.
 const HeaderTimeout = executor.HeaderTimeout
 
+// Keys of an endpoint's metadata (`nats micro info`) that describe it:
+// the JSON Schema of its request body, the kind of its reply (one, many
+// or exec; absent when the operation does not say) and the JSON Schema of
+// its reply.
+const (
+	MetadataParamsSchema = "params_schema"
+	MetadataResult       = "result"
+	MetadataResultSchema = "result_schema"
+)
+
 // Defaults for zero Config fields.
 const (
 	DefaultPrefix     = "dbapi"
@@ -201,16 +211,28 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
 	}
 	for _, op := range reg.Operations() {
-		meta := map[string]string{"read_only": fmt.Sprint(op.ReadOnly)}
+		meta := map[string]string{
+			"read_only":          fmt.Sprint(op.ReadOnly),
+			MetadataParamsSchema: string(op.ParamsSchema()),
+			MetadataResultSchema: string(op.ResultSchemaOrKind()),
+		}
 		if op.Description != "" {
 			meta["description"] = op.Description
+		}
+		if op.Result != "" {
+			meta[MetadataResult] = string(op.Result)
 		}
 		if err := add(op.Name, meta); err != nil {
 			svc.Stop()
 			return fmt.Errorf("endpoint %s: %w", op.Name, err)
 		}
 	}
-	if err := add(batch.Name, map[string]string{"description": "Several operations in one transaction."}); err != nil {
+	if err := add(batch.Name, map[string]string{
+		"description":        batch.Description,
+		MetadataParamsSchema: string(batch.ParamsSchema),
+		MetadataResult:       string(dbapi.ResultOne),
+		MetadataResultSchema: string(batch.ResultSchema),
+	}); err != nil {
 		svc.Stop()
 		return fmt.Errorf("endpoint %s: %w", batch.Name, err)
 	}
