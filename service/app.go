@@ -68,9 +68,9 @@ func command(args []string, app App, stdout io.Writer) error {
 	case "version", "-version", "--version":
 		printVersion(stdout, app.name())
 		return nil
-	case "serve", "migrate", "check", "healthcheck":
+	case "serve", "migrate", "check", "describe", "healthcheck":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, check, healthcheck, version or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, check, describe, healthcheck, version or help)", cmd)
 	}
 	if len(args) > 1 {
 		return fmt.Errorf("%s takes no arguments (configuration is DBAPI_* variables; see %s help)", cmd, app.name())
@@ -91,6 +91,8 @@ func command(args []string, app App, stdout io.Writer) error {
 	// the service log instead of bare stderr lines.
 	mysql.SetLogger(driverLogger{m.Logger})
 	switch cmd {
+	case "describe": // the AsyncAPI document; needs neither database nor NATS
+		return m.Describe(stdout)
 	case "migrate":
 		defer m.Close()
 		return m.Migrate(ctx)

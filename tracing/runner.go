@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/attribute"
@@ -15,10 +15,10 @@ import (
 // Runner wraps r: each transaction gets a span, with a child span for
 // each attempt (each run of the transaction's body) and one for each
 // COMMIT, the time from the body's end to the end of the attempt.
-func (t *Tracer) Runner(r consumer.Runner) consumer.Runner { return &runner{next: r, t: t} }
+func (t *Tracer) Runner(r executor.Runner) executor.Runner { return &runner{next: r, t: t} }
 
 type runner struct {
-	next consumer.Runner
+	next executor.Runner
 	t    *Tracer
 }
 
