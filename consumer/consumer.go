@@ -323,7 +323,7 @@ func (s *Service) finish(j *job, r executor.Reply) {
 	j.trace.End(r.Code)
 	s.handled.Add(1)
 	if r.Err != nil {
-		executor.LogError(j.logCtx(), s.log, j.req.Op, r.Err)
+		executor.LogErrorContext(j.logCtx(), s.log, j.req.Op, r.Err)
 	}
 	if j.reply == "" {
 		return
