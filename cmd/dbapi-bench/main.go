@@ -154,7 +154,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "requester timeout of one request")
 	fs.DurationVar(&o.OverloadWait, "overload-wait", 10*time.Millisecond, "closed loop: a client answered 503 waits about this long before its next request, doubling with each 503 in a row (up to 32x)")
 	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
-	fs.StringVar(&o.Out, "out", "bench", "directory for results.json, RESULTS.md and the chart")
+	fs.StringVar(&o.Out, "out", "bench/out", "directory for results.json, RESULTS.md and the chart (bench/out is untracked; -out bench updates the committed report)")
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
 	serviceEnv := fs.String("service-env", "", "extra environment of the service, such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated)")
 	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
