@@ -38,6 +38,7 @@ type Main struct {
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
 
+	defs          []*catalog.Definition // the declared operations served
 	embedded      *server.Server
 	metrics       *metrics.Metrics
 	metricsServer *metrics.Server
@@ -87,6 +88,15 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 	declared, err := m.loadCatalog()
 	if err != nil {
 		return nil, err
+	}
+	goOps := map[string]bool{}
+	for _, op := range m.App.Operations {
+		goOps[op.Name] = true
+	}
+	for _, d := range m.defs {
+		if goOps[d.Name] {
+			return nil, &catalog.Error{File: d.File, Line: d.Line, Msg: fmt.Sprintf("operation %q is also a Go operation of %s", d.Name, m.App.name())}
+		}
 	}
 	ops := append(m.App.Operations[:len(m.App.Operations):len(m.App.Operations)], declared...)
 	if m.Config.AllowRawSQL {
@@ -154,17 +164,15 @@ func (m *Main) startSweeper(idem *idempotency.Store) {
 }
 
 // loadCatalog loads the declared operations: the .sql files in
-// DBAPI_OPERATIONS_DIR, else the ones the App embeds.
+// DBAPI_OPERATIONS_DIR, else the ones the App embeds. It keeps their
+// definitions for the check at start.
 func (m *Main) loadCatalog() ([]dbapi.Operation, error) {
-	fsys, where, err := m.declaredFS()
-	if err != nil || fsys == nil {
-		return nil, err
+	defs, where, problems := m.definitions()
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("operations (%s): %w", where, errors.Join(problems...))
 	}
-	ops, err := catalog.Load(fsys, catalog.Config{MaxRows: m.Config.MaxRows})
-	if err != nil {
-		return nil, fmt.Errorf("operations (%s): %w", where, err)
-	}
-	return ops, nil
+	m.defs = defs
+	return catalog.Operations(defs, catalog.Config{MaxRows: m.Config.MaxRows}), nil
 }
 
 // migrations returns the application's migrations: DBAPI_MIGRATIONS_DIR,
