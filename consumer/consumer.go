@@ -116,6 +116,12 @@ type Runner interface {
 	Run(ctx context.Context, opts txrunner.Options, fn txrunner.Func) error
 }
 
+// StatementRunner is a Runner that also runs one read-only statement in
+// autocommit mode (an Operation's Statement); *txrunner.Runner is one.
+type StatementRunner interface {
+	RunStatement(ctx context.Context, opts txrunner.Options, fn txrunner.StatementFunc) error
+}
+
 // Service serves operations over NATS. Create it with Start; stop it with
 // Stop.
 type Service struct {
@@ -157,6 +163,9 @@ type work struct {
 	timeout time.Duration
 	run     func(ctx context.Context, tx *sqlx.Tx) (any, error)
 	batch   *batchPlan
+	// statement, when set, is run instead of run, without a transaction
+	// around it (see dbapi.Operation.Statement).
+	statement func(ctx context.Context, q sqlx.ExtContext) (any, error)
 }
 
 // Start registers every operation in reg as an endpoint on nc and starts
@@ -341,10 +350,15 @@ func (s *Service) checkKey(key string) error {
 func (s *Service) plan(j *job) (*work, error) {
 	if j.op != nil {
 		op, data := j.op, j.data
-		return &work{
+		w := &work{
 			opts: txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly},
 			run:  func(ctx context.Context, tx *sqlx.Tx) (any, error) { return op.Run(ctx, tx, data) },
-		}, nil
+		}
+		// A keyed request stores its reply in the transaction: it needs one.
+		if _, ok := s.runner.(StatementRunner); ok && op.Statement != nil && j.key == "" {
+			w.statement = func(ctx context.Context, q sqlx.ExtContext) (any, error) { return op.Statement(ctx, q, data) }
+		}
+		return w, nil
 	}
 	p, err := planBatch(s.reg, j.data, s.cfg.MaxBatch)
 	if err != nil {
@@ -384,11 +398,21 @@ func (s *Service) run(j *job) {
 	}
 	start := time.Now()
 	var out reply
-	err = s.runner.Run(ctx, w.opts, func(ctx context.Context, tx *sqlx.Tx) error {
-		var err error
-		out, err = s.attempt(ctx, tx, j, w)
-		return err
-	})
+	if w.statement != nil {
+		err = s.runner.(StatementRunner).RunStatement(ctx, w.opts, func(ctx context.Context, q sqlx.ExtContext) error {
+			res, err := w.statement(ctx, q)
+			if err == nil {
+				out.body, err = s.encode(res)
+			}
+			return err
+		})
+	} else {
+		err = s.runner.Run(ctx, w.opts, func(ctx context.Context, tx *sqlx.Tx) error {
+			var err error
+			out, err = s.attempt(ctx, tx, j, w)
+			return err
+		})
+	}
 	s.record(j, time.Since(start), err)
 	if err != nil && w.batch != nil {
 		out.step = w.batch.failed
