@@ -96,6 +96,9 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 	if maxRows <= 0 {
 		maxRows = DefaultMaxRows
 	}
+	// The result's columns are worked out once and reused while they stay
+	// the same.
+	cache := new(rowjson.Cache)
 	op := dbapi.Operation{
 		Name:        d.Name,
 		Description: d.Description,
@@ -103,12 +106,12 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		Isolation:   d.Isolation,
 		Timeout:     d.Timeout,
 		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
-			return d.run(ctx, tx, params, maxRows)
+			return d.run(ctx, tx, params, maxRows, cache)
 		},
 	}
 	if d.singleSelect() {
 		op.Statement = func(ctx context.Context, q sqlx.ExtContext, params json.RawMessage) (any, error) {
-			return d.run(ctx, q, params, maxRows)
+			return d.run(ctx, q, params, maxRows, cache)
 		}
 	}
 	return op
@@ -131,7 +134,7 @@ func (d *Definition) singleSelect() bool {
 
 // run decodes the parameters, runs the statements on q (a transaction, or
 // the pool for a single SELECT), and returns the last one's result as JSON.
-func (d *Definition) run(ctx context.Context, q sqlx.ExtContext, params json.RawMessage, maxRows int) (json.RawMessage, error) {
+func (d *Definition) run(ctx context.Context, q sqlx.ExtContext, params json.RawMessage, maxRows int, cache *rowjson.Cache) (json.RawMessage, error) {
 	vals, err := d.DecodeParams(params)
 	if err != nil {
 		return nil, err
@@ -165,7 +168,7 @@ func (d *Definition) run(ctx context.Context, q sqlx.ExtContext, params json.Raw
 	if err != nil {
 		return nil, d.wrap(st, err)
 	}
-	opts := rowjson.Options{JSON: d.JSON}
+	opts := rowjson.Options{JSON: d.JSON, Cache: cache}
 	var out json.RawMessage
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)
