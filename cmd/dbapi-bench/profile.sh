@@ -4,6 +4,7 @@
 # needs perf and strace: apt-get install linux-perf strace).
 #
 #   cmd/dbapi-bench/profile.sh [OUTDIR]      (from the repository root)
+#   BANK=/tmp/old/bank cmd/dbapi-bench/profile.sh OUTDIR   (another dbapi build)
 #
 # For each workload (transfer, get), client count (1, 32) and mode
 # (handwritten, service) it runs dbapi-bench on that one level for 14 s and,
@@ -22,12 +23,13 @@ OUT=${1:-bench/out/profile}
 MYSQL=${BENCH_MYSQL:-root@tcp(127.0.0.1:3306)/dbapi_bench}
 STAT_S=4
 mkdir -p "$OUT"
-go build -o bin/bank ./examples/bank
+BANK=${BANK:-bin/bank}
+[ "$BANK" = bin/bank ] && go build -o bin/bank ./examples/bank
 (cd cmd/dbapi-bench && go build -o ../../bin/dbapi-bench .)
 # A uprobe's address is that of the binary just built: add them afresh.
 perf probe -q -d 'dbapimalloc:*' 2>/dev/null || true
 perf probe -q -d 'hwmalloc:*' 2>/dev/null || true
-perf probe -q -x bin/bank -a dbapimalloc:dbapi_malloc=runtime.mallocgc 2>/dev/null
+perf probe -q -x "$BANK" -a dbapimalloc:dbapi_malloc=runtime.mallocgc 2>/dev/null
 perf probe -q -x bin/dbapi-bench -a hwmalloc:hw_malloc=runtime.mallocgc 2>/dev/null
 printf '%-32s %8s %10s %9s %9s %10s %9s\n' level req/s "CPU/req" "allocs/req" "ctxsw/req" "syscalls/req" "mysql rt/req" >"$OUT/summary.txt"
 for w in transfer get; do
@@ -35,7 +37,7 @@ for w in transfer get; do
 		for mode in handwritten service; do
 			name="$w-$c-$mode"
 			log="$OUT/$name.log"
-			bin/dbapi-bench -dbapi bin/bank -mysql "$MYSQL" -modes "$mode" -workloads "$w" -clients "$c" \
+			bin/dbapi-bench -dbapi "$BANK" -mysql "$MYSQL" -modes "$mode" -workloads "$w" -clients "$c" \
 				-duration 14s -warmup 1s -rounds 1 -out "$OUT/$name" -chart "" -quiet >"$OUT/$name.out" 2>"$log" &
 			bpid=$!
 			pid=""
