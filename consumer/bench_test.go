@@ -190,7 +190,8 @@ func BenchmarkDispatch(b *testing.B) {
 func handwritten(b *testing.B, db *sqlx.DB) *nats.Conn {
 	b.Helper()
 	url := natstest.URL(b)
-	svc, err := micro.AddService(natstest.Connect(b, url), micro.Config{Name: "handwritten", Version: "1.0.0"})
+	snc := natstest.Connect(b, url)
+	svc, err := micro.AddService(snc, micro.Config{Name: "handwritten", Version: "1.0.0"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,6 +281,9 @@ func handwritten(b *testing.B, db *sqlx.DB) *nats.Conn {
 			ToBalance   decimal.Decimal `json:"to_balance"`
 		}{id, from, to}, nil
 	})
+	if err := snc.Flush(); err != nil {
+		b.Fatal(err)
+	}
 	return natstest.Connect(b, url)
 }
 
@@ -289,12 +293,12 @@ func BenchmarkHandwritten(b *testing.B) {
 	b.Run("get-mysql", func(b *testing.B) {
 		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
-		request(b, handwritten(b, db), "accounts.get", []byte(`{"id":1}`), "")
+		request(b, handwritten(b, db), "hw.accounts.get", []byte(`{"id":1}`), "")
 	})
 	b.Run("transfer-mysql", func(b *testing.B) {
 		db, _ := dbtest.New(b, dbtest.Bank()...)
 		seedAccounts(b, db)
-		request(b, handwritten(b, db), "accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
+		request(b, handwritten(b, db), "hw.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
 	})
 }
 
