@@ -19,6 +19,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	txSeconds *prometheus.HistogramVec
 	retries   *prometheus.CounterVec
+	durable   *prometheus.CounterVec
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -39,8 +40,12 @@ func New() *Metrics {
 			Name: "dbapi_transaction_retries_total",
 			Help: "Transactions rolled back and run again, by cause.",
 		}, []string{"cause"}),
+		durable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dbapi_durable_requests_total",
+			Help: "Deliveries of durable requests, by operation, outcome (committed, replayed, failed, retried, gave_up) and reply code.",
+		}, []string{"op", "outcome", "code"}),
 	}
-	m.reg.MustRegister(m.requests, m.txSeconds, m.retries,
+	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.durable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -52,6 +57,11 @@ func (m *Metrics) Request(op, code string, tx time.Duration) {
 	if tx > 0 {
 		m.txSeconds.WithLabelValues(op).Observe(tx.Seconds())
 	}
+}
+
+// Durable records what became of one delivery of a durable request.
+func (m *Metrics) Durable(op, outcome, code string) {
+	m.durable.WithLabelValues(op, outcome, code).Inc()
 }
 
 // Retry records a transaction that is run again.
