@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/nats-io/nats.go"
@@ -104,9 +105,18 @@ func (s *Service) handle(msg jetstream.Msg) {
 func (s *Service) record(op, outcome string, r executor.Reply) {
 	s.stats.record(outcome, r.Code)
 	if s.cfg.Observer != nil {
+		// Any subject under the prefix can be published: only names that
+		// exist become metric labels.
+		if _, ok := s.exec.Registry().Lookup(op); !ok && op != batch.Name {
+			op = "unknown"
+		}
 		s.cfg.Observer.Durable(op, outcome, r.Code)
 	}
-	if r.Err != nil && outcome != OutcomeReplayed {
+	switch {
+	case r.Err == nil || outcome == OutcomeReplayed:
+	case outcome == OutcomeRetried:
+		s.log.Warn("durable request will be retried", "op", op, "code", r.Code, "err", r.Err)
+	default:
 		executor.LogError(s.log, op, r.Err)
 	}
 }

@@ -10,7 +10,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,4 +402,175 @@ func TestDurableInstanceKilledMidway(t *testing.T) {
 	succeeded := checkTransferOutcomes(t, db, "k", total, accounts)
 	t.Logf("%d transfers: %d succeeded; survivor %v, restarted %v", total, succeeded,
 		survivor.Durable.Stats().Outcomes, victim.Durable.Stats().Outcomes)
+}
+
+// cutProxy is a TCP proxy to the database that a test can cut: while it is
+// down, new connections are refused and open ones are reset, as when the
+// database is down.
+type cutProxy struct {
+	t        *testing.T
+	upstream string
+	addr     string
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]bool
+}
+
+func newCutProxy(t *testing.T, upstream string) *cutProxy {
+	p := &cutProxy{t: t, upstream: upstream, conns: map[net.Conn]bool{}}
+	p.up("127.0.0.1:0")
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *cutProxy) up(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatalf("proxy listen: %v", err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[u] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close(); c.Close() }()
+			go func() { io.Copy(c, u); u.Close(); c.Close() }()
+		}
+	}()
+}
+
+func (p *cutProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// The database down for 10 s mid-load: nothing is lost, and every request
+// runs once after it returns.
+func TestDurableDatabaseDown(t *testing.T) {
+	const total, accounts = 1500, 20
+	e, js := newDurableEnv(t)
+	proxy := newCutProxy(t, e.db.Addr)
+	cfg := e.durableConfig()
+	viaProxy := *e.db
+	viaProxy.Addr = proxy.addr
+	cfg.MySQLDSN = viaProxy.FormatDSN()
+	cfg.DurableMaxDeliver = 40
+	cfg.DurableMaxBackoff = 2 * time.Second
+	m := e.start(cfg)
+	ids := e.openAccounts(accounts, "1000.00")
+	db := e.sqlx()
+
+	publishTransfers(t, js, e, ids, "d", total)
+	waitOutcomes(t, db, total/5, time.Minute)
+	proxy.down()
+	time.Sleep(10 * time.Second)
+	retriedWhileDown := m.Durable.Stats().Outcomes["retried"]
+	proxy.up(proxy.addr)
+	waitOutcomes(t, db, total, 3*time.Minute)
+	checkDrained(t, js, e)
+	succeeded := checkTransferOutcomes(t, db, "d", total, accounts)
+	st := m.Durable.Stats()
+	if retriedWhileDown == 0 {
+		t.Error("no message was nak'ed while the database was down")
+	}
+	if st.Outcomes["gave_up"] != 0 {
+		t.Errorf("%d messages were given up", st.Outcomes["gave_up"])
+	}
+	t.Logf("%d transfers: %d succeeded; %v, errors %v", total, succeeded, st.Outcomes, st.Errors)
+}
+
+// bankProcess is examples/bank run as a process of its own, so that it can
+// be killed with SIGKILL.
+type bankProcess struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startBankProcess(t *testing.T, bin string, env []string) *bankProcess {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &bankProcess{cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *bankProcess) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// The kill -9 of the issue: an instance in a process of its own (the bank
+// example binary) is killed with SIGKILL twice mid-way under load and
+// restarted; an in-process instance runs beside it. Every published
+// request has exactly one effect, and every key an outcome.
+func TestDurableKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds ./examples/bank")
+	}
+	const total, accounts = 3000, 20
+	e, js := newDurableEnv(t)
+	cfg := e.durableConfig()
+	bin := filepath.Join(t.TempDir(), "bank")
+	build := exec.Command("go", "build", "-o", bin, "./examples/bank")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/bank: %v\n%s", err, out)
+	}
+	survivor := e.start(cfg)
+	ids := e.openAccounts(accounts, "1000.00")
+	db := e.sqlx()
+	env := []string{
+		"DBAPI_MYSQL_DSN=" + cfg.MySQLDSN, "DBAPI_NATS_URL=" + cfg.NATSURL,
+		"DBAPI_PREFIX=" + cfg.Prefix, "DBAPI_QUEUE_GROUP=" + cfg.QueueGroup, "DBAPI_LOG_LEVEL=error",
+		"DBAPI_DURABLE=true", "DBAPI_STREAM=" + cfg.Stream, "DBAPI_DURABLE_CONSUMER=" + cfg.DurableConsumer,
+		"DBAPI_DURABLE_MAX_AGE=" + cfg.DurableMaxAge.String(), "DBAPI_DURABLE_OUTCOME_TTL=" + cfg.DurableOutcomeTTL.String(),
+		"DBAPI_DURABLE_ACK_WAIT=" + cfg.DurableAckWait.String(), "DBAPI_DURABLE_BACKOFF=" + cfg.DurableBackoff.String(),
+		"DBAPI_DURABLE_MAX_BACKOFF=" + cfg.DurableMaxBackoff.String(),
+	}
+	victim := startBankProcess(t, bin, env)
+	publishTransfers(t, js, e, ids, "k9", total)
+	stream, err := js.Stream(context.Background(), e.stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round, at := range []int{total / 4, total / 2} {
+		waitOutcomes(t, db, at, 2*time.Minute)
+		c, err := stream.Consumer(context.Background(), e.prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victim.kill()
+		t.Logf("round %d: kill -9 at %d outcomes, %d messages unacknowledged", round, at, c.CachedInfo().NumAckPending)
+		victim = startBankProcess(t, bin, env)
+	}
+	waitOutcomes(t, db, total, 3*time.Minute)
+	checkDrained(t, js, e)
+	succeeded := checkTransferOutcomes(t, db, "k9", total, accounts)
+	t.Logf("%d transfers: %d succeeded; the in-process instance: %v", total, succeeded, survivor.Durable.Stats().Outcomes)
 }
