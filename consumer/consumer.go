@@ -169,6 +169,13 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	if _, clash := reg.Lookup(batch.Name); clash {
 		return fmt.Errorf("operation %q clashes with the batch endpoint", batch.Name)
 	}
+	// Reserved by the durable transport (package durable), whether or not
+	// it is on, so that turning it on never hides an operation.
+	for _, op := range reg.Operations() {
+		if op.Name == "outcome" || op.Name == "durable" || strings.HasPrefix(op.Name, "durable.") {
+			return fmt.Errorf("operation %q: the names outcome and durable.* are reserved for durable requests", op.Name)
+		}
+	}
 	// The stats map is complete before the service exists: its STATS
 	// handler reads the map from another goroutine.
 	for _, op := range reg.Operations() {
