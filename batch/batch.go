@@ -11,26 +11,34 @@ import (
 	"strings"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
 // Name is the reserved operation name of a batch: <prefix>.batch.
-const Name = "batch"
+const Name = protocol.BatchOperation
+
+// Description describes the batch endpoint.
+const Description = "Several operations in one transaction: all commit or none."
+
+// ParamsSchema is the JSON Schema of a batch's body (protocol.BatchRequest).
+// A string parameter "$alias.path" is replaced by that value of the result
+// of the earlier step named alias; "$$" stands for a literal "$".
+var ParamsSchema = json.RawMessage(`{"type":"object","properties":{"ops":{"type":"array","minItems":1,` +
+	`"description":"the steps, run in order in one transaction; at most DBAPI_MAX_BATCH of them",` +
+	`"items":{"type":"object","properties":{` +
+	`"op":{"type":"string","description":"the operation's name, such as accounts.transfer"},` +
+	`"params":{"type":["object","null"],"description":"the operation's parameters; a string \"$alias.path\" is replaced by that value of an earlier step's result, and \"$$\" starts a literal \"$\""},` +
+	`"as":{"type":"string","pattern":"^(` + aliasPattern[1:len(aliasPattern)-1] + `)?$","description":"a name for this step's result, for later steps' references"}},` +
+	`"required":["op"],"additionalProperties":false}}},"required":["ops"],"additionalProperties":false}`)
+
+// ResultSchema is the JSON Schema of a batch's reply.
+var ResultSchema = json.RawMessage(`{"type":"object","properties":{"results":{"type":"array",` +
+	`"description":"each step's result, in order"}},"required":["results"],"additionalProperties":false}`)
 
 // DefaultMaxSteps is the default cap on the steps of one batch.
 const DefaultMaxSteps = 100
-
-// batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
-type batchRequest struct {
-	Ops []batchStep `json:"ops"`
-}
-
-type batchStep struct {
-	Op     string          `json:"op"`
-	Params json.RawMessage `json:"params"`
-	As     string          `json:"as"`
-}
 
 // plan is a checked batch, ready to run in one transaction.
 type plan struct {
@@ -68,7 +76,9 @@ func stepFailed(i int, op string, err error) error {
 	return &dbapi.Error{Kind: de.Kind, Code: de.Code, Message: de.Message, Err: &StepError{Index: i, Op: op, Err: err}}
 }
 
-var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+const aliasPattern = `^[A-Za-z_][A-Za-z0-9_]*$`
+
+var aliasRE = regexp.MustCompile(aliasPattern)
 
 // Plan decodes and checks a batch before anything runs (every operation
 // exists, aliases are unique, every reference names an earlier step) and
@@ -89,7 +99,7 @@ func Plan(reg *dbapi.Registry, data []byte, maxSteps int) (dbapi.Operation, erro
 
 func planSteps(reg *dbapi.Registry, data []byte, maxSteps int) (*plan, dbapi.Operation, error) {
 	none := dbapi.Operation{}
-	var req batchRequest
+	var req protocol.BatchRequest
 	if err := dbapi.DecodeParams(data, &req); err != nil {
 		return nil, none, err
 	}
@@ -279,9 +289,7 @@ func (p *plan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
 			aliases[st.as] = v
 		}
 	}
-	return struct {
-		Results []json.RawMessage `json:"results"`
-	}{results}, nil
+	return protocol.BatchResult{Results: results}, nil
 }
 
 func (p *plan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {

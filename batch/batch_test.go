@@ -42,6 +42,15 @@ func TestPlanBatch(t *testing.T) {
 		{"too many", `{"ops":[{"op":"a.read"},{"op":"a.read"},{"op":"a.read"},{"op":"a.read"}]}`, "batch_too_large", false},
 		{"ops not an array", `{"ops":{}}`, "bad_param", false},
 		{"params not JSON", `{"ops":[{"op":"a.read","params":"$x"}]}`, "unresolvable_reference", false},
+		{"ops twice", `{"ops":[{"op":"a.write"}],"ops":[{"op":"a.read"}]}`, "duplicate_param", false},
+		{"op twice in a step", `{"ops":[{"op":"a.write","op":"a.read"}]}`, "duplicate_param", false},
+		{"name twice in a step's params", `{"ops":[{"op":"a.write","params":{"x":1,"x":2}}]}`, "duplicate_param", false},
+		{"OPS in upper case", `{"OPS":[{"op":"a.read"}]}`, "unknown_param", false},
+		{"Params in title case", `{"ops":[{"op":"a.read","Params":{"x":1}}]}`, "unknown_param", false},
+		{"unknown step field", `{"ops":[{"op":"a.read","alias":"r"}]}`, "unknown_param", false},
+		{"invalid UTF-8 in params", "{\"ops\":[{\"op\":\"a.read\",\"params\":{\"x\":\"a\xff\"}}]}", "bad_text", false},
+		{"lone surrogate in params", `{"ops":[{"op":"a.read","params":{"x":"\ud800"}}]}`, "bad_text", false},
+		{"byte order mark", "\xef\xbb\xbf{\"ops\":[{\"op\":\"a.read\"}]}", "malformed_json", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

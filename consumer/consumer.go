@@ -13,13 +13,23 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
-	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
 
 // HeaderTimeout is the request header that sets the request's deadline.
 const HeaderTimeout = executor.HeaderTimeout
+
+// Keys of an endpoint's metadata (`nats micro info`) that describe it:
+// the JSON Schema of its request body, the kind of its reply (one, many
+// or exec; absent when the operation does not say) and the JSON Schema of
+// its reply.
+const (
+	MetadataParamsSchema = "params_schema"
+	MetadataResult       = "result"
+	MetadataResultSchema = "result_schema"
+)
 
 // Defaults for zero Config fields.
 const (
@@ -51,8 +61,10 @@ type Config struct {
 	MaxPayload int    // largest request body in bytes; default 1 MiB
 	// Observer, when set, is told the outcome of every request.
 	Observer Observer
-	Version  string       // service version shown by `nats micro info`; default "0.0.0"
-	Logger   *slog.Logger // default slog.Default()
+	// Tracer, when set, follows every request (see package tracing).
+	Tracer  Tracer
+	Version string       // service version shown by `nats micro info`; default "0.0.0"
+	Logger  *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() {
@@ -120,6 +132,8 @@ type job struct {
 	req   executor.Request
 	stats *opStats
 	reply string
+	trace RequestTrace
+	id    string // request id, for logs
 }
 
 // Start registers every operation the executor runs as an endpoint on nc
@@ -172,7 +186,7 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	// Reserved by the durable transport (package durable), whether or not
 	// it is on, so that turning it on never hides an operation.
 	for _, op := range reg.Operations() {
-		if op.Name == "outcome" || op.Name == "durable" || strings.HasPrefix(op.Name, "durable.") {
+		if op.Name == protocol.OutcomeOperation || op.Name == protocol.DurableToken || strings.HasPrefix(op.Name, protocol.DurableToken+".") {
 			return fmt.Errorf("operation %q: the names outcome and durable.* are reserved for durable requests", op.Name)
 		}
 	}
@@ -194,6 +208,9 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			return nil
 		},
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			if err.Description == nats.ErrSlowConsumer.Error() {
+				return // the connection's error handler reports these, counted
+			}
 			s.log.Error("nats subscription error", "subject", err.Subject, "err", err.Description)
 		},
 	})
@@ -202,23 +219,37 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
+	pendingBytes := PendingBytes(s.cfg.QueueBytes, s.cfg.MaxPayload, len(s.stats))
 	add := func(name string, meta map[string]string) error {
 		st := s.stats[s.cfg.Prefix+"."+name]
 		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
 			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, st) }),
-			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
+			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta),
+			micro.WithEndpointPendingLimits(PendingMsgs, pendingBytes))
 	}
 	for _, op := range reg.Operations() {
-		meta := map[string]string{"read_only": fmt.Sprint(op.ReadOnly)}
+		meta := map[string]string{
+			"read_only":          fmt.Sprint(op.ReadOnly),
+			MetadataParamsSchema: string(op.ParamsSchema()),
+			MetadataResultSchema: string(op.ResultSchemaOrKind()),
+		}
 		if op.Description != "" {
 			meta["description"] = op.Description
+		}
+		if op.Result != "" {
+			meta[MetadataResult] = string(op.Result)
 		}
 		if err := add(op.Name, meta); err != nil {
 			svc.Stop()
 			return fmt.Errorf("endpoint %s: %w", op.Name, err)
 		}
 	}
-	if err := add(batch.Name, map[string]string{"description": "Several operations in one transaction."}); err != nil {
+	if err := add(batch.Name, map[string]string{
+		"description":        batch.Description,
+		MetadataParamsSchema: string(batch.ParamsSchema),
+		MetadataResult:       string(dbapi.ResultOne),
+		MetadataResultSchema: string(batch.ResultSchema),
+	}); err != nil {
 		svc.Stop()
 		return fmt.Errorf("endpoint %s: %w", batch.Name, err)
 	}
@@ -235,24 +266,20 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 // receive runs on the subscription's goroutine: it must not block. It
 // checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, st *opStats) {
-	h := r.Headers()
 	j := &job{
-		req:   executor.Request{Op: name, Body: r.Data(), IdempotencyKey: h.Get(idempotency.HeaderKey)},
+		req:   executor.Request{Op: name, Body: r.Data()},
 		stats: st,
 		reply: r.Reply(),
 	}
-	deadline, err := s.exec.Deadline(time.Now(), h.Get(HeaderTimeout), name)
+	j.trace, j.id = s.trace(name, nats.Header(r.Headers())), newRequestID()
+	err := s.exec.FromHeaders(time.Now(), &j.req, r.Headers())
 	if err == nil && len(j.req.Body) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.req.Body), s.cfg.MaxPayload)
-	}
-	if err == nil && j.req.IdempotencyKey != "" {
-		err = s.exec.CheckKey(j.req.IdempotencyKey)
 	}
 	if err != nil {
 		s.reject(j, err)
 		return
 	}
-	j.req.Deadline = deadline
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -278,7 +305,8 @@ func (s *Service) work() {
 	defer s.workers.Done()
 	for j := range s.queue {
 		s.queuedBytes.Add(-int64(len(j.req.Body)))
-		s.finish(j, s.exec.Execute(s.runCtx, j.req))
+		j.trace.Dequeued()
+		s.finish(j, s.exec.Execute(withRequestID(j.trace.Context(s.runCtx), j.id), j.req))
 	}
 }
 
@@ -299,15 +327,16 @@ func (s *Service) finish(j *job, r executor.Reply) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Request(j.req.Op, r.Code, r.TxTime)
 	}
+	j.trace.End(r.Code)
 	s.handled.Add(1)
 	if r.Err != nil {
-		executor.LogError(s.log, j.req.Op, r.Err)
+		executor.LogError(j.logCtx(), s.log, j.req.Op, r.Err)
 	}
 	if j.reply == "" {
 		return
 	}
 	if err := s.nc.PublishMsg(&nats.Msg{Subject: j.reply, Header: r.Header, Data: r.Body}); err != nil {
-		s.log.Error("reply not sent", "op", j.req.Op, "err", err)
+		s.log.ErrorContext(j.logCtx(), "reply not sent", "op", j.req.Op, "err", err)
 	}
 }
 

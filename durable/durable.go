@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -18,7 +19,7 @@ import (
 
 // OutcomeOperation is the reserved name of the outcome lookup:
 // request-reply on <prefix>.outcome.
-const OutcomeOperation = "outcome"
+const OutcomeOperation = protocol.OutcomeOperation
 
 // Config configures the durable transport. It has no defaults of its own:
 // package service holds them, in its envconfig tags.

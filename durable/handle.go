@@ -3,24 +3,25 @@ package durable
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
-	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // HeaderReplyTo names the subject a durable request's outcome is also
 // published to. (JetStream does not keep a message's reply subject.)
-const HeaderReplyTo = "Dbapi-Reply-To"
+const HeaderReplyTo = protocol.HeaderReplyTo
 
 // key returns a message's outcome key: its Nats-Msg-Id, else
 // "<stream>:<stream sequence>".
 func key(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
-	if id := msg.Headers().Get(jetstream.MsgIDHeader); id != "" {
+	if id := msg.Headers().Get(protocol.HeaderMsgID); id != "" {
 		return id
 	}
 	return fmt.Sprintf("%s:%d", meta.Stream, meta.Sequence.Stream)
@@ -39,14 +40,17 @@ func (s *Service) handle(msg jetstream.Msg) {
 	k := key(msg, meta)
 	op := s.op(msg.Subject())
 	h := msg.Headers()
-	stop := s.keepAlive(msg)
-	r := s.exec.Execute(s.runCtx, executor.Request{
-		Op:             op,
-		Body:           msg.Data(),
-		IdempotencyKey: h.Get(idempotency.HeaderKey),
-		Hooks:          []executor.TxHook{s.outcomes.hook(k, op)},
-	})
-	stop()
+	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.outcomes.hook(k, op)}}
+	var r executor.Reply
+	// Headers mean what they mean in request-reply, Dbapi-Timeout aside:
+	// the deadline is the default one, from now.
+	if err := s.exec.FromHeaders(time.Now(), &req, withoutTimeout(h)); err != nil {
+		r = executor.ErrorReply(err)
+	} else {
+		stop := s.keepAlive(msg)
+		r = s.exec.Execute(s.runCtx, req)
+		stop()
+	}
 
 	outcome := OutcomeCommitted
 	switch {
@@ -95,11 +99,30 @@ func (s *Service) handle(msg jetstream.Msg) {
 	if outcome == OutcomeRetried {
 		return
 	}
-	if to := h.Get(HeaderReplyTo); to != "" {
+	if to := replyTo(h); to != "" {
 		if err := s.nc.PublishMsg(&nats.Msg{Subject: to, Header: r.Header, Data: r.Body}); err != nil {
 			s.log.Warn("durable outcome not published", "key", k, "reply_to", to, "err", err)
 		}
 	}
+}
+
+// withoutTimeout returns h without its Dbapi-Timeout header.
+func withoutTimeout(h nats.Header) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		if !strings.EqualFold(k, protocol.HeaderTimeout) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// replyTo returns the subject named by Dbapi-Reply-To (in any case), or "".
+func replyTo(h nats.Header) string {
+	if v := protocol.Values(h, HeaderReplyTo); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
 }
 
 func (s *Service) record(op, outcome string, r executor.Reply) {
@@ -117,24 +140,18 @@ func (s *Service) record(op, outcome string, r executor.Reply) {
 	case outcome == OutcomeRetried:
 		s.log.Warn("durable request will be retried", "op", op, "code", r.Code, "err", r.Err)
 	default:
-		executor.LogError(s.log, op, r.Err)
+		executor.LogError(context.Background(), s.log, op, r.Err)
 	}
 }
 
 // retryable reports whether a failure may pass if the message runs again:
-// the database unavailable, a deadline, a deadlock or lock wait after
-// every attempt, or a COMMIT whose outcome was lost (if it committed, the
-// redelivery finds its outcome).
+// what the error table (package protocol) calls retryable — the database
+// unavailable, a deadline, a deadlock or lock wait after every attempt —
+// and a COMMIT whose outcome was lost (if it committed, the redelivery
+// finds its outcome and runs nothing).
 func retryable(err error) bool {
 	e := dbapi.AsError(err)
-	if e.Retryable() || e.Kind == dbapi.ECOMMITUNKNOWN {
-		return true
-	}
-	switch e.ErrorCode() {
-	case "deadlock", "lock_wait_timeout", "outcome_race", "idempotency_race":
-		return true
-	}
-	return false
+	return e.Kind == dbapi.ECOMMITUNKNOWN || protocol.Lookup(e.Kind, e.ErrorCode()).Retryable
 }
 
 // backoff returns the delay before delivery n+1.

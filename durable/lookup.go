@@ -7,6 +7,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -48,9 +49,7 @@ func (s *Service) serveOutcomes() error {
 // lookup answers an outcome request. It runs on the subscription's
 // goroutine: one short read.
 func (s *Service) lookup(req micro.Request) {
-	var p struct {
-		Key string `json:"key"`
-	}
+	var p protocol.OutcomeRequest
 	r := func() executor.Reply {
 		if err := dbapi.DecodeParams(req.Data(), &p); err != nil {
 			return executor.ErrorReply(err)

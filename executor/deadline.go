@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 )
 
 // HeaderTimeout is the request header that sets the request's deadline, as
 // a Go duration ("2s", "250ms"). It bounds the whole transaction, retries
 // included.
-const HeaderTimeout = "Dbapi-Timeout"
+const HeaderTimeout = protocol.HeaderTimeout
 
 // Deadline returns the deadline of a request for op that arrived at now
 // asking for timeout (a HeaderTimeout value; "" for the default): the

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -12,7 +13,7 @@ import (
 // executor must have a store, and the key must be well formed.
 func (e *Executor) CheckKey(key string) error {
 	if e.cfg.Idempotency == nil {
-		return dbapi.CodeErrorf(dbapi.EINVALID, "idempotency_disabled", "this service does not accept %s", idempotency.HeaderKey)
+		return dbapi.CodeErrorf(dbapi.EINVALID, "idempotency_disabled", "this service does not accept %s", protocol.HeaderIdempotencyKey)
 	}
 	return idempotency.ValidKey(key)
 }
@@ -44,5 +45,5 @@ func (h *idemHook) Before(ctx context.Context, tx *sqlx.Tx) (*Reply, error) {
 }
 
 func (h *idemHook) After(ctx context.Context, tx *sqlx.Tx, r Reply) error {
-	return h.store.Save(ctx, tx, h.key, r.Body)
+	return h.store.Save(ctx, tx, h.key, h.op, r.Body)
 }

@@ -8,55 +8,26 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
+	"github.com/dbapi-dev/dbapi/protocol"
 )
 
 // The reply headers of an error, named as the NATS micro package names
-// them, and of a reply replayed from a stored outcome.
+// them, and of a reply replayed from a stored outcome (see protocol).
 const (
-	HeaderErrorCode = "Nats-Service-Error-Code"
-	HeaderError     = "Nats-Service-Error"
-	HeaderReplayed  = "Dbapi-Replayed"
+	HeaderErrorCode = protocol.HeaderErrorCode
+	HeaderError     = protocol.HeaderError
+	HeaderReplayed  = protocol.HeaderReplayed
 )
 
 // StatusOK is the status of a successful reply (which carries no status
 // header).
 const StatusOK = 200
 
-// Status returns the HTTP-like status sent in the Nats-Service-Error-Code
-// header for an error kind. This is the one place where errors become
-// reply codes.
-func Status(kind string) int {
-	switch kind {
-	case dbapi.EINVALID:
-		return 400
-	case dbapi.ENOTFOUND:
-		return 404
-	case dbapi.ECONFLICT:
-		return 409
-	case dbapi.ETOOLARGE:
-		return 413
-	case dbapi.EUNAVAILABLE, dbapi.EOVERLOADED:
-		return 503
-	case dbapi.ETIMEOUT:
-		return 504
-	}
-	return 500 // EINTERNAL, ECOMMITUNKNOWN and anything unknown
-}
-
-// ErrorBody is the JSON body of an error reply.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail describes the error in an error reply.
-type ErrorDetail struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Retryable bool   `json:"retryable"`
-	// Step and Op name the failed step of a batch.
-	Step *int   `json:"step,omitempty"`
-	Op   string `json:"op,omitempty"`
-}
+// ErrorBody and ErrorDetail are the error reply's body (see protocol).
+type (
+	ErrorBody   = protocol.ErrorBody
+	ErrorDetail = protocol.ErrorDetail
+)
 
 // ErrorReply returns the reply that reports err to a client: the status
 // and message headers and the error body. Only dbapi.Error messages reach
@@ -69,14 +40,16 @@ func ErrorReply(err error) Reply {
 	if msg == "" {
 		msg = e.Kind
 	}
-	d := ErrorDetail{Code: e.ErrorCode(), Message: msg, Retryable: e.Retryable()}
+	// The one place where errors become reply codes: protocol's table.
+	c := protocol.Lookup(e.Kind, e.ErrorCode())
+	d := ErrorDetail{Code: c.Code, Message: msg, Retryable: c.Retryable}
 	var step *batch.StepError
 	if errors.As(err, &step) {
 		msg = fmt.Sprintf("step %d (%s): %s", step.Index, step.Op, msg)
 		d.Message, d.Step, d.Op = msg, &step.Index, step.Op
 	}
 	body, _ := json.Marshal(ErrorBody{Error: d})
-	status := Status(e.Kind)
+	status := c.Status
 	return Reply{
 		Status: status,
 		Code:   d.Code,

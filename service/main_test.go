@@ -71,7 +71,7 @@ func (e *env) config() Config {
 func (e *env) start(cfg Config, extra ...func(*Main)) *Main {
 	e.t.Helper()
 	m := NewMain(cfg, bankApp())
-	m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	m.Logger = testLogger()
 	for _, f := range extra {
 		f(m)
 	}
@@ -341,7 +341,7 @@ func TestScaleOut(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			m := NewMain(e.config(), bankApp())
-			m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+			m.Logger = testLogger()
 			if err := m.Run(context.Background()); err != nil {
 				t.Errorf("instance %d: %v", i, err)
 			}
@@ -389,4 +389,9 @@ func TestScaleOut(t *testing.T) {
 // bankApp is the bank example as examples/bank serves it.
 func bankApp() App {
 	return App{Name: "bank", Operations: bank.Operations(), Declared: bank.Declared(), Migrations: bank.Migrations()}
+}
+
+// testLogger logs errors only, as text on stderr.
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
