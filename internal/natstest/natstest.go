@@ -43,3 +43,30 @@ func Connect(t testing.TB, url string) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
+
+// JetStreamURL returns the URL of a NATS server with JetStream for the
+// test: by default one embedded in the test process with its store in a
+// temporary folder, shut down when the test ends; or the server at
+// DBAPI_TEST_NATS_URL when that is set (the test must then use stream
+// names and subjects of its own). The embedded server is also returned
+// (nil for an outside one), so a test can restart it on the same store.
+func JetStreamURL(t testing.TB) (string, *server.Server) {
+	t.Helper()
+	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
+		return url, nil
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("embedded NATS: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("embedded NATS server did not start")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns.ClientURL(), ns
+}
