@@ -1,22 +1,52 @@
-# dbapi: `make run` starts the service, `make test` runs every check CI runs.
+# dbapi: `make run` starts the service, `make test` runs every check CI runs,
+# `make check` the fast ones (for the edit-test loop).
 GO        ?= go
 BIN       ?= bin
 PKGS      ?= ./...
+# The version the binaries report (`dbapi version`, NATS micro INFO).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   := -X github.com/dbapi-dev/dbapi/service.version=$(VERSION)
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross fuzz bench clean
+.PHONY: run build test check vet lint fmt-check cross node-deps fuzz bench faults clean
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
-	$(GO) run ./examples/bank
+	$(GO) run -ldflags '$(LDFLAGS)' ./examples/bank
 
 build:
-	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
-	$(GO) build -o $(BIN)/bank ./examples/bank
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bank ./examples/bank
 
-test: fmt-check vet lint cross
+test: fmt-check vet lint cross node-deps
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The Node.js projects Go tests run (Node.js 20+): the AsyncAPI validator
+# (package service checks `describe` with it) and the JavaScript example
+# client (run against the service). npm ci installs exactly their lock
+# files, and runs again only when a lock file changes. Without npm the
+# tests that need it skip, saying why; under CI=true both fail.
+NODE_PROJECTS := asyncapi/testdata/validator examples/js
+node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
+
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci in $*"; cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	elif [ "$$CI" = true ]; then \
+		echo "npm is not installed; CI needs Node.js 20 or later"; exit 1; \
+	else \
+		echo "npm is not installed: skipping $* (the Go tests that need it skip)"; \
+	fi
+
+# The fast checks: gofmt, vet, staticcheck, and the short tests of every
+# package but the end-to-end ones (service, the load tool), plus the
+# service's own unit tests (configuration, help, version).
+FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$')
+FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
+check: fmt-check vet lint
+	$(GO) test -short -count=1 $(FAST_PKGS)
+	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service
 
 vet:
 	$(GO) vet $(PKGS)
@@ -64,6 +94,17 @@ bench:
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
 		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
 		-burst 10000 -out bench $(BENCHFLAGS)
+
+# The fault suite, long version (minutes): the bank example as real
+# processes against a mariadbd and a NATS server of the suite's own, under
+# load, through every fault in faults/; every request is checked against
+# the database. Needs mariadbd and mariadb-install-db; touches no other
+# server. Writes and prints the table (make faults FAULTS_OUT=bench/faults.md
+# to keep it elsewhere). make test runs the short version.
+FAULTS_OUT ?= faults/out/faults.md
+faults:
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^TestFaults$$' ./faults/
+	@cat $(FAULTS_OUT)
 
 clean:
 	rm -rf $(BIN)

@@ -9,7 +9,7 @@ import (
 
 // Error kinds: the server-side names of protocol's kinds. The status and
 // retryable flag of every error are decided by protocol's one table of
-// codes (protocol.Lookup), applied in consumer/error.go.
+// codes (protocol.Lookup), applied in executor/reply.go.
 const (
 	EINVALID       = protocol.KindInvalid       // the request is wrong; retrying it will not help
 	ENOTFOUND      = protocol.KindNotFound      // a named thing does not exist

@@ -36,14 +36,21 @@ func Load(fsys fs.FS, cfg Config) ([]dbapi.Operation, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Operations(defs, cfg), nil
+}
+
+// Operations returns the operations defs declare.
+func Operations(defs []*Definition, cfg Config) []dbapi.Operation {
 	ops := make([]dbapi.Operation, len(defs))
 	for i, d := range defs {
 		ops[i] = d.Operation(cfg)
 	}
-	return ops, nil
+	return ops
 }
 
-// LoadDefinitions is Load without building the operations.
+// LoadDefinitions is Load without building the operations. With an error,
+// it also returns the definitions of the files that had no problem, so
+// that a check can go on with them.
 func LoadDefinitions(fsys fs.FS) ([]*Definition, error) {
 	files, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
@@ -73,10 +80,7 @@ func LoadDefinitions(fsys fs.FS) ([]*Definition, error) {
 		byName[d.Name] = d
 		defs = append(defs, d)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return defs, nil
+	return defs, errors.Join(errs...)
 }
 
 func noop(context.Context, *sqlx.Tx, json.RawMessage) (any, error) { return nil, nil }
@@ -96,6 +100,8 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		ReadOnly:    d.ReadOnly,
 		Isolation:   d.Isolation,
 		Timeout:     d.Timeout,
+		Params:      d.ParamsSchema(),
+		Result:      dbapi.ResultKind(d.Result),
 		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
 			return d.run(ctx, tx, params, maxRows)
 		},
@@ -125,6 +131,9 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 		if err != nil {
 			return nil, d.wrap(st, err)
 		}
+		if n == 0 && d.NotFoundIfNoRows {
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+		}
 		id, err := res.LastInsertId()
 		if err != nil {
 			return nil, d.wrap(st, err)
@@ -139,8 +148,12 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 	var out json.RawMessage
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)
-		if errors.Is(err, sql.ErrNoRows) {
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+		case errors.Is(err, rowjson.ErrMultipleRows):
+			return nil, &dbapi.Error{Kind: dbapi.ECONFLICT, Code: "multiple_rows", Err: d.wrap(st, err),
+				Message: fmt.Sprintf("%s is declared to return one row, but the parameters match more than one", d.Name)}
 		}
 	} else {
 		opts.MaxRows = maxRows

@@ -30,10 +30,15 @@
 //	max-rows     optional, result many only: overrides Config.MaxRows
 //	json         optional, result one and many: comma-separated names of
 //	             text columns holding JSON documents, embedded as JSON
-//	not-found    optional, result one only: the message of the not_found
+//	not-found    optional, result one or exec: the message of the not_found
 //	             error (default "no row matches the parameters"); each
 //	             :name in it is replaced by the request's value of that
-//	             parameter ("account :id does not exist")
+//	             parameter ("account :id does not exist"). For exec, the
+//	             line also turns a last statement that affects no row into
+//	             that 404 not_found, and the transaction rolls back. Mind
+//	             that MySQL counts changed rows: an UPDATE that sets a row
+//	             to the values it has affects none, unless the DSN sets
+//	             clientFoundRows=true (then matched rows count)
 //
 // # Parameters
 //
@@ -59,6 +64,9 @@
 // parameter, a field given twice, or a value that does not fit its type is
 // a dbapi EINVALID error that names the field and never echoes its value.
 //
+// The parameters are published to clients as a JSON Schema
+// (Definition.ParamsSchema, the operation's Params).
+//
 // # SQL
 //
 // The rest of the file is one or more statements separated by ';', run in
@@ -83,8 +91,9 @@
 //
 // The result comes from the last statement, encoded with package rowjson:
 //
-//	one   the single row as an object; no row is a dbapi ENOTFOUND error,
-//	      more than one an internal error
+//	one   the single row as an object; no row is a dbapi ENOTFOUND error
+//	      (404 not_found), more than one an ECONFLICT error with code
+//	      multiple_rows (409): the declaration promised one row
 //	many  an array of row objects; more than the max rows is an ETOOLARGE
 //	      error with code result_too_large
 //	exec  {"rows_affected":n,"last_insert_id":n}

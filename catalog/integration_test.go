@@ -340,7 +340,7 @@ SELECT seq, JSON_OBJECT('seq', seq) AS j FROM seq_1_to_5 WHERE seq <= :n`, catal
 		t.Errorf("default not-found message: got %v", err)
 	}
 	_, err = e.call(op, `{"n":2}`)
-	wantError(t, "two rows", err, dbapi.EINTERNAL, dbapi.EINTERNAL)
+	wantError(t, "two rows", err, dbapi.ECONFLICT, "multiple_rows")
 
 	// The not-found message may name parameters; they are filled in.
 	op = parse(t, `-- name: test.msg

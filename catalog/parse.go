@@ -41,10 +41,16 @@ type Definition struct {
 	MaxRows int
 	// JSON names the text columns to embed as JSON (rowjson.Options.JSON).
 	JSON []string
-	// NotFound is the message of the not_found error of a one result;
-	// each :name in it is replaced by the request's value of parameter name.
-	NotFound   string
-	Statements []Statement
+	// NotFound is the message of the not_found error of a one result, or
+	// of an exec result whose last statement changed no row (only when the
+	// file declares "not-found"); each :name in it is replaced by the
+	// request's value of parameter name.
+	NotFound string
+	// NotFoundIfNoRows is set for an exec result with a "not-found" line:
+	// a last statement that affects no row is then a 404 not_found and
+	// the transaction rolls back.
+	NotFoundIfNoRows bool
+	Statements       []Statement
 }
 
 // Error is a problem in an operation file. Its text is "file:line: reason".
@@ -152,8 +158,10 @@ func parse(file string, src []byte) (*Definition, error) {
 	if l, ok := seen["json"]; ok && d.Result == ResultExec {
 		return nil, errAt(l, "json applies only to results with rows (one, many)")
 	}
-	if l, ok := seen["not-found"]; ok && d.Result != ResultOne {
-		return nil, errAt(l, "not-found applies only to \"result: one\"")
+	if l, ok := seen["not-found"]; ok && d.Result == ResultMany {
+		return nil, errAt(l, "not-found applies only to \"result: one\" and \"result: exec\"")
+	} else if ok && d.Result == ResultExec {
+		d.NotFoundIfNoRows = true
 	}
 	if d.NotFound == "" {
 		d.NotFound = "no row matches the parameters"

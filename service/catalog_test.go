@@ -91,7 +91,7 @@ func TestOperationsDirErrors(t *testing.T) {
 	for _, tt := range []struct{ dir, want string }{
 		{bad, "broken.sql:4: parameter :idd is not declared"},
 		{filepath.Join(bad, "nosuch"), "DBAPI_OPERATIONS_DIR"},
-		{dup, `operation "accounts.open" is registered twice`},
+		{dup, `open.sql:1: operation "accounts.open" is also a Go operation of bank`},
 	} {
 		cfg := Config{OperationsDir: tt.dir, MySQLDSN: "root@tcp(127.0.0.1:1)/none", LogLevel: "error"}
 		m := NewMain(cfg, bankApp())

@@ -16,7 +16,7 @@ import (
 // failure to load the configuration or to reach the database. Check never
 // migrates or creates anything.
 func (m *Main) Check(ctx context.Context) ([]error, error) {
-	defs, problems := m.definitions()
+	defs, _, problems := m.definitions()
 	if m.DB == nil {
 		if err := m.openDB(ctx, false); err != nil {
 			return problems, err
@@ -26,23 +26,26 @@ func (m *Main) Check(ctx context.Context) ([]error, error) {
 	return append(problems, more...), err
 }
 
-// definitions loads the declared operations' definitions, returning every
-// problem in the files.
-func (m *Main) definitions() ([]*catalog.Definition, []error) {
-	fsys, _, err := m.declaredFS()
-	if err != nil || fsys == nil {
-		return nil, nonNil(err)
+// definitions loads the declared operations' definitions, returning where
+// they are and every problem in the files.
+func (m *Main) definitions() ([]*catalog.Definition, string, []error) {
+	fsys, where, err := m.declaredFS()
+	if err != nil {
+		return nil, where, []error{err}
+	}
+	if fsys == nil {
+		return nil, where, nil
 	}
 	defs, err := catalog.LoadDefinitions(fsys)
 	if err != nil {
-		return nil, unjoin(err)
+		return defs, where, unjoin(err)
 	}
-	return defs, nil
+	return defs, where, nil
 }
 
 // checkBeforeServing refuses to serve an operation the database refuses.
 func (m *Main) checkBeforeServing(ctx context.Context) error {
-	problems, err := m.Check(ctx)
+	problems, err := catalog.Check(ctx, m.DB.DB, m.defs)
 	if err != nil {
 		return err
 	}
@@ -50,13 +53,6 @@ func (m *Main) checkBeforeServing(ctx context.Context) error {
 		return fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
 	}
 	return nil
-}
-
-func nonNil(err error) []error {
-	if err == nil {
-		return nil
-	}
-	return []error{err}
 }
 
 // unjoin returns the errors an errors.Join holds, or err alone.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dbapi-dev/dbapi/schema"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -13,8 +15,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MySQLDSN != "root@tcp(127.0.0.1:3306)/dbapi" || c.Prefix != "dbapi" || c.QueueGroup != "dbapi" ||
-		c.PoolSize != 16 || c.workers() != 16 || c.Timeout != 5*time.Second || !c.Migrate {
+		c.PoolSize != 16 || c.workers() != 16 || c.Timeout != 5*time.Second || !c.Migrate ||
+		c.ConnectTimeout != time.Minute || c.OperationsDir != "" || c.MigrationsDir != "" {
 		t.Errorf("defaults: %+v", c)
+	}
+	// The application's version table defaults to the one schema names.
+	if c.MigrationsTable != schema.AppVersionTable {
+		t.Errorf("DBAPI_MIGRATIONS_TABLE defaults to %q; schema.AppVersionTable is %q", c.MigrationsTable, schema.AppVersionTable)
 	}
 }
 
@@ -29,6 +36,10 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"DBAPI_PREFIX", "a.*", "DBAPI_PREFIX"},
 		{"DBAPI_PREFIX", "a..b", "DBAPI_PREFIX"},
 		{"DBAPI_QUEUE_LEN", "-3", "DBAPI_QUEUE_LEN"},
+		{"DBAPI_CONNECT_TIMEOUT", "-1s", "DBAPI_CONNECT_TIMEOUT: want a duration of 0 or more"},
+		{"DBAPI_MIGRATIONS_TABLE", "dbapi_schema_version", "DBAPI_MIGRATIONS_TABLE"},
+		{"DBAPI_MIGRATIONS_TABLE", "a-b", "DBAPI_MIGRATIONS_TABLE"},
+		{"DBAPI_MIGRATIONS_TABLE", "", "DBAPI_MIGRATIONS_TABLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
 	"github.com/dbapi-dev/dbapi/schema"
@@ -71,7 +71,7 @@ func (e *env) config() Config {
 func (e *env) start(cfg Config, extra ...func(*Main)) *Main {
 	e.t.Helper()
 	m := NewMain(cfg, bankApp())
-	m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	m.Logger = testLogger()
 	for _, f := range extra {
 		f(m)
 	}
@@ -127,7 +127,7 @@ func call(nc *nats.Conn, subject string, body []byte, header nats.Header, wait t
 	if s := resp.Header.Get(micro.ErrorCodeHeader); s != "" {
 		r.status, _ = strconv.Atoi(s)
 		r.msg = resp.Header.Get(micro.ErrorHeader)
-		var eb consumer.ErrorBody
+		var eb executor.ErrorBody
 		if err := json.Unmarshal(resp.Data, &eb); err != nil {
 			r.code = "unparseable error body: " + string(resp.Data)
 		}
@@ -341,7 +341,7 @@ func TestScaleOut(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			m := NewMain(e.config(), bankApp())
-			m.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+			m.Logger = testLogger()
 			if err := m.Run(context.Background()); err != nil {
 				t.Errorf("instance %d: %v", i, err)
 			}
@@ -389,4 +389,9 @@ func TestScaleOut(t *testing.T) {
 // bankApp is the bank example as examples/bank serves it.
 func bankApp() App {
 	return App{Name: "bank", Operations: bank.Operations(), Declared: bank.Declared(), Migrations: bank.Migrations()}
+}
+
+// testLogger logs errors only, as text on stderr.
+func testLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }

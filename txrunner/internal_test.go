@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,22 @@ func TestCommitError(t *testing.T) {
 				t.Errorf("retry = %v, want %v", retry, tt.retry)
 			}
 		})
+	}
+}
+
+// A read-only server refuses writes with 1290 (MariaDB, MySQL read_only)
+// or 1836 (MySQL super_read_only): unavailable, so the client is told 503
+// and may retry, not 500. The fault suite (package faults) checks it
+// against a real read-only MariaDB.
+func TestClassifyReadOnly(t *testing.T) {
+	for _, n := range []uint16{1290, 1836} {
+		e := classify(fmt.Errorf("exec: %w", &mysql.MySQLError{Number: n, Message: "The MariaDB server is running with the --read-only option"}))
+		if e.Kind != dbapi.EUNAVAILABLE || !e.Retryable() {
+			t.Errorf("error %d: kind %s (retryable %v), want %s", n, e.Kind, e.Retryable(), dbapi.EUNAVAILABLE)
+		}
+		if strings.Contains(e.Message, "--read-only") {
+			t.Errorf("error %d: client message %q holds the server's text", n, e.Message)
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package consumer
+package batch
 
 import (
 	"context"
@@ -54,13 +54,13 @@ func TestPlanBatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := planBatch(reg, []byte(tt.body), 3)
+			op, err := Plan(reg, []byte(tt.body), 3)
 			if tt.code == "" {
 				if err != nil {
-					t.Fatalf("planBatch: %v", err)
+					t.Fatalf("Plan: %v", err)
 				}
-				if p.opts.ReadOnly != tt.readOnly {
-					t.Errorf("read-only = %v, want %v", p.opts.ReadOnly, tt.readOnly)
+				if op.ReadOnly != tt.readOnly {
+					t.Errorf("read-only = %v, want %v", op.ReadOnly, tt.readOnly)
 				}
 				return
 			}
@@ -108,16 +108,16 @@ func FuzzPlanBatch(f *testing.F) {
 	}
 	reg := testRegistry(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := planBatch(reg, body, 100)
+		p, _, err := planSteps(reg, body, 100)
 		if err != nil {
 			var e *dbapi.Error
 			if !errors.As(err, &e) || e.Kind == dbapi.EINTERNAL {
-				t.Fatalf("planBatch(%q): %v is not a client error", body, err)
+				t.Fatalf("Plan(%q): %v is not a client error", body, err)
 			}
 			return
 		}
 		if len(p.steps) == 0 || len(p.steps) > 100 {
-			t.Fatalf("planBatch(%q) accepted %d steps", body, len(p.steps))
+			t.Fatalf("Plan(%q) accepted %d steps", body, len(p.steps))
 		}
 		for _, st := range p.steps {
 			if st.refs {

@@ -1,0 +1,4 @@
+-- name: x
+-- result: many
+-- not-found: nothing
+SELECT 1;
