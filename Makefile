@@ -5,7 +5,7 @@ PKGS      ?= ./...
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross fuzz bench clean
+.PHONY: run build test vet lint fmt-check cross node-deps fuzz bench faults clean
 
 # The benchmark is a module of its own (its plotting and histogram
 # libraries stay out of the service's go.mod), built from this source
@@ -20,9 +20,26 @@ build:
 	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
 	$(GO) build -o $(BIN)/bank ./examples/bank
 
-test: fmt-check vet lint cross
+test: fmt-check vet lint cross node-deps
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	cd $(BENCH_MOD) && $(GO) test -race -count=1 -timeout 10m ./...
+
+# The Node.js projects Go tests run (Node.js 20+): the AsyncAPI validator
+# (package service checks `describe` with it) and the JavaScript example
+# client (run against the service). npm ci installs exactly their lock
+# files, and runs again only when a lock file changes. Without npm the
+# tests that need it skip, saying why; under CI=true both fail.
+NODE_PROJECTS := asyncapi/testdata/validator examples/js
+node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
+
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci in $*"; cd $* && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.package-lock.json; \
+	elif [ "$$CI" = true ]; then \
+		echo "npm is not installed; CI needs Node.js 20 or later"; exit 1; \
+	else \
+		echo "npm is not installed: skipping $* (the Go tests that need it skip)"; \
+	fi
 
 vet:
 	$(GO) vet $(PKGS)
@@ -76,6 +93,17 @@ bench:
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
 		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
 		-burst 10000 -out $(BENCH_OUT) $(BENCHFLAGS)
+
+# The fault suite, long version (minutes): the bank example as real
+# processes against a mariadbd and a NATS server of the suite's own, under
+# load, through every fault in faults/; every request is checked against
+# the database. Needs mariadbd and mariadb-install-db; touches no other
+# server. Writes and prints the table (make faults FAULTS_OUT=bench/faults.md
+# to keep it elsewhere). make test runs the short version.
+FAULTS_OUT ?= faults/out/faults.md
+faults:
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^TestFaults$$' ./faults/
+	@cat $(FAULTS_OUT)
 
 clean:
 	rm -rf $(BIN)

@@ -3,20 +3,23 @@ package dbapi
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dbapi-dev/dbapi/protocol"
 )
 
-// Error kinds. Each kind maps to exactly one reply status in package
-// consumer (see consumer/error.go); nothing else decides a status.
+// Error kinds: the server-side names of protocol's kinds. The status and
+// retryable flag of every error are decided by protocol's one table of
+// codes (protocol.Lookup), applied in executor/reply.go.
 const (
-	EINVALID       = "invalid"                // the request is wrong; retrying it will not help
-	ENOTFOUND      = "not_found"              // a named thing does not exist
-	ECONFLICT      = "conflict"               // the request clashes with the data (duplicate, business rule, contention)
-	ETOOLARGE      = "too_large"              // the request or its result is over a limit
-	EUNAVAILABLE   = "unavailable"            // the database cannot be reached; retry later
-	EOVERLOADED    = "overloaded"             // the service has too much queued work; retry later
-	ETIMEOUT       = "timeout"                // the deadline passed before the transaction committed; nothing was committed
-	ECOMMITUNKNOWN = "commit_outcome_unknown" // COMMIT was sent but its result was lost
-	EINTERNAL      = "internal"               // a bug or an unexpected failure
+	EINVALID       = protocol.KindInvalid       // the request is wrong; retrying it will not help
+	ENOTFOUND      = protocol.KindNotFound      // a named thing does not exist
+	ECONFLICT      = protocol.KindConflict      // the request clashes with the data (duplicate, business rule, contention)
+	ETOOLARGE      = protocol.KindTooLarge      // the request or its result is over a limit
+	EUNAVAILABLE   = protocol.KindUnavailable   // the database cannot be reached; retry later
+	EOVERLOADED    = protocol.KindOverloaded    // the service has too much queued work; retry later
+	ETIMEOUT       = protocol.KindTimeout       // the deadline passed before the transaction committed; nothing was committed
+	ECOMMITUNKNOWN = protocol.KindCommitUnknown // COMMIT was sent but its result was lost
+	EINTERNAL      = protocol.KindInternal      // a bug or an unexpected failure
 )
 
 // Error is the error type every layer returns when the caller should see
@@ -106,11 +109,8 @@ func AsError(err error) *Error {
 }
 
 // Retryable reports whether a client may safely send the same request again
-// later: the request was not applied and the cause is expected to pass.
+// later: the request was not applied and the cause may pass. It is the
+// retryable flag of the error's row in protocol's table.
 func (e *Error) Retryable() bool {
-	switch e.Kind {
-	case EUNAVAILABLE, EOVERLOADED, ETIMEOUT:
-		return true
-	}
-	return false
+	return protocol.Lookup(e.Kind, e.ErrorCode()).Retryable
 }

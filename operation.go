@@ -49,6 +49,16 @@ type Operation struct {
 	Isolation sql.IsolationLevel
 	// Timeout, when not zero, caps the request's deadline.
 	Timeout time.Duration
+	// Params is the JSON Schema of the request body (a JSON object), for
+	// clients: it is shown in the endpoint's metadata and by `dbapi
+	// describe`. It describes; Run still checks. Nil means not described
+	// (any object). SchemaOf builds one from a Go parameter struct.
+	Params json.RawMessage
+	// Result is the kind of the reply; empty means not described.
+	Result ResultKind
+	// ResultSchema is the JSON Schema of the reply; nil means the general
+	// shape of Result.
+	ResultSchema json.RawMessage
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
@@ -61,7 +71,7 @@ func (op Operation) Validate() error {
 	if op.Run == nil {
 		return fmt.Errorf("operation %q: Run is nil", op.Name)
 	}
-	return nil
+	return op.validDescription()
 }
 
 // Registry is a set of operations by name. It is not safe for concurrent

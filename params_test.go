@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dbapi-dev/dbapi"
 )
@@ -52,12 +53,37 @@ var decodeCases = []struct {
 	{name: "string for number", in: `{"ratio":"1"}`, code: "bad_param", has: []string{`"ratio"`, "a number"}},
 	{name: "string for bool", in: `{"flag":"yes"}`, code: "bad_param", has: []string{`"flag"`, "true or false"}, not: []string{"yes"}},
 	{name: "string for array", in: `{"tags":"x"}`, code: "bad_param", has: []string{`"tags"`, "an array"}},
-	{name: "bad array element", in: `{"tags":[1]}`, code: "bad_param", has: []string{`"tags"`, "a string"}},
+	{name: "bad array element", in: `{"tags":[1]}`, code: "bad_param", has: []string{`"tags.0"`, "a string"}},
 	{name: "array for object", in: `{"opt":[]}`, code: "bad_param", has: []string{`"opt"`, "an object", "array"}},
 	{name: "nested field", in: `{"opt":{"on":1}}`, code: "bad_param", has: []string{`"opt.on"`, "true or false"}},
 
 	{name: "unknown field", in: `{"bogus":1}`, code: "unknown_param", has: []string{"bogus"}},
 	{name: "unknown nested field", in: `{"opt":{"off":true}}`, code: "unknown_param", has: []string{"off"}},
+
+	{name: "duplicate name", in: `{"count":1,"count":2}`, code: "duplicate_param", has: []string{`"count"`}},
+	{name: "duplicate name, same value", in: `{"name":"a","name":"a"}`, code: "duplicate_param", has: []string{`"name"`}},
+	{name: "duplicate nested name", in: `{"opt":{"on":true,"on":false}}`, code: "duplicate_param", has: []string{`"opt.on"`}},
+	{name: "duplicate name in an unknown member", in: `{"bogus":{"a":1,"a":2}}`, code: "unknown_param"},
+	{name: "duplicate spelled with an escape", in: `{"count":1,"\u0063ount":2}`, code: "duplicate_param", has: []string{`"count"`}},
+	{name: "wrong case", in: `{"COUNT":1}`, code: "unknown_param", has: []string{`"COUNT"`}},
+	{name: "title case", in: `{"Name":"x"}`, code: "unknown_param", has: []string{`"Name"`}},
+	{name: "wrong case besides the right one", in: `{"count":1,"Count":2}`, code: "unknown_param", has: []string{`"Count"`}},
+	{name: "Kelvin sign folds to k in v1", in: "{\"\u212aey\":1}", code: "unknown_param"},
+
+	{name: "invalid UTF-8 in a value", in: "{\"name\":\"a\xff\xfeb\"}", code: "bad_text", has: []string{`"name"`}, not: []string{"\xff"}},
+	{name: "overlong UTF-8", in: "{\"name\":\"\xc0\xaf\"}", code: "bad_text", has: []string{`"name"`}},
+	{name: "encoded surrogate", in: "{\"name\":\"\xed\xa0\x80\"}", code: "bad_text", has: []string{`"name"`}},
+	{name: "lone high surrogate", in: `{"name":"\ud800"}`, code: "bad_text", has: []string{`"name"`}, not: []string{"ud800"}},
+	{name: "lone low surrogate", in: `{"name":"x\udc00y"}`, code: "bad_text", has: []string{`"name"`}},
+	{name: "reversed pair", in: `{"name":"\udc00\ud800"}`, code: "bad_text"},
+	{name: "invalid UTF-8 in an array", in: "{\"tags\":[\"ok\",\"\xff\"]}", code: "bad_text", has: []string{`"tags.1"`}},
+	{name: "invalid UTF-8 in a name", in: "{\"na\xffme\":1}", code: "bad_text"},
+	{name: "valid pair", in: `{"name":"\ud83d\ude00"}`},
+	{name: "valid multibyte", in: `{"name":"zoë 日本"}`},
+
+	{name: "byte order mark", in: "\xef\xbb\xbf{}", code: "malformed_json"},
+	{name: "byte order mark before blanks", in: "\xef\xbb\xbf {\"count\":1}", code: "malformed_json"},
+	{name: "no-break space is not JSON space", in: "\u00a0{}", code: "bad_request"},
 
 	{name: "second object", in: `{}{}`, code: "malformed_json", has: []string{"after"}},
 	{name: "trailing word", in: `{} x`, code: "malformed_json", has: []string{"after"}},
@@ -131,11 +157,12 @@ var (
 	// fixedMessages are the messages that may not hold any input; digits
 	// (byte offsets) are replaced by N.
 	fixedMessages = map[string]bool{
-		"the request body must be a JSON object":             true,
-		"the request body has data after its JSON object":    true,
-		"the request body is not valid JSON":                 true,
-		"the request body is not valid JSON (at byte N)":     true,
-		"the request body is not valid JSON (it ends early)": true,
+		"the request body must be a JSON object":                                true,
+		"the request body has data after its JSON object":                       true,
+		"the request body is not valid JSON":                                    true,
+		"the request body is not valid JSON (at byte N)":                        true,
+		"the request body is not valid JSON (it ends early)":                    true,
+		"the request body is not valid JSON (it starts with a byte order mark)": true,
 	}
 	digitsRE = regexp.MustCompile(`[0-9]+`)
 )
@@ -148,8 +175,35 @@ func FuzzDecodeParams(f *testing.F) {
 		var p testParams
 		err := dbapi.DecodeParams(raw, &p)
 		if err == nil {
-			if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 && !json.Valid(trimmed) {
-				t.Fatalf("DecodeParams accepted invalid JSON %q", raw)
+			// Accepted: valid JSON, valid UTF-8 (escapes included: the
+			// standard decoder would turn a lone surrogate into U+FFFD),
+			// and decoding it again with encoding/json gives the same
+			// value, which it would not if a name were given twice or in
+			// another case.
+			trimmed := bytes.Trim(raw, " \t\r\n")
+			if len(trimmed) == 0 {
+				return
+			}
+			if !json.Valid(trimmed) || !utf8.Valid(trimmed) || bytes.HasPrefix(trimmed, []byte("\xef\xbb\xbf")) {
+				t.Fatalf("DecodeParams accepted invalid JSON or text %q", raw)
+			}
+			var generic any
+			if err := json.Unmarshal(trimmed, &generic); err != nil {
+				t.Fatalf("encoding/json refuses what DecodeParams accepted: %q: %v", raw, err)
+			}
+			again, _ := json.Marshal(generic)
+			if strings.Contains(string(again), "\ufffd") && !strings.Contains(string(trimmed), "\ufffd") && !strings.Contains(strings.ToLower(string(trimmed)), `\ufffd`) {
+				t.Fatalf("DecodeParams accepted text that encoding/json alters: %q", raw)
+			}
+			if m, ok := generic.(map[string]any); ok {
+				for k := range m {
+					if !knownNames[k] {
+						t.Fatalf("DecodeParams accepted unknown name %q in %q", k, raw)
+					}
+				}
+			}
+			if dups(t, trimmed) {
+				t.Fatalf("DecodeParams accepted a name given twice: %q", raw)
 			}
 			return
 		}
@@ -161,6 +215,14 @@ func FuzzDecodeParams(f *testing.F) {
 			t.Fatalf("kind %q, want %q: %v", de.Kind, dbapi.EINVALID, err)
 		}
 		switch de.ErrorCode() {
+		case "duplicate_param":
+			if !strings.HasPrefix(de.Message, "parameter ") || !strings.HasSuffix(de.Message, " is given twice") {
+				t.Fatalf("message %q", de.Message)
+			}
+		case "bad_text":
+			if !strings.Contains(de.Message, "not valid UTF-8") {
+				t.Fatalf("message %q", de.Message)
+			}
 		case "unknown_param":
 			if !strings.HasPrefix(de.Message, "unknown parameter ") {
 				t.Fatalf("message %q", de.Message)
@@ -177,4 +239,62 @@ func FuzzDecodeParams(f *testing.F) {
 			t.Fatalf("unexpected code %q: %v", de.ErrorCode(), err)
 		}
 	})
+}
+
+// knownNames are testParams' top-level names.
+var knownNames = map[string]bool{"name": true, "count": true, "ratio": true, "flag": true, "tags": true, "opt": true}
+
+// dups reports whether any object in the valid JSON text b has a name twice,
+// walking it with encoding/json's tokenizer (which allows duplicates).
+func dups(t *testing.T, b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		obj   bool
+		names map[string]bool
+		key   bool // the next string token is a name
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{obj: true, names: map[string]bool{}, key: true})
+			case '[':
+				if top != nil && top.obj {
+					top.key = true
+				}
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.obj && top.key {
+				if top.names[v] {
+					return true
+				}
+				top.names[v] = true
+				top.key = false
+				continue
+			}
+			if top != nil && top.obj {
+				top.key = true
+			}
+		default:
+			if top != nil && top.obj {
+				top.key = true
+			}
+		}
+	}
 }

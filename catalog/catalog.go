@@ -105,6 +105,8 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		ReadOnly:    d.ReadOnly,
 		Isolation:   d.Isolation,
 		Timeout:     d.Timeout,
+		Params:      d.ParamsSchema(),
+		Result:      dbapi.ResultKind(d.Result),
 		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
 			return d.run(ctx, tx, params, maxRows, cache)
 		},

@@ -69,6 +69,9 @@
 // parameter, a field given twice, or a value that does not fit its type is
 // a dbapi EINVALID error that names the field and never echoes its value.
 //
+// The parameters are published to clients as a JSON Schema
+// (Definition.ParamsSchema, the operation's Params).
+//
 // # SQL
 //
 // The rest of the file is one or more statements separated by ';', run in

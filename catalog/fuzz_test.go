@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/shopspring/decimal"
@@ -115,6 +116,11 @@ func FuzzDecodeParams(f *testing.F) {
 			}
 			return
 		}
+		for name, v := range vals {
+			if s, ok := v.(string); ok && (!utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(body, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))) {
+				t.Fatalf("%q: text %q was altered from %q", name, s, body)
+			}
+		}
 		for _, p := range d.Params {
 			v, ok := vals[p.Name]
 			if !ok {
@@ -169,15 +175,12 @@ func FuzzDecodeParams(f *testing.F) {
 // encoding/json's Decoder: the new one, which walks the object itself, must
 // give the same values and the same errors.
 func decodeParamsReference(d *Definition, body []byte) (map[string]any, error) {
-	body = bytes.TrimSpace(body)
+	if err := dbapi.CheckBody(body); err != nil {
+		return nil, err
+	}
+	body = bytes.Trim(body, " \t\r\n")
 	if len(body) == 0 {
 		body = []byte("{}")
-	}
-	if body[0] != '{' {
-		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_request", "the request body must be a JSON object")
-	}
-	if !json.Valid(body) {
-		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // '{'
@@ -267,6 +270,57 @@ func BenchmarkDecodeParams(b *testing.B) {
 		for range b.N {
 			if _, err := decodeParamsReference(d, body); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// pairSQL declares, for FuzzSameDecision, the parameters of pairParams.
+const pairSQL = `-- name: test.pair
+-- param: name string nullable
+-- param: flag bool nullable
+-- param: doc json nullable
+-- result: one
+SELECT :name, :flag, :doc
+`
+
+// pairParams are a Go operation's parameters with the same names and
+// types as pairSQL's.
+type pairParams struct {
+	Name *string         `json:"name"`
+	Flag *bool           `json:"flag"`
+	Doc  json.RawMessage `json:"doc"`
+}
+
+// FuzzSameDecision checks that a Go operation (dbapi.DecodeParams) and a
+// declared operation with the same parameters accept and refuse the same
+// bodies: duplicates, names in another case, unknown names, invalid UTF-8,
+// lone surrogates, a byte order mark, trailing data, wrong types.
+func FuzzSameDecision(f *testing.F) {
+	for _, s := range []string{
+		``, ` `, `{}`, `{"name":"ann"}`, `{"name":null,"flag":true,"doc":{"a":[1,"x"]}}`,
+		`{"name":"a","name":"b"}`, `{"NAME":"a"}`, `{"Name":"a"}`, `{"nam\u0065":"a"}`, `{"extra":1}`,
+		"{\"name\":\"a\xff\xfeb\"}", `{"name":"\ud800"}`, `{"name":"\ud83d\ude00"}`, "\xef\xbb\xbf{}",
+		`{"doc":{"x":1,"x":2}}`, `{"flag":1}`, `{"name":5}`, `{} {}`, `{"name":"a"`, `[]`, `null`, "\u00a0{}",
+		`{"doc":"\udc00"}`, `{"flag":true,"flag":true}`,
+	} {
+		f.Add([]byte(s))
+	}
+	d, err := Parse("pair.sql", []byte(pairSQL))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var p pairParams
+		goErr := dbapi.DecodeParams(body, &p)
+		_, sqlErr := d.DecodeParams(body)
+		if (goErr == nil) != (sqlErr == nil) {
+			t.Fatalf("body %q: Go operation says %v, declared operation says %v", body, goErr, sqlErr)
+		}
+		for _, err := range []error{goErr, sqlErr} {
+			var de *dbapi.Error
+			if err != nil && (!errors.As(err, &de) || de.Kind != dbapi.EINVALID) {
+				t.Fatalf("body %q: error %v is not EINVALID", body, err)
 			}
 		}
 	})

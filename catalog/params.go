@@ -214,23 +214,29 @@ func (p *Param) checkRange(text string) error {
 }
 
 // DecodeParams checks a request body (a JSON object, or empty for {})
-// against the declared parameters and returns the value to bind for each,
+// strictly, as dbapi.DecodeParams does for Go operations (names are
+// case-sensitive; a name twice, an unknown name, invalid UTF-8 or a lone
+// surrogate is refused), against the declared parameters and returns the value to bind for each,
 // by name: defaults filled in, NULL as nil. Every error is an EINVALID
 // *dbapi.Error naming the offending field.
 func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
-	body = bytes.TrimSpace(body)
+	// The same checks as a Go operation's dbapi.DecodeParams: one object,
+	// valid UTF-8 without lone surrogates, no name twice in any object, no
+	// byte order mark. Past them, encoding/json below alters nothing.
+	if err := dbapi.CheckBody(body); err != nil {
+		return nil, err
+	}
+	body = bytes.Trim(body, " \t\r\n")
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	if body[0] != '{' {
+	if body[0] != '{' { // CheckBody let only an object through
 		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_request", "the request body must be a JSON object")
-	}
-	if !json.Valid(body) {
-		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
 	}
 	vals := make(map[string]any, len(d.Params))
 	seen := make([]bool, len(d.Params))
-	// body is one valid JSON object: walk its members without a decoder.
+	// CheckBody found body one valid JSON object: walk its members
+	// without a decoder.
 	for rawName, value, rest := nextMember(body[1:]); rawName != nil; rawName, value, rest = nextMember(rest) {
 		name, err := memberName(rawName)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
 	"github.com/dbapi-dev/dbapi/txrunner"
@@ -52,14 +53,14 @@ func (noDB) Run(ctx context.Context, _ txrunner.Options, fn txrunner.Func) error
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // startBench serves ops through runner and returns a requester connection.
-func startBench(b *testing.B, runner consumer.Runner, ops ...dbapi.Operation) *nats.Conn {
+func startBench(b *testing.B, runner executor.Runner, ops ...dbapi.Operation) *nats.Conn {
 	b.Helper()
 	url := natstest.URL(b)
 	reg, err := dbapi.NewRegistry(ops...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc, err := consumer.Start(natstest.Connect(b, url), runner, reg, consumer.Config{Prefix: "bench", Logger: quiet})
+	svc, err := consumer.Start(natstest.Connect(b, url), executor.New(runner, reg, executor.Config{}), consumer.Config{Prefix: "bench", Logger: quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func BenchmarkDispatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc, err := consumer.Start(natstest.Connect(b, url), noDB{}, reg,
+		svc, err := consumer.Start(natstest.Connect(b, url), executor.New(noDB{}, reg, executor.Config{}),
 			consumer.Config{Prefix: "bench", Workers: 1, QueueLen: 1, Logger: quiet})
 		if err != nil {
 			b.Fatal(err)

@@ -20,4 +20,9 @@
 // Nats-Service-Error-Code (an HTTP-like status) and Nats-Service-Error (a
 // message), as the micro package uses them, and the body
 // {"error":{"code":"...","message":"...","retryable":false}}.
+//
+// Metadata. Each endpoint's micro metadata describes it for clients: the
+// JSON Schema of its request body (params_schema), the kind of its result
+// (result: one, many or exec) and the result's JSON Schema
+// (result_schema), beside description and read_only.
 package consumer

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/executor"
 )
 
 // opStats counts what the workers did for one endpoint. The micro package
@@ -18,18 +18,18 @@ type opStats struct {
 	txTime    time.Duration
 }
 
-func (st *opStats) record(d time.Duration, err error) {
+func (st *opStats) record(r executor.Reply) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.txTime += d
-	if err == nil {
+	st.txTime += r.TxTime
+	if r.Err == nil {
 		st.committed++
 		return
 	}
 	if st.errors == nil {
 		st.errors = make(map[string]int)
 	}
-	st.errors[dbapi.AsError(err).ErrorCode()]++
+	st.errors[r.Code]++
 }
 
 // StatsData is the per-endpoint "data" in the micro STATS reply.

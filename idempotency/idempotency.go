@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
@@ -17,8 +18,8 @@ import (
 // HeaderKey is the request header that carries the key; HeaderReplayed is
 // set to "true" on a reply that was replayed from the store.
 const (
-	HeaderKey      = "Idempotency-Key"
-	HeaderReplayed = "Dbapi-Replayed"
+	HeaderKey      = protocol.HeaderIdempotencyKey
+	HeaderReplayed = protocol.HeaderReplayed
 )
 
 // DefaultTTL is how long a stored key is honoured.
@@ -31,14 +32,19 @@ type Store struct {
 	TTL time.Duration // default DefaultTTL
 }
 
-// ValidKey checks a key: 1 to 128 printable ASCII characters.
+// ValidKey checks a key: 1 to 128 printable ASCII characters, without
+// white space at either end (NATS trims a header value's leading blanks,
+// so " k" and "k" could not be told apart).
 func ValidKey(key string) error {
-	if len(key) == 0 || len(key) > 128 {
-		return dbapi.CodeErrorf(dbapi.EINVALID, "bad_idempotency_key", "header %s: want 1 to 128 printable ASCII characters", HeaderKey)
+	bad := func() error {
+		return dbapi.CodeErrorf(dbapi.EINVALID, "bad_idempotency_key", "header %s: want 1 to 128 printable ASCII characters, not blank at either end", HeaderKey)
+	}
+	if len(key) == 0 || len(key) > 128 || key[0] == ' ' || key[len(key)-1] == ' ' {
+		return bad()
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return dbapi.CodeErrorf(dbapi.EINVALID, "bad_idempotency_key", "header %s: want 1 to 128 printable ASCII characters", HeaderKey)
+			return bad()
 		}
 	}
 	return nil
@@ -61,7 +67,8 @@ func (s *Store) ttl() time.Duration {
 	return DefaultTTL
 }
 
-// Claim takes key for this request inside tx. It returns replay=true and
+// Claim takes key for this request of operation op inside tx. A key is
+// scoped to its operation: the same key on two operations is two keys. It returns replay=true and
 // the stored reply when the same request already committed under key; the
 // caller then replies with it and does nothing else. Otherwise the key is
 // held by tx and the caller does the work, then calls Save.
@@ -76,16 +83,16 @@ func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []b
 	if !errors.As(err, &me) || me.Number != erDupEntry {
 		return nil, false, err
 	}
-	// The key was committed by an earlier request (we waited for it if it
-	// was still running). A locking read sees the latest committed row.
+	// The key was committed by an earlier request of the same operation
+	// (we waited for it if it was still running). A locking read sees the
+	// latest committed row.
 	var row struct {
-		Op      string `db:"op"`
 		Hash    []byte `db:"request_hash"`
 		Reply   []byte `db:"reply"`
 		Expired bool   `db:"expired"`
 	}
 	err = tx.GetContext(ctx, &row,
-		"SELECT op, request_hash, reply, expires_at < UTC_TIMESTAMP(6) AS expired FROM dbapi_idempotency_keys WHERE idem_key = ? LOCK IN SHARE MODE", key)
+		"SELECT request_hash, reply, expires_at < UTC_TIMESTAMP(6) AS expired FROM dbapi_idempotency_keys WHERE idem_key = ? AND op = ? LOCK IN SHARE MODE", key, op)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Swept between our INSERT and SELECT: let the whole transaction
 		// run again.
@@ -97,13 +104,13 @@ func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []b
 	if row.Expired {
 		// An expired key counts as absent: take it over.
 		_, err = tx.ExecContext(ctx,
-			"UPDATE dbapi_idempotency_keys SET op = ?, request_hash = ?, reply = NULL, created_at = UTC_TIMESTAMP(6), expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE idem_key = ?",
-			op, hash, s.ttl().Microseconds(), key)
+			"UPDATE dbapi_idempotency_keys SET request_hash = ?, reply = NULL, created_at = UTC_TIMESTAMP(6), expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND WHERE idem_key = ? AND op = ?",
+			hash, s.ttl().Microseconds(), key, op)
 		return nil, false, err
 	}
-	if row.Op != op || string(row.Hash) != string(hash) {
+	if string(row.Hash) != string(hash) {
 		return nil, false, dbapi.CodeErrorf(dbapi.ECONFLICT, "idempotency_key_reused",
-			"idempotency key %q was used for a different request", key)
+			"idempotency key %q was used for a different request to %s", key, op)
 	}
 	if row.Reply == nil {
 		return nil, false, fmt.Errorf("idempotency key %q is committed without a reply", key)
@@ -111,9 +118,9 @@ func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []b
 	return row.Reply, true, nil
 }
 
-// Save stores the reply for key, which tx claimed.
-func (s *Store) Save(ctx context.Context, tx *sqlx.Tx, key string, reply []byte) error {
-	_, err := tx.ExecContext(ctx, "UPDATE dbapi_idempotency_keys SET reply = ? WHERE idem_key = ?", reply, key)
+// Save stores the reply for key of operation op, which tx claimed.
+func (s *Store) Save(ctx context.Context, tx *sqlx.Tx, key, op string, reply []byte) error {
+	_, err := tx.ExecContext(ctx, "UPDATE dbapi_idempotency_keys SET reply = ? WHERE idem_key = ? AND op = ?", reply, key, op)
 	return err
 }
 

@@ -55,7 +55,7 @@ func TestClaimSaveReplayExpire(t *testing.T) {
 			var err error
 			reply, replay, err = s.Claim(ctx, tx, "k1", op, h)
 			if err == nil && !replay {
-				err = s.Save(ctx, tx, "k1", []byte(`"done"`))
+				err = s.Save(ctx, tx, "k1", op, []byte(`"done `+op+`"`))
 			}
 			return err
 		})
@@ -66,14 +66,23 @@ func TestClaimSaveReplayExpire(t *testing.T) {
 		t.Fatalf("first claim: replay=%v err=%v", replay, err)
 	}
 	reply, replay, err := claim("op", hash)
-	if err != nil || !replay || string(reply) != `"done"` {
+	if err != nil || !replay || string(reply) != `"done op"` {
 		t.Fatalf("repeat: reply=%s replay=%v err=%v", reply, replay, err)
 	}
 	if _, _, err := claim("op", idempotency.Hash("op", []byte(`{"a":2}`))); !errors.Is(err, dbapi.ErrConflict) {
 		t.Fatalf("same key, other body: %v; want conflict", err)
 	}
-	if _, _, err := claim("other", hash); !errors.Is(err, dbapi.ErrConflict) {
-		t.Fatalf("same key, other operation: %v; want conflict", err)
+	// A key is scoped to its operation: on another operation it is
+	// another key, with its own reply.
+	otherHash := idempotency.Hash("other", []byte(`{"a":1}`))
+	if _, replay, err := claim("other", otherHash); err != nil || replay {
+		t.Fatalf("same key, other operation: replay=%v err=%v; want a new claim", replay, err)
+	}
+	if reply, replay, err := claim("other", otherHash); err != nil || !replay || string(reply) != `"done other"` {
+		t.Fatalf("repeat on the other operation: reply=%s replay=%v err=%v", reply, replay, err)
+	}
+	if reply, replay, err := claim("op", hash); err != nil || !replay || string(reply) != `"done op"` {
+		t.Fatalf("repeat on the first operation: reply=%s replay=%v err=%v", reply, replay, err)
 	}
 
 	// A rolled-back claim leaves nothing behind.
@@ -94,7 +103,7 @@ func TestClaimSaveReplayExpire(t *testing.T) {
 
 	// Once expired, the key counts as absent and a new request takes it.
 	time.Sleep(400 * time.Millisecond)
-	if _, replay, err := claim("other", hash); err != nil || replay {
+	if _, replay, err := claim("op", idempotency.Hash("op", []byte(`{"a":3}`))); err != nil || replay {
 		t.Fatalf("claim of an expired key: replay=%v err=%v", replay, err)
 	}
 
@@ -105,8 +114,8 @@ func TestClaimSaveReplayExpire(t *testing.T) {
 		}
 	}
 	deleted, err := s.Sweep(ctx, db, 2)
-	if err != nil || deleted != 3 {
-		t.Fatalf("Sweep = %d, %v; want 3", deleted, err)
+	if err != nil || deleted != 4 {
+		t.Fatalf("Sweep = %d, %v; want 4 (3 old, and k1 of \"other\")", deleted, err)
 	}
 	db.Get(&n, "SELECT COUNT(*) FROM dbapi_idempotency_keys")
 	if n != 1 {
@@ -149,7 +158,7 @@ func TestClaimWaitsForTheFirst(t *testing.T) {
 		t.Fatalf("second claim returned while the first was open: %+v", r)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if err := s.Save(ctx, first, "k", []byte("reply-1")); err != nil {
+	if err := s.Save(ctx, first, "k", "op", []byte("reply-1")); err != nil {
 		t.Fatal(err)
 	}
 	if err := first.Commit(); err != nil {

@@ -18,12 +18,26 @@ import (
 // capped at maxRows rows (413 result_too_large beyond; 0 means no cap).
 func Operations(maxRows int) []dbapi.Operation {
 	return []dbapi.Operation{
-		{Name: "sql.exec", Description: "Run one SQL statement with ? placeholders; returns rows affected and last insert id.", Run: Exec},
-		{Name: "sql.query", Description: "Run one SQL query with ? placeholders; returns the rows.", Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
-			return query(ctx, tx, params, maxRows)
-		}},
+		{
+			Name: "sql.exec", Description: "Run one SQL statement with ? placeholders; returns rows affected and last insert id.", Run: Exec,
+			Params: ParamsSchema, Result: dbapi.ResultExec,
+		},
+		{
+			Name: "sql.query", Description: "Run one SQL query with ? placeholders; returns the rows.", Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
+				return query(ctx, tx, params, maxRows)
+			},
+			Params: ParamsSchema, Result: dbapi.ResultMany,
+		},
 	}
 }
+
+// ParamsSchema is the JSON Schema of the request body of sql.exec and
+// sql.query (see request and Args).
+var ParamsSchema = json.RawMessage(`{"type":"object","properties":{` +
+	`"sql":{"type":"string","pattern":"\\S","description":"one SQL statement with ? placeholders"},` +
+	`"args":{"type":["array","null"],"description":"the values of the placeholders, in order; objects and arrays are bound as JSON text"},` +
+	`"json":{"type":"array","items":{"type":"string"},"description":"sql.query: result columns holding JSON documents, embedded as JSON"}},` +
+	`"required":["sql"],"additionalProperties":false}`)
 
 type request struct {
 	SQL  string          `json:"sql"`

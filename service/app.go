@@ -61,11 +61,11 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
+		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|describe|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
 		return nil
-	case "serve", "migrate", "check":
+	case "serve", "migrate", "check", "describe":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, check or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, check, describe or help)", cmd)
 	}
 	cfg, err := LoadConfig()
 	if err != nil {
@@ -79,6 +79,8 @@ func command(args []string, app App, stdout io.Writer) error {
 	// the service log instead of bare stderr lines.
 	mysql.SetLogger(driverLogger{m.Logger})
 	switch cmd {
+	case "describe": // the AsyncAPI document; needs neither database nor NATS
+		return m.Describe(stdout)
 	case "migrate":
 		defer m.Close()
 		return m.Migrate(ctx)

@@ -53,6 +53,27 @@ func TestBadInput(t *testing.T) {
 		{"oversized payload", "accounts.open", `{"owner":"` + strings.Repeat("x", 2000) + `"}`, nil, 413, "payload_too_large", ""},
 		{"bad timeout header", "accounts.get", `{"id":1}`, header("Dbapi-Timeout", "soon"), 400, "bad_timeout", ""},
 		{"negative timeout header", "accounts.get", `{"id":1}`, header("Dbapi-Timeout", "-1s"), 400, "bad_timeout", ""},
+		{"duplicate name", "accounts.transfer", `{"from":1,"from":2,"to":1,"amount":"0.01"}`, nil, 400, "duplicate_param", "from"},
+		{"duplicate name, same value", "accounts.transfer", `{"from":1,"to":2,"to":2,"amount":"0.01"}`, nil, 400, "duplicate_param", "to"},
+		{"names in upper case", "accounts.transfer", `{"FROM":2,"To":1,"AMOUNT":"0.01"}`, nil, 400, "unknown_param", "FROM"},
+		{"one name in title case", "accounts.transfer", `{"from":1,"to":2,"Amount":"0.01"}`, nil, 400, "unknown_param", "Amount"},
+		{"invalid UTF-8", "accounts.open", "{\"owner\":\"a\xff\xfeb\"}", nil, 400, "bad_text", "owner"},
+		{"lone surrogate", "accounts.open", `{"owner":"\ud800"}`, nil, 400, "bad_text", "owner"},
+		{"lone low surrogate", "accounts.open", `{"owner":"x\udfffy"}`, nil, 400, "bad_text", "owner"},
+		{"byte order mark", "accounts.open", "\xef\xbb\xbf{\"owner\":\"bom\"}", nil, 400, "malformed_json", "byte order mark"},
+		{"declared: duplicate name", "accounts.get", `{"id":1,"id":2}`, nil, 400, "duplicate_param", "id"},
+		{"declared: wrong case", "accounts.get", `{"ID":1}`, nil, 400, "unknown_param", "ID"},
+		{"batch: ops twice", "batch", `{"ops":[{"op":"accounts.open","params":{"owner":"b1"}}],"ops":[]}`, nil, 400, "duplicate_param", "ops"},
+		{"batch: OPS", "batch", `{"OPS":[{"op":"accounts.open","params":{"owner":"b2"}}]}`, nil, 400, "unknown_param", "OPS"},
+		{"batch: Params", "batch", `{"ops":[{"op":"accounts.open","Params":{"owner":"b3"}}]}`, nil, 400, "unknown_param", "Params"},
+		{"batch: duplicate in step params", "batch", `{"ops":[{"op":"accounts.transfer","params":{"from":1,"from":2,"to":1,"amount":"0.01"}}]}`, nil, 400, "duplicate_param", "from"},
+		{"batch: invalid UTF-8 in step params", "batch", "{\"ops\":[{\"op\":\"accounts.open\",\"params\":{\"owner\":\"\xff\"}}]}", nil, 400, "bad_text", "owner"},
+		{"lower-case timeout header", "accounts.get", `{"id":1}`, header("dbapi-timeout", "abc"), 400, "bad_timeout", ""},
+		{"empty timeout header", "accounts.get", `{"id":1}`, header("Dbapi-Timeout", ""), 400, "bad_timeout", ""},
+		{"two timeouts", "accounts.get", `{"id":1}`, nats.Header{"Dbapi-Timeout": {"1s"}, "DBAPI-TIMEOUT": {"2s"}}, 400, "bad_timeout", ""},
+		{"empty idempotency key", "accounts.transfer", `{"from":1,"to":2,"amount":"0.01"}`, header("Idempotency-Key", ""), 400, "bad_idempotency_key", ""},
+		{"blank idempotency key", "accounts.transfer", `{"from":1,"to":2,"amount":"0.01"}`, header("idempotency-key", "   "), 400, "bad_idempotency_key", ""},
+		{"two idempotency keys", "accounts.transfer", `{"from":1,"to":2,"amount":"0.01"}`, nats.Header{"Idempotency-Key": {"k1"}, "idempotency-key": {"k2"}}, 400, "bad_idempotency_key", ""},
 		{"unknown account", "accounts.get", `{"id":999999}`, nil, 404, "not_found", "999999"},
 		{"transfer to unknown account", "accounts.transfer", `{"from":1,"to":999999,"amount":"1.00"}`, nil, 404, "not_found", "999999"},
 		{"insufficient funds", "accounts.transfer", `{"from":1,"to":2,"amount":"10.01"}`, nil, 409, "insufficient_funds", ""},
@@ -93,6 +114,10 @@ func TestBadInput(t *testing.T) {
 		json.Unmarshal(r.body, &res)
 		if res["from_balance"] != "7.50" || res["to_balance"] != "12.50" {
 			t.Errorf("balances after the only valid transfer: %v", res)
+		}
+		var n int
+		if err := e.sqlx().Get(&n, "SELECT COUNT(*) FROM accounts"); err != nil || n != 2 {
+			t.Errorf("%d accounts (%v); bad requests must open none", n, err)
 		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/metrics"
 	"github.com/dbapi-dev/dbapi/rawsql"
@@ -123,19 +124,22 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	m.startSweeper(idem)
 	var err error
-	m.Consumer, err = consumer.Start(m.NATS, runner, reg, consumer.Config{
-		Observer:    observer,
-		Prefix:      m.Config.Prefix,
-		QueueGroup:  m.Config.QueueGroup,
-		Workers:     m.Config.workers(),
-		QueueLen:    m.Config.QueueLen,
-		QueueBytes:  m.Config.QueueBytes,
+	exec := executor.New(runner, reg, executor.Config{
 		Timeout:     m.Config.Timeout,
-		MaxPayload:  m.Config.MaxPayload,
+		MaxReply:    maxReply(m.NATS),
 		MaxBatch:    m.Config.MaxBatch,
 		Idempotency: idem,
-		Version:     Version(),
-		Logger:      m.Logger,
+	})
+	m.Consumer, err = consumer.Start(m.NATS, exec, consumer.Config{
+		Observer:   observer,
+		Prefix:     m.Config.Prefix,
+		QueueGroup: m.Config.QueueGroup,
+		Workers:    m.Config.workers(),
+		QueueLen:   m.Config.QueueLen,
+		QueueBytes: m.Config.QueueBytes,
+		MaxPayload: m.Config.MaxPayload,
+		Version:    Version(),
+		Logger:     m.Logger,
 	})
 	if err != nil {
 		return err
@@ -151,6 +155,15 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
 	return nil
+}
+
+// maxReply is the largest reply body nc can carry, leaving room for the
+// headers.
+func maxReply(nc *nats.Conn) int {
+	if limit := nc.MaxPayload(); limit > 1024 {
+		return int(limit - 1024)
+	}
+	return 0
 }
 
 // startSweeper deletes expired idempotency keys in the background.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
 	"github.com/dbapi-dev/dbapi/schema"
@@ -127,7 +127,7 @@ func call(nc *nats.Conn, subject string, body []byte, header nats.Header, wait t
 	if s := resp.Header.Get(micro.ErrorCodeHeader); s != "" {
 		r.status, _ = strconv.Atoi(s)
 		r.msg = resp.Header.Get(micro.ErrorHeader)
-		var eb consumer.ErrorBody
+		var eb executor.ErrorBody
 		if err := json.Unmarshal(resp.Data, &eb); err != nil {
 			r.code = "unparseable error body: " + string(resp.Data)
 		}

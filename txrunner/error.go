@@ -24,6 +24,8 @@ const (
 	erLockDeadlock       = 1213
 	erOutOfRange         = 1264
 	erTruncatedWrongVal  = 1292
+	erOptionPrevents     = 1290 // the server runs with --read-only (read_only=1): it refuses writes
+	erReadOnlyMode       = 1836 // MySQL: running in read-only mode (super_read_only, innodb_read_only)
 	erDataTruncated      = 1265 // e.g. a value that is no member of an ENUM or SET
 	erQueryInterrupted   = 1317
 	erNoDefault          = 1364
@@ -114,6 +116,11 @@ func classify(err error) *dbapi.Error {
 		e.Kind, e.Code, e.Message = dbapi.EINVALID, "bad_value", "a value does not fit its column"
 	case erConCount, erTooManyUserConns, erServerShutdown:
 		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is unavailable"
+	case erOptionPrevents, erReadOnlyMode:
+		// A read-only server (a replica, or a primary being switched over)
+		// refused a write: the transaction did not commit, and may succeed
+		// once a writable server is back.
+		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is read-only; nothing was committed"
 	case erStatementTimeout, erQueryTimeout, erQueryInterrupted:
 		e.Kind, e.Message = dbapi.ETIMEOUT, "a statement ran out of time; nothing was committed"
 	}

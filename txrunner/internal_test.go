@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,22 @@ func TestCommitError(t *testing.T) {
 	}
 }
 
+// A read-only server refuses writes with 1290 (MariaDB, MySQL read_only)
+// or 1836 (MySQL super_read_only): unavailable, so the client is told 503
+// and may retry, not 500. The fault suite (package faults) checks it
+// against a real read-only MariaDB.
+func TestClassifyReadOnly(t *testing.T) {
+	for _, n := range []uint16{1290, 1836} {
+		e := classify(fmt.Errorf("exec: %w", &mysql.MySQLError{Number: n, Message: "The MariaDB server is running with the --read-only option"}))
+		if e.Kind != dbapi.EUNAVAILABLE || !e.Retryable() {
+			t.Errorf("error %d: kind %s (retryable %v), want %s", n, e.Kind, e.Retryable(), dbapi.EUNAVAILABLE)
+		}
+		if strings.Contains(e.Message, "--read-only") {
+			t.Errorf("error %d: client message %q holds the server's text", n, e.Message)
+		}
+	}
+}
+
 type fakeNetErr struct{}
 
 func (*fakeNetErr) Error() string   { return "read tcp: connection reset by peer" }
@@ -74,6 +91,35 @@ func TestConnLifetime(t *testing.T) {
 		t.Run(fmt.Sprint(tt.want, "/", tt.waitTimeout), func(t *testing.T) {
 			if got := connLifetime(tt.want, tt.waitTimeout); got != tt.got {
 				t.Errorf("connLifetime(%v, %v) = %v, want %v", tt.want, tt.waitTimeout, got, tt.got)
+			}
+		})
+	}
+}
+
+// A broken connection reported after the deadline passed is a timeout; the
+// same error with time left is "unavailable". Other kinds are left alone.
+func TestFailureAfterDeadline(t *testing.T) {
+	live := context.Background()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		kind string
+	}{
+		{"bad connection, time left", live, fmt.Errorf("begin: %w", driver.ErrBadConn), dbapi.EUNAVAILABLE},
+		{"bad connection, deadline passed", done, fmt.Errorf("begin: %w", driver.ErrBadConn), dbapi.ETIMEOUT},
+		{"invalid connection, deadline passed", done, mysql.ErrInvalidConn, dbapi.ETIMEOUT},
+		{"network error, deadline passed", done, &fakeNetErr{}, dbapi.ETIMEOUT},
+		{"too many connections, deadline passed", done, &mysql.MySQLError{Number: 1040}, dbapi.ETIMEOUT},
+		{"deadlock, deadline passed", done, &mysql.MySQLError{Number: 1213}, dbapi.ECONFLICT},
+		{"context error", done, context.DeadlineExceeded, dbapi.ETIMEOUT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failure(tt.ctx, tt.err); got.Kind != tt.kind {
+				t.Errorf("kind %s, want %s", got.Kind, tt.kind)
 			}
 		})
 	}

@@ -89,7 +89,7 @@ func (r *Runner) Run(ctx context.Context, opts Options, fn Func) error {
 			return nil
 		}
 		if !retry || attempt >= maxAttempts {
-			return classify(err)
+			return failure(ctx, err)
 		}
 		cause := classify(err).ErrorCode()
 		r.cfg.Logger.DebugContext(ctx, "retrying transaction", "attempt", attempt, "cause", cause)
@@ -97,9 +97,21 @@ func (r *Runner) Run(ctx context.Context, opts Options, fn Func) error {
 			r.cfg.OnRetry(cause)
 		}
 		if err := r.sleep(ctx, attempt); err != nil {
-			return classify(err)
+			return failure(ctx, err)
 		}
 	}
+}
+
+// failure classifies the error that ends Run. A connection that failed
+// once the deadline had passed (the driver may report the cut-off dial or
+// handshake as a broken connection rather than as the context's error) is
+// a timeout: nothing was committed and the request ran out of time.
+func failure(ctx context.Context, err error) *dbapi.Error {
+	e := classify(err)
+	if e.Kind == dbapi.EUNAVAILABLE && ctx.Err() != nil {
+		return &dbapi.Error{Kind: dbapi.ETIMEOUT, Message: "the deadline passed while connecting to the database; nothing was committed", Err: err}
+	}
+	return e
 }
 
 // sleep waits a jittered exponential backoff, or until ctx is done.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
-	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -198,7 +198,7 @@ func replyCode(msg *nats.Msg) string {
 	if status == "" {
 		return ""
 	}
-	var eb consumer.ErrorBody
+	var eb executor.ErrorBody
 	if json.Unmarshal(msg.Data, &eb) == nil && eb.Error.Code != "" {
 		return eb.Error.Code
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/invopop/jsonschema"
 	"github.com/shopspring/decimal"
 )
 
@@ -106,4 +107,23 @@ func (a *Amount) Scan(src any) error {
 	}
 	*a = p
 	return nil
+}
+
+// JSONSchema describes an Amount in JSON (for dbapi.SchemaOf).
+func (Amount) JSONSchema() *jsonschema.Schema { return amountSchema() }
+
+// amountText is a parameter holding an amount as sent: a string that
+// ParseAmount reads, so its errors name the parameter.
+type amountText string
+
+// JSONSchema describes an amount parameter (for dbapi.SchemaOf).
+func (amountText) JSONSchema() *jsonschema.Schema { return amountSchema() }
+
+func amountSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{
+		Type:        "string",
+		Pattern:     amountRE.String(),
+		Description: "an exact decimal: at most 18 digits before the point and 2 after",
+		Examples:    []any{"2.50"},
+	}
 }

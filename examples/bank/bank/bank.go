@@ -14,9 +14,37 @@ import (
 // accounts.list, are declared in SQL in schema/operations (package catalog).
 func Operations() []dbapi.Operation {
 	return []dbapi.Operation{
-		{Name: "accounts.open", Description: "Open an account with an owner and a starting balance.", Run: Open},
-		{Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer},
+		{
+			Name: "accounts.open", Description: "Open an account with an owner and a starting balance.", Run: Open,
+			Params: dbapi.SchemaOf(openParams{}), Result: dbapi.ResultOne, ResultSchema: dbapi.SchemaOf(Account{}),
+		},
+		{
+			Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer,
+			Params: dbapi.SchemaOf(transferParams{}), Result: dbapi.ResultOne, ResultSchema: dbapi.SchemaOf(TransferResult{}),
+		},
 	}
+}
+
+// The parameter structs are what Open and Transfer decode, and their
+// JSON Schemas (dbapi.SchemaOf) are what clients are shown: one
+// definition for both. A field without omitempty is required.
+type (
+	openParams struct {
+		Owner   string     `json:"owner" jsonschema:"minLength=1,maxLength=255" jsonschema_description:"who owns the account"`
+		Balance amountText `json:"balance,omitempty" jsonschema_description:"the starting balance, not negative; default \"0.00\""`
+	}
+	transferParams struct {
+		From   uint64     `json:"from" jsonschema:"minimum=1" jsonschema_description:"id of the account to debit"`
+		To     uint64     `json:"to" jsonschema:"minimum=1" jsonschema_description:"id of the account to credit; not from"`
+		Amount amountText `json:"amount" jsonschema_description:"the amount to move, positive"`
+	}
+)
+
+// Account is the reply to accounts.open.
+type Account struct {
+	ID      int64  `json:"id"`
+	Owner   string `json:"owner"`
+	Balance Amount `json:"balance"`
 }
 
 // amountParam parses a decimal string parameter, naming it in errors.
@@ -33,10 +61,7 @@ func amountParam(name, s string) (Amount, error) {
 
 // Open inserts an account: {"owner":"ann","balance":"100.00"}.
 func Open(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
-	var p struct {
-		Owner   string `json:"owner"`
-		Balance string `json:"balance"`
-	}
+	var p openParams
 	if err := dbapi.DecodeParams(raw, &p); err != nil {
 		return nil, err
 	}
@@ -49,7 +74,7 @@ func Open(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
 	var balance Amount
 	if p.Balance != "" {
 		var err error
-		if balance, err = amountParam("balance", p.Balance); err != nil {
+		if balance, err = amountParam("balance", string(p.Balance)); err != nil {
 			return nil, err
 		}
 	}
@@ -64,11 +89,7 @@ func Open(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct {
-		ID      int64  `json:"id"`
-		Owner   string `json:"owner"`
-		Balance Amount `json:"balance"`
-	}{id, p.Owner, balance}, nil
+	return Account{ID: id, Owner: p.Owner, Balance: balance}, nil
 }
 
 // TransferResult is the reply to accounts.transfer.
@@ -85,11 +106,7 @@ type TransferResult struct {
 // same order whatever its direction, and two transfers cannot deadlock on
 // each other. New balances are computed exactly in Go from the locked rows.
 func Transfer(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error) {
-	var p struct {
-		From   uint64 `json:"from"`
-		To     uint64 `json:"to"`
-		Amount string `json:"amount"`
-	}
+	var p transferParams
 	if err := dbapi.DecodeParams(raw, &p); err != nil {
 		return nil, err
 	}
@@ -101,7 +118,7 @@ func Transfer(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error
 	case p.From == p.To:
 		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "same_account", "cannot transfer from an account to itself")
 	}
-	amount, err := amountParam("amount", p.Amount)
+	amount, err := amountParam("amount", string(p.Amount))
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package consumer
+package executor
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dbapi-dev/dbapi"
-	"github.com/nats-io/nats.go/micro"
+	"github.com/dbapi-dev/dbapi/batch"
 )
 
 func TestErrorReply(t *testing.T) {
@@ -15,7 +15,7 @@ func TestErrorReply(t *testing.T) {
 	tests := []struct {
 		name   string
 		err    error
-		step   *StepInfo
+		step   *batch.StepError
 		status string
 		want   ErrorDetail
 	}{
@@ -28,15 +28,28 @@ func TestErrorReply(t *testing.T) {
 		{"timeout", dbapi.Errorf(dbapi.ETIMEOUT, "late"), nil, "504", ErrorDetail{Code: "timeout", Message: "late", Retryable: true}},
 		{"commit unknown", &dbapi.Error{Kind: dbapi.ECOMMITUNKNOWN, Message: "lost"}, nil, "500", ErrorDetail{Code: "commit_outcome_unknown", Message: "lost"}},
 		{"plain error hides its text", errors.New("Error 1064: secret SQL root:pw@tcp"), nil, "500", ErrorDetail{Code: "internal", Message: "internal error"}},
-		{"batch step", dbapi.Errorf(dbapi.ENOTFOUND, "gone"), &StepInfo{Index: 2, Op: "a.b"}, "404", ErrorDetail{Code: "not_found", Message: "step 2 (a.b): gone", Step: &two, Op: "a.b"}},
+		{"deadlock is retryable", dbapi.CodeErrorf(dbapi.ECONFLICT, "deadlock", "dl"), nil, "409", ErrorDetail{Code: "deadlock", Message: "dl", Retryable: true}},
+		{"lock wait is retryable", dbapi.CodeErrorf(dbapi.ECONFLICT, "lock_wait_timeout", "lw"), nil, "409", ErrorDetail{Code: "lock_wait_timeout", Message: "lw", Retryable: true}},
+		{"duplicate is not", dbapi.CodeErrorf(dbapi.ECONFLICT, "duplicate", "d"), nil, "409", ErrorDetail{Code: "duplicate", Message: "d"}},
+		{"idempotency race", dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "idempotency_race", "r"), nil, "503", ErrorDetail{Code: "idempotency_race", Message: "r", Retryable: true}},
+		{"an operation's own code takes its kind's row", dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "upstream_down", "u"), nil, "503", ErrorDetail{Code: "upstream_down", Message: "u", Retryable: true}},
+		{"unknown kind is internal", &dbapi.Error{Kind: "weird", Message: "w"}, nil, "500", ErrorDetail{Code: "weird", Message: "w"}},
+		{"batch step", dbapi.Errorf(dbapi.ENOTFOUND, "gone"), &batch.StepError{Index: 2, Op: "a.b"}, "404", ErrorDetail{Code: "not_found", Message: "step 2 (a.b): gone", Step: &two, Op: "a.b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, body := errorReply(tt.err, tt.step)
-			if got := h[micro.ErrorCodeHeader]; len(got) != 1 || got[0] != tt.status {
+			err := tt.err
+			if tt.step != nil {
+				tt.step.Err = err
+				de := dbapi.AsError(err)
+				err = &dbapi.Error{Kind: de.Kind, Code: de.Code, Message: de.Message, Err: tt.step}
+			}
+			r := ErrorReply(err)
+			h, body := r.Header, r.Body
+			if got := h[HeaderErrorCode]; len(got) != 1 || got[0] != tt.status {
 				t.Errorf("status header %v, want %s", got, tt.status)
 			}
-			if got := h[micro.ErrorHeader]; len(got) != 1 || got[0] != tt.want.Message {
+			if got := h[HeaderError]; len(got) != 1 || got[0] != tt.want.Message {
 				t.Errorf("message header %v, want %q", got, tt.want.Message)
 			}
 			var eb ErrorBody

@@ -1,4 +1,4 @@
-package consumer
+package batch
 
 import (
 	"context"
@@ -42,16 +42,25 @@ func TestPlanBatch(t *testing.T) {
 		{"too many", `{"ops":[{"op":"a.read"},{"op":"a.read"},{"op":"a.read"},{"op":"a.read"}]}`, "batch_too_large", false},
 		{"ops not an array", `{"ops":{}}`, "bad_param", false},
 		{"params not JSON", `{"ops":[{"op":"a.read","params":"$x"}]}`, "unresolvable_reference", false},
+		{"ops twice", `{"ops":[{"op":"a.write"}],"ops":[{"op":"a.read"}]}`, "duplicate_param", false},
+		{"op twice in a step", `{"ops":[{"op":"a.write","op":"a.read"}]}`, "duplicate_param", false},
+		{"name twice in a step's params", `{"ops":[{"op":"a.write","params":{"x":1,"x":2}}]}`, "duplicate_param", false},
+		{"OPS in upper case", `{"OPS":[{"op":"a.read"}]}`, "unknown_param", false},
+		{"Params in title case", `{"ops":[{"op":"a.read","Params":{"x":1}}]}`, "unknown_param", false},
+		{"unknown step field", `{"ops":[{"op":"a.read","alias":"r"}]}`, "unknown_param", false},
+		{"invalid UTF-8 in params", "{\"ops\":[{\"op\":\"a.read\",\"params\":{\"x\":\"a\xff\"}}]}", "bad_text", false},
+		{"lone surrogate in params", `{"ops":[{"op":"a.read","params":{"x":"\ud800"}}]}`, "bad_text", false},
+		{"byte order mark", "\xef\xbb\xbf{\"ops\":[{\"op\":\"a.read\"}]}", "malformed_json", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := planBatch(reg, []byte(tt.body), 3)
+			op, err := Plan(reg, []byte(tt.body), 3)
 			if tt.code == "" {
 				if err != nil {
-					t.Fatalf("planBatch: %v", err)
+					t.Fatalf("Plan: %v", err)
 				}
-				if p.opts.ReadOnly != tt.readOnly {
-					t.Errorf("read-only = %v, want %v", p.opts.ReadOnly, tt.readOnly)
+				if op.ReadOnly != tt.readOnly {
+					t.Errorf("read-only = %v, want %v", op.ReadOnly, tt.readOnly)
 				}
 				return
 			}
@@ -99,16 +108,16 @@ func FuzzPlanBatch(f *testing.F) {
 	}
 	reg := testRegistry(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := planBatch(reg, body, 100)
+		p, _, err := planSteps(reg, body, 100)
 		if err != nil {
 			var e *dbapi.Error
 			if !errors.As(err, &e) || e.Kind == dbapi.EINTERNAL {
-				t.Fatalf("planBatch(%q): %v is not a client error", body, err)
+				t.Fatalf("Plan(%q): %v is not a client error", body, err)
 			}
 			return
 		}
 		if len(p.steps) == 0 || len(p.steps) > 100 {
-			t.Fatalf("planBatch(%q) accepted %d steps", body, len(p.steps))
+			t.Fatalf("Plan(%q) accepted %d steps", body, len(p.steps))
 		}
 		for _, st := range p.steps {
 			if st.refs {

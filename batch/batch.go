@@ -1,4 +1,4 @@
-package consumer
+package batch
 
 import (
 	"bytes"
@@ -9,36 +9,40 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
-// BatchOperation is the name of the batch endpoint: <prefix>.batch.
-const BatchOperation = "batch"
+// Name is the reserved operation name of a batch: <prefix>.batch.
+const Name = protocol.BatchOperation
 
-// DefaultMaxBatch is the default cap on the steps of one batch.
-const DefaultMaxBatch = 100
+// Description describes the batch endpoint.
+const Description = "Several operations in one transaction: all commit or none."
 
-// batchRequest is the body of a batch: {"ops":[{"op":..., "params":..., "as":...}]}.
-type batchRequest struct {
-	Ops []batchStep `json:"ops"`
-}
+// ParamsSchema is the JSON Schema of a batch's body (protocol.BatchRequest).
+// A string parameter "$alias.path" is replaced by that value of the result
+// of the earlier step named alias; "$$" stands for a literal "$".
+var ParamsSchema = json.RawMessage(`{"type":"object","properties":{"ops":{"type":"array","minItems":1,` +
+	`"description":"the steps, run in order in one transaction; at most DBAPI_MAX_BATCH of them",` +
+	`"items":{"type":"object","properties":{` +
+	`"op":{"type":"string","description":"the operation's name, such as accounts.transfer"},` +
+	`"params":{"type":["object","null"],"description":"the operation's parameters; a string \"$alias.path\" is replaced by that value of an earlier step's result, and \"$$\" starts a literal \"$\""},` +
+	`"as":{"type":"string","pattern":"^(` + aliasPattern[1:len(aliasPattern)-1] + `)?$","description":"a name for this step's result, for later steps' references"}},` +
+	`"required":["op"],"additionalProperties":false}}},"required":["ops"],"additionalProperties":false}`)
 
-type batchStep struct {
-	Op     string          `json:"op"`
-	Params json.RawMessage `json:"params"`
-	As     string          `json:"as"`
-}
+// ResultSchema is the JSON Schema of a batch's reply.
+var ResultSchema = json.RawMessage(`{"type":"object","properties":{"results":{"type":"array",` +
+	`"description":"each step's result, in order"}},"required":["results"],"additionalProperties":false}`)
 
-// batchPlan is a checked batch, ready to run in one transaction.
-type batchPlan struct {
-	steps   []plannedStep
-	opts    txrunner.Options
-	timeout time.Duration
-	failed  *StepInfo // the step that failed in the last attempt
+// DefaultMaxSteps is the default cap on the steps of one batch.
+const DefaultMaxSteps = 100
+
+// plan is a checked batch, ready to run in one transaction.
+type plan struct {
+	steps []plannedStep
 }
 
 type plannedStep struct {
@@ -49,45 +53,80 @@ type plannedStep struct {
 	refs   bool // params hold references to earlier results
 }
 
-// StepInfo names the step of a batch that failed.
-type StepInfo struct {
-	Index int    `json:"step"`
-	Op    string `json:"op"`
+// StepError is the failure of one step of a batch. The batch returns it
+// wrapped in a *dbapi.Error of the step's own kind, code and message, so
+// the reply status is the step's; find it with errors.As.
+type StepError struct {
+	Index int    // the step's position in "ops", from 0
+	Op    string // the step's operation
+	Err   error  // what the step returned
 }
 
-var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %d (%s): %v", e.Index, e.Op, e.Err)
+}
 
-// planBatch decodes and checks a batch before anything runs: every
-// operation exists, aliases are unique, and every reference names an
-// earlier step.
-func planBatch(reg *dbapi.Registry, data []byte, maxSteps int) (*batchPlan, error) {
-	var req batchRequest
+// Unwrap returns the step's error.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// stepFailed wraps err, the failure of step i, so that it keeps the
+// step's kind, code and message and carries the step.
+func stepFailed(i int, op string, err error) error {
+	de := dbapi.AsError(txrunner.Classify(err))
+	return &dbapi.Error{Kind: de.Kind, Code: de.Code, Message: de.Message, Err: &StepError{Index: i, Op: op, Err: err}}
+}
+
+const aliasPattern = `^[A-Za-z_][A-Za-z0-9_]*$`
+
+var aliasRE = regexp.MustCompile(aliasPattern)
+
+// Plan decodes and checks a batch before anything runs (every operation
+// exists, aliases are unique, every reference names an earlier step) and
+// returns it as one operation named Name: read-only if every step is,
+// with the strictest isolation and the shortest timeout of its steps.
+// Its Run ignores its params (the batch is already decoded) and runs the
+// steps in order; a failed step is a *StepError inside the *dbapi.Error it
+// returns.
+func Plan(reg *dbapi.Registry, data []byte, maxSteps int) (dbapi.Operation, error) {
+	p, op, err := planSteps(reg, data, maxSteps)
+	if err != nil {
+		return dbapi.Operation{}, err
+	}
+	op.Name = Name
+	op.Run = func(ctx context.Context, tx *sqlx.Tx, _ json.RawMessage) (any, error) { return p.run(ctx, tx) }
+	return op, nil
+}
+
+func planSteps(reg *dbapi.Registry, data []byte, maxSteps int) (*plan, dbapi.Operation, error) {
+	none := dbapi.Operation{}
+	var req protocol.BatchRequest
 	if err := dbapi.DecodeParams(data, &req); err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	if len(req.Ops) == 0 {
-		return nil, dbapi.Required("ops", "a non-empty array of steps")
+		return nil, none, dbapi.Required("ops", "a non-empty array of steps")
 	}
 	if len(req.Ops) > maxSteps {
-		return nil, dbapi.CodeErrorf(dbapi.ETOOLARGE, "batch_too_large", "the batch has %d steps; the limit is %d", len(req.Ops), maxSteps)
+		return nil, none, dbapi.CodeErrorf(dbapi.ETOOLARGE, "batch_too_large", "the batch has %d steps; the limit is %d", len(req.Ops), maxSteps)
 	}
-	p := &batchPlan{opts: txrunner.Options{ReadOnly: true}}
+	p := &plan{}
+	step := dbapi.Operation{ReadOnly: true}
 	seen := map[string]bool{}
 	for i, st := range req.Ops {
 		stepErr := func(code, format string, args ...any) error {
 			return dbapi.CodeErrorf(dbapi.EINVALID, code, "step %d (%s): %s", i, st.Op, fmt.Sprintf(format, args...))
 		}
-		op, ok := reg.Lookup(st.Op)
+		sop, ok := reg.Lookup(st.Op)
 		if !ok {
-			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "unknown_operation", "step %d: unknown operation %q", i, st.Op)
+			return nil, none, dbapi.CodeErrorf(dbapi.ENOTFOUND, "unknown_operation", "step %d: unknown operation %q", i, st.Op)
 		}
-		ps := plannedStep{op: &op, as: st.As, raw: st.Params}
+		ps := plannedStep{op: &sop, as: st.As, raw: st.Params}
 		if st.As != "" {
 			if !aliasRE.MatchString(st.As) {
-				return nil, stepErr("bad_alias", `"as" must be a name of letters, digits and '_'`)
+				return nil, none, stepErr("bad_alias", `"as" must be a name of letters, digits and '_'`)
 			}
 			if seen[st.As] {
-				return nil, stepErr("bad_alias", "alias %q is used twice", st.As)
+				return nil, none, stepErr("bad_alias", "alias %q is used twice", st.As)
 			}
 		}
 		if len(bytes.TrimSpace(st.Params)) == 0 || string(bytes.TrimSpace(st.Params)) == "null" {
@@ -97,7 +136,7 @@ func planBatch(reg *dbapi.Registry, data []byte, maxSteps int) (*batchPlan, erro
 			dec := json.NewDecoder(bytes.NewReader(ps.raw))
 			dec.UseNumber()
 			if err := dec.Decode(&ps.params); err != nil {
-				return nil, stepErr("malformed_json", "params are not valid JSON")
+				return nil, none, stepErr("malformed_json", "params are not valid JSON")
 			}
 			var bad error
 			walkRefs(ps.params, func(r ref) {
@@ -107,21 +146,21 @@ func planBatch(reg *dbapi.Registry, data []byte, maxSteps int) (*batchPlan, erro
 				}
 			})
 			if bad != nil {
-				return nil, bad
+				return nil, none, bad
 			}
 			ps.refs = true
 		}
 		if st.As != "" {
 			seen[st.As] = true
 		}
-		p.opts.ReadOnly = p.opts.ReadOnly && op.ReadOnly
-		p.opts.Isolation = stricter(p.opts.Isolation, op.Isolation, i == 0)
-		if op.Timeout > 0 && (p.timeout == 0 || op.Timeout < p.timeout) {
-			p.timeout = op.Timeout
+		step.ReadOnly = step.ReadOnly && sop.ReadOnly
+		step.Isolation = stricter(step.Isolation, sop.Isolation, i == 0)
+		if sop.Timeout > 0 && (step.Timeout == 0 || sop.Timeout < step.Timeout) {
+			step.Timeout = sop.Timeout
 		}
 		p.steps = append(p.steps, ps)
 	}
-	return p, nil
+	return p, step, nil
 }
 
 // stricter returns the isolation level for a transaction that runs steps
@@ -231,15 +270,13 @@ func resolve(r ref, results map[string]any) (any, error) {
 }
 
 // run executes every step in order in tx and returns {"results":[...]}.
-func (p *batchPlan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
-	p.failed = nil
+func (p *plan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
 	results := make([]json.RawMessage, len(p.steps))
 	aliases := map[string]any{}
 	for i, st := range p.steps {
 		res, err := p.runStep(ctx, tx, st, aliases)
 		if err != nil {
-			p.failed = &StepInfo{Index: i, Op: st.op.Name}
-			return nil, err
+			return nil, stepFailed(i, st.op.Name, err)
 		}
 		results[i] = res
 		if st.as != "" {
@@ -247,18 +284,15 @@ func (p *batchPlan) run(ctx context.Context, tx *sqlx.Tx) (any, error) {
 			dec := json.NewDecoder(bytes.NewReader(res))
 			dec.UseNumber()
 			if err := dec.Decode(&v); err != nil {
-				p.failed = &StepInfo{Index: i, Op: st.op.Name}
-				return nil, err
+				return nil, stepFailed(i, st.op.Name, err)
 			}
 			aliases[st.as] = v
 		}
 	}
-	return struct {
-		Results []json.RawMessage `json:"results"`
-	}{results}, nil
+	return protocol.BatchResult{Results: results}, nil
 }
 
-func (p *batchPlan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {
+func (p *plan) runStep(ctx context.Context, tx *sqlx.Tx, st plannedStep, aliases map[string]any) (json.RawMessage, error) {
 	params := st.raw
 	if st.refs {
 		v, err := substitute(st.params, aliases)

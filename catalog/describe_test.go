@@ -1,0 +1,93 @@
+package catalog
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// compileSchema compiles a JSON Schema, asserting formats and content
+// encodings as the decoder does.
+func compileSchema(t *testing.T, schema []byte) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		t.Fatalf("schema is not JSON: %v\n%s", err, schema)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	c.AssertContent()
+	if err := c.AddResource("params.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("params.json")
+	if err != nil {
+		t.Fatalf("schema does not compile: %v\n%s", err, schema)
+	}
+	return s
+}
+
+// The schema a declared operation publishes accepts exactly the bodies
+// its decoder accepts, for everything a schema can express.
+func TestParamsSchemaAgreesWithDecoder(t *testing.T) {
+	d, err := parseFile(t, "testdata/good/everything.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := compileSchema(t, d.ParamsSchema())
+	bodies := []string{
+		`{"i":1,"s":"abc"}`,
+		`{"i":"3","s":""}`,
+		`{"i":-5,"s":"x","d":"12.50","b":true,"t":"2024-01-02T03:04:05Z","day":"2024-02-29","raw":"AAEC","doc":{"a":[1]},"note":"n"}`,
+		`{"i":1,"s":"x","d":null,"t":null,"day":null,"raw":null,"doc":null}`,
+		`{"i":6,"s":"x"}`,           // above max
+		`{"i":-6,"s":"x"}`,          // below min
+		`{"i":1.5,"s":"x"}`,         // not an integer
+		`{"i":"1x","s":"x"}`,        // not digits
+		`{"i":1}`,                   // s missing
+		`{"s":"x"}`,                 // i missing
+		`{"i":1,"s":"abcd"}`,        // too long
+		`{"i":1,"s":"ab€"}`,         // 3 characters, 5 bytes
+		`{"i":1,"s":"x","d":2.5}`,   // decimal as a number
+		`{"i":1,"s":"x","d":"2e3"}`, // exponent
+		`{"i":1,"s":"x","b":"true"}`,
+		`{"i":1,"s":"x","b":null}`, // not nullable, has a default
+		`{"i":1,"s":"x","t":"yesterday"}`,
+		`{"i":1,"s":"x","day":"2024-13-01"}`,
+		`{"i":1,"s":"x","raw":"not base64!"}`,
+		`{"i":1,"s":"x","other":1}`, // unknown
+		`{"i":null,"s":"x"}`,
+		`{"i":1,"s":"x","note":7}`,
+		`[]`,
+	}
+	for _, body := range bodies {
+		_, decErr := d.DecodeParams([]byte(body))
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		schemaErr := schema.Validate(inst)
+		if (decErr == nil) != (schemaErr == nil) {
+			t.Errorf("%s: decoder says %v, schema says %v", body, decErr, schemaErr)
+		}
+	}
+}
+
+func TestParamsSchemaOfList(t *testing.T) {
+	d, err := parseFile(t, "testdata/good/accounts_list.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"properties":{` +
+		`"after":{"anyOf":[{"anyOf":[{"type":"integer"},{"type":"string","pattern":"^-?[0-9]+$"}]},{"type":"null"}],"description":"int: an integer"},` +
+		`"limit":{"anyOf":[{"type":"integer","maximum":1000,"minimum":1},{"type":"string","pattern":"^-?[0-9]+$"}],"description":"int: an integer","default":100}},` +
+		`"additionalProperties":false,"type":"object"}`
+	if got := string(d.ParamsSchema()); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if op := d.Operation(Config{}); string(op.Params) != want || op.Result != "many" {
+		t.Errorf("operation: params %s, result %q", op.Params, op.Result)
+	}
+}

@@ -1,0 +1,59 @@
+package executor
+
+import (
+	"strings"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
+)
+
+// Header returns the one value of a known request header, matching its
+// name in any case (nats.Header.Get is case-sensitive, so
+// "idempotency-key" would otherwise be ignored). present is false when the
+// header is absent. The same header given twice with different values is
+// refused with code: which one would run is not for us to guess.
+func Header(h map[string][]string, name, code string) (value string, present bool, err error) {
+	vals := protocol.Values(h, name)
+	if len(vals) == 0 {
+		return "", false, nil
+	}
+	for _, v := range vals[1:] {
+		if v != vals[0] {
+			return "", true, dbapi.CodeErrorf(dbapi.EINVALID, code, "header %s is given %d times with different values", name, len(vals))
+		}
+	}
+	return vals[0], true, nil
+}
+
+// FromHeaders fills req's idempotency key and deadline (from now) from
+// the request headers a transport received. A key header that is present
+// must hold a valid key (an empty or blank one is a 400, never "no key"),
+// and a timeout header that is present must hold a positive duration.
+func (e *Executor) FromHeaders(now time.Time, req *Request, h map[string][]string) error {
+	timeout, present, err := Header(h, protocol.HeaderTimeout, "bad_timeout")
+	if err != nil {
+		return err
+	}
+	if present && strings.TrimSpace(timeout) == "" {
+		return dbapi.CodeErrorf(dbapi.EINVALID, "bad_timeout", "header %s is empty", protocol.HeaderTimeout)
+	}
+	if req.Deadline, err = e.Deadline(now, timeout, req.Op); err != nil {
+		return err
+	}
+	key, present, err := Header(h, protocol.HeaderIdempotencyKey, "bad_idempotency_key")
+	if err != nil || !present {
+		return err
+	}
+	if strings.TrimSpace(key) == "" {
+		if e.cfg.Idempotency == nil {
+			return e.CheckKey(key)
+		}
+		return dbapi.CodeErrorf(dbapi.EINVALID, "bad_idempotency_key", "header %s is empty or blank", protocol.HeaderIdempotencyKey)
+	}
+	if err := e.CheckKey(key); err != nil {
+		return err
+	}
+	req.IdempotencyKey = key
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package faults is dbapi's own fault suite: it runs the bank example
+// (./examples/bank) as real processes against a MariaDB server and a NATS
+// server that the suite starts itself, drives a load whose every request
+// is individually checkable, injects one fault at a time, and checks each
+// request against the database afterwards.
+//
+// Every accounts.transfer the load sends carries an amount no other
+// request carries, so its row in the transfers table (or the absence of
+// one) tells what happened to it. The checks, per request:
+//
+//   - a success reply has exactly one row, the one it names;
+//   - a 4xx, 503 or 504 reply, or "no responders", has none;
+//   - a commit_outcome_unknown, any other 5xx, and a missing reply are
+//     resolved against the database (applied or not) and counted;
+//   - no row exists that no request accounts for;
+//   - every balance equals its opening balance plus transfers in minus
+//     transfers out, none is negative, and the total is unchanged;
+//   - after the fault ends, a request succeeds again within a stated time.
+//
+// The faults: MariaDB stopped and restarted, MariaDB killed with -9, NATS
+// restarted, one of two instances killed with -9, SIGTERM under load, the
+// service's MySQL connections killed (KILL and KILL QUERY), latency, a
+// stalled connection and a reset on the service's links to MariaDB and to
+// NATS (Toxiproxy in process), and a read-only database.
+//
+// Nothing here touches a shared server: the suite initializes its own
+// MariaDB data directory in a temporary folder and runs its own mariadbd
+// on a free port, and embeds its own nats-server.
+//
+// `go test ./faults` runs a short version of every fault (what make test
+// runs); DBAPI_FAULTS=full runs the long one (make faults). Either writes
+// the table of results to DBAPI_FAULTS_OUT (default faults/out/faults.md,
+// an untracked folder). Without mariadbd the suite is skipped outside CI
+// and fails under CI=true.
+package faults

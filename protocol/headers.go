@@ -1,0 +1,54 @@
+package protocol
+
+import (
+	"slices"
+	"strings"
+)
+
+// Header names. NATS header names are case-sensitive on the wire, but the
+// service matches these in any case (see Values): "idempotency-key" is
+// the same header as "Idempotency-Key".
+const (
+	// HeaderTimeout sets a request's deadline as a Go duration ("2s",
+	// "250ms"). It bounds the whole transaction, retries included, and is
+	// capped by the service's maximum. A value that is not a positive
+	// duration is a 400 bad_timeout.
+	HeaderTimeout = "Dbapi-Timeout"
+	// HeaderIdempotencyKey carries an idempotency key: 1 to 128 printable
+	// ASCII characters, not all blank. A key is scoped to its operation.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderReplayed is "true" on a reply that was replayed from the
+	// idempotency store instead of being run again.
+	HeaderReplayed = "Dbapi-Replayed"
+	// HeaderErrorCode carries the HTTP-like status of an error reply (the
+	// nats.go micro package's micro.ErrorCodeHeader).
+	HeaderErrorCode = "Nats-Service-Error-Code"
+	// HeaderError carries the message of an error reply (micro.ErrorHeader).
+	HeaderError = "Nats-Service-Error"
+)
+
+// BatchOperation is the operation name of the batch endpoint: the subject
+// <prefix>.batch takes a BatchRequest.
+const BatchOperation = "batch"
+
+// Values returns every value of the header name in h, matching the name
+// in any case (nats.Header.Get does not). Values of differently cased
+// names are returned in the order of their names, so the result does not
+// depend on map iteration.
+func Values(h map[string][]string, name string) []string {
+	if v, ok := h[name]; ok && len(h) == 1 {
+		return v
+	}
+	var keys []string
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		out = append(out, h[k]...)
+	}
+	return out
+}
