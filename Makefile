@@ -1,11 +1,15 @@
-# dbapi: `make run` starts the service, `make test` runs every check CI runs.
+# dbapi: `make run` starts the service, `make test` runs every check CI runs,
+# `make check` the fast ones (for the edit-test loop).
 GO        ?= go
 BIN       ?= bin
 PKGS      ?= ./...
+# The version the binaries report (`dbapi version`, NATS micro INFO).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS   := -X github.com/dbapi-dev/dbapi/service.version=$(VERSION)
 # Targets the binary must build for: Linux and the BSDs, amd64 and arm64.
 CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64 netbsd/amd64 netbsd/arm64
 
-.PHONY: run build test vet lint fmt-check cross node-deps fuzz bench faults clean
+.PHONY: run build test check vet lint fmt-check cross node-deps fuzz bench faults clean
 
 # The benchmark is a module of its own (its plotting and histogram
 # libraries stay out of the service's go.mod), built from this source
@@ -14,11 +18,11 @@ BENCH_MOD := cmd/dbapi-bench
 
 # The bank example on an embedded NATS server (see examples/bank).
 run:
-	$(GO) run ./examples/bank
+	$(GO) run -ldflags '$(LDFLAGS)' ./examples/bank
 
 build:
-	$(GO) build -o $(BIN)/dbapi ./cmd/dbapi
-	$(GO) build -o $(BIN)/bank ./examples/bank
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/dbapi ./cmd/dbapi
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bank ./examples/bank
 
 test: fmt-check vet lint cross node-deps
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -40,6 +44,15 @@ node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
 	else \
 		echo "npm is not installed: skipping $* (the Go tests that need it skip)"; \
 	fi
+
+# The fast checks: gofmt, vet, staticcheck, and the short tests of every
+# package but the end-to-end ones (service, the load tool), plus the
+# service's own unit tests (configuration, help, version).
+FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$')
+FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
+check: fmt-check vet lint
+	$(GO) test -short -count=1 $(FAST_PKGS)
+	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service
 
 vet:
 	$(GO) vet $(PKGS)

@@ -60,8 +60,10 @@ type Config struct {
 	MaxPayload int    // largest request body in bytes; default 1 MiB
 	// Observer, when set, is told the outcome of every request.
 	Observer Observer
-	Version  string       // service version shown by `nats micro info`; default "0.0.0"
-	Logger   *slog.Logger // default slog.Default()
+	// Tracer, when set, follows every request (see package tracing).
+	Tracer  Tracer
+	Version string       // service version shown by `nats micro info`; default "0.0.0"
+	Logger  *slog.Logger // default slog.Default()
 }
 
 func (c *Config) setDefaults() {
@@ -129,6 +131,8 @@ type job struct {
 	req   executor.Request
 	stats *opStats
 	reply string
+	trace RequestTrace
+	id    string // request id, for logs
 }
 
 // Start registers every operation the executor runs as an endpoint on nc
@@ -196,6 +200,9 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 			return nil
 		},
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			if err.Description == nats.ErrSlowConsumer.Error() {
+				return // the connection's error handler reports these, counted
+			}
 			s.log.Error("nats subscription error", "subject", err.Subject, "err", err.Description)
 		},
 	})
@@ -204,11 +211,13 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
+	pendingBytes := PendingBytes(s.cfg.QueueBytes, s.cfg.MaxPayload, len(s.stats))
 	add := func(name string, meta map[string]string) error {
 		st := s.stats[s.cfg.Prefix+"."+name]
 		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
 			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, st) }),
-			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta))
+			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta),
+			micro.WithEndpointPendingLimits(PendingMsgs, pendingBytes))
 	}
 	for _, op := range reg.Operations() {
 		meta := map[string]string{
@@ -254,6 +263,7 @@ func (s *Service) receive(r micro.Request, name string, st *opStats) {
 		stats: st,
 		reply: r.Reply(),
 	}
+	j.trace, j.id = s.trace(name, nats.Header(r.Headers())), newRequestID()
 	err := s.exec.FromHeaders(time.Now(), &j.req, r.Headers())
 	if err == nil && len(j.req.Body) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.req.Body), s.cfg.MaxPayload)
@@ -287,7 +297,8 @@ func (s *Service) work() {
 	defer s.workers.Done()
 	for j := range s.queue {
 		s.queuedBytes.Add(-int64(len(j.req.Body)))
-		s.finish(j, s.exec.Execute(s.runCtx, j.req))
+		j.trace.Dequeued()
+		s.finish(j, s.exec.Execute(withRequestID(j.trace.Context(s.runCtx), j.id), j.req))
 	}
 }
 
@@ -308,15 +319,16 @@ func (s *Service) finish(j *job, r executor.Reply) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Request(j.req.Op, r.Code, r.TxTime)
 	}
+	j.trace.End(r.Code)
 	s.handled.Add(1)
 	if r.Err != nil {
-		executor.LogError(s.log, j.req.Op, r.Err)
+		executor.LogError(j.logCtx(), s.log, j.req.Op, r.Err)
 	}
 	if j.reply == "" {
 		return
 	}
 	if err := s.nc.PublishMsg(&nats.Msg{Subject: j.reply, Header: r.Header, Data: r.Body}); err != nil {
-		s.log.Error("reply not sent", "op", j.req.Op, "err", err)
+		s.log.ErrorContext(j.logCtx(), "reply not sent", "op", j.req.Op, "err", err)
 	}
 }
 

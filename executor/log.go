@@ -9,14 +9,16 @@ import (
 
 // LogError logs a failed request: failures of the service at error level,
 // the client's own mistakes and conflicts at debug level only.
-func LogError(log *slog.Logger, op string, err error) {
+// ctx carries what the log handler adds to the line (a request id, a
+// trace).
+func LogError(ctx context.Context, log *slog.Logger, op string, err error) {
 	e := dbapi.AsError(err)
 	switch e.Kind {
 	case dbapi.EINTERNAL, dbapi.ECOMMITUNKNOWN, dbapi.EUNAVAILABLE:
-		log.Error("request failed", "op", op, "code", e.ErrorCode(), "err", err)
+		log.ErrorContext(ctx, "request failed", "op", op, "code", e.ErrorCode(), "err", err)
 	default:
-		if log.Enabled(context.Background(), slog.LevelDebug) {
-			log.Debug("request failed", "op", op, "code", e.ErrorCode(), "err", err)
+		if log.Enabled(ctx, slog.LevelDebug) {
+			log.DebugContext(ctx, "request failed", "op", op, "code", e.ErrorCode(), "err", err)
 		}
 	}
 }

@@ -1,10 +1,7 @@
 package metrics
 
 import (
-	"context"
 	"database/sql"
-	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -19,6 +16,8 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	txSeconds *prometheus.HistogramVec
 	retries   *prometheus.CounterVec
+	queueWait *prometheus.HistogramVec
+	busy      prometheus.Gauge
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -39,8 +38,17 @@ func New() *Metrics {
 			Name: "dbapi_transaction_retries_total",
 			Help: "Transactions rolled back and run again, by cause.",
 		}, []string{"cause"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dbapi_queue_wait_seconds",
+			Help:    "Time requests waited in the queue for a worker, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 0.1 ms to about 26 s
+		}, []string{"op"}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dbapi_workers_busy",
+			Help: "Workers running a request.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.txSeconds, m.retries,
+	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,39 +83,4 @@ func (m *Metrics) WatchQueue(queued func() (requests int, bytes int64)) {
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
-
-// Server serves /metrics on a listener until Shutdown.
-type Server struct {
-	srv  *http.Server
-	done chan error
-	// Addr is the address it listens on (with the chosen port when the
-	// configured one was 0).
-	Addr string
-}
-
-// Serve listens on addr and serves /metrics in the background.
-func (m *Metrics) Serve(addr string) (*Server, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", m.Handler())
-	s := &Server{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
-		done: make(chan error, 1),
-		Addr: l.Addr().String(),
-	}
-	go func() { s.done <- s.srv.Serve(l) }()
-	return s, nil
-}
-
-// Shutdown stops the server.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
 }

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -44,7 +46,8 @@ func (a App) name() string {
 }
 
 // Command runs the command line of a dbapi program and returns its exit
-// status: serve (the default), migrate, check or help. Configuration comes
+// status: serve (the default), migrate, check, healthcheck, version or
+// help. Configuration comes
 // from DBAPI_* environment variables.
 func Command(args []string, app App) int {
 	if err := command(args, app, os.Stdout); err != nil {
@@ -61,20 +64,29 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintf(stdout, "usage: %s [serve|migrate|check|describe|help]  (configuration: DBAPI_* variables, see README.md)\n", app.name())
+		return usage(stdout, app.name())
+	case "version", "-version", "--version":
+		printVersion(stdout, app.name())
 		return nil
-	case "serve", "migrate", "check", "describe":
+	case "serve", "migrate", "check", "describe", "healthcheck":
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate, check, describe or help)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate, check, describe, healthcheck, version or help)", cmd)
+	}
+	if len(args) > 1 {
+		return fmt.Errorf("%s takes no arguments (configuration is DBAPI_* variables; see %s help)", cmd, app.name())
 	}
 	cfg, err := LoadConfig()
 	if err != nil {
 		return err
 	}
+	if cmd == "healthcheck" {
+		return healthcheck(cfg, stdout)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	m := NewMain(cfg, app)
+	warnUnknownVars(m.Logger)
 	// The driver's own messages (such as a dropped idle connection) go to
 	// the service log instead of bare stderr lines.
 	mysql.SetLogger(driverLogger{m.Logger})
@@ -99,13 +111,39 @@ func command(args []string, app App, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "every declared operation checks out against the database")
 		return nil
 	}
+	m.LimitMemory = true
 	if err := m.Run(ctx); err != nil {
 		m.Close()
 		return err
 	}
 	<-ctx.Done()
 	m.Logger.Info("stopping", "grace", cfg.Grace.String())
-	return m.Close()
+	err = m.Close()
+	if err != nil {
+		m.Logger.Error("stopped", "err", err)
+		return err
+	}
+	m.Logger.Info("stopped")
+	return nil
+}
+
+// healthcheck asks the running service on DBAPI_HTTP_ADDR whether it is
+// ready: the probe of an image that has no shell or curl.
+func healthcheck(cfg Config, stdout io.Writer) error {
+	if cfg.HTTPAddr == "" {
+		return errors.New("healthcheck: DBAPI_HTTP_ADDR is not set, so the service serves no /readyz")
+	}
+	url, err := opshttp.LocalURL(cfg.HTTPAddr, "/readyz")
+	if err != nil {
+		return fmt.Errorf("DBAPI_HTTP_ADDR: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := opshttp.Probe(ctx, url); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
 }
 
 // driverLogger adapts slog to go-sql-driver/mysql's Logger.

@@ -13,45 +13,51 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// Config is read from DBAPI_* environment variables. Every field is
-// documented in the README's configuration table.
+// Config is read from DBAPI_* environment variables. The struct tags are
+// the one definition of each variable: its name (envconfig), default and
+// meaning (desc). `dbapi help` prints them, and a test holds the README's
+// configuration table to them.
 type Config struct {
-	MySQLDSN    string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi"`
-	NATSURL     string        `envconfig:"NATS_URL"`
-	NATSCreds   string        `envconfig:"NATS_CREDS"`
-	NATSListen  string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222"`
-	Prefix      string        `envconfig:"PREFIX" default:"dbapi"`
-	QueueGroup  string        `envconfig:"QUEUE_GROUP" default:"dbapi"`
-	PoolSize    int           `envconfig:"POOL_SIZE" default:"16"`
-	Workers     int           `envconfig:"WORKERS"`
-	QueueLen    int           `envconfig:"QUEUE_LEN" default:"1024"`
-	QueueBytes  int64         `envconfig:"QUEUE_BYTES" default:"67108864"`
-	Timeout     time.Duration `envconfig:"TIMEOUT" default:"5s"`
-	MaxAttempts int           `envconfig:"MAX_ATTEMPTS" default:"10"`
-	Grace       time.Duration `envconfig:"GRACE" default:"30s"`
-	MaxPayload  int           `envconfig:"MAX_PAYLOAD" default:"1048576"`
-	MaxBatch    int           `envconfig:"MAX_BATCH" default:"100"`
-	MaxRows     int           `envconfig:"MAX_ROWS" default:"1000"`
-	AllowRawSQL bool          `envconfig:"ALLOW_RAW_SQL" default:"false"`
-	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h"`
-	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info"`
-	MetricsAddr string        `envconfig:"METRICS_ADDR"`
-	Migrate     bool          `envconfig:"MIGRATE" default:"true"`
+	MySQLDSN    string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi" desc:"go-sql-driver/mysql DSN of the database (created if missing); the password is never logged"`
+	NATSURL     string        `envconfig:"NATS_URL" desc:"NATS server URL(s); empty: start an embedded NATS server"`
+	NATSCreds   string        `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file for servers that require one"`
+	NATSListen  string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded NATS server listens (a free port, logged loudly, if taken)"`
+	Prefix      string        `envconfig:"PREFIX" default:"dbapi" desc:"subject prefix: operation x.y is served on <prefix>.x.y"`
+	QueueGroup  string        `envconfig:"QUEUE_GROUP" default:"dbapi" desc:"NATS queue group shared by all instances"`
+	PoolSize    int           `envconfig:"POOL_SIZE" default:"16" desc:"MySQL connections (max open = max idle)"`
+	Workers     int           `envconfig:"WORKERS" desc:"concurrent transactions per instance; 0: the pool size"`
+	QueueLen    int           `envconfig:"QUEUE_LEN" default:"1024" desc:"requests that may wait for a worker; beyond: 503 overloaded"`
+	QueueBytes  int64         `envconfig:"QUEUE_BYTES" default:"67108864" desc:"request bytes that may wait for a worker; beyond: 503 overloaded"`
+	Timeout     time.Duration `envconfig:"TIMEOUT" default:"5s" desc:"deadline of a request without a Dbapi-Timeout header"`
+	MaxAttempts int           `envconfig:"MAX_ATTEMPTS" default:"10" desc:"attempts per transaction on deadlock or lock-wait timeout"`
+	Grace       time.Duration `envconfig:"GRACE" default:"30s" desc:"on SIGINT/SIGTERM: how long in-flight requests may take to finish"`
+	MaxPayload  int           `envconfig:"MAX_PAYLOAD" default:"1048576" desc:"largest request body in bytes (413 beyond)"`
+	MaxBatch    int           `envconfig:"MAX_BATCH" default:"100" desc:"most steps in one batch (413 beyond)"`
+	MaxRows     int           `envconfig:"MAX_ROWS" default:"1000" desc:"most rows in one result (413 result_too_large beyond)"`
+	AllowRawSQL bool          `envconfig:"ALLOW_RAW_SQL" default:"false" desc:"serve sql.exec and sql.query (trusted networks only)"`
+	IdemTTL     time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h" desc:"how long an Idempotency-Key is honoured"`
+	LogLevel    string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error; logs are JSON on stderr"`
+	HTTPAddr    string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
+	MetricsAddr string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
+	Migrate     bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
 
 	// ConnectTimeout is how long the service keeps trying at start while
 	// MySQL cannot be reached; 0 means one try.
-	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"1m"`
+	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"1m" desc:"how long to keep trying at start while MySQL cannot be reached; 0: one try"`
 
 	// OperationsDir, when set, is a folder of .sql operations (package
 	// catalog), loaded instead of the program's embedded ones.
-	OperationsDir string `envconfig:"OPERATIONS_DIR"`
+	OperationsDir string `envconfig:"OPERATIONS_DIR" desc:"folder of declared .sql operations, used instead of the program's embedded ones"`
 	// MigrationsDir, when set, is a folder of goose SQL migrations applied
 	// instead of the program's embedded ones.
-	MigrationsDir string `envconfig:"MIGRATIONS_DIR"`
+	MigrationsDir string `envconfig:"MIGRATIONS_DIR" desc:"folder of goose SQL migrations, used instead of the program's embedded ones"`
 	// MigrationsTable records which of the application's migrations were
 	// applied (dbapi's own use dbapi_schema_version).
-	MigrationsTable string `envconfig:"MIGRATIONS_TABLE" default:"dbapi_app_version"`
+	MigrationsTable string `envconfig:"MIGRATIONS_TABLE" default:"dbapi_app_version" desc:"table recording which of your migrations were applied"`
 }
+
+// envPrefix is the prefix of every configuration variable.
+const envPrefix = "DBAPI"
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
@@ -59,7 +65,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 // variable and says what is expected.
 func LoadConfig() (Config, error) {
 	var c Config
-	if err := envconfig.Process("DBAPI", &c); err != nil {
+	if err := envconfig.Process(envPrefix, &c); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
 			return c, fmt.Errorf("%s: want %s, got %q", pe.KeyName, typeName(pe.TypeName), pe.Value)

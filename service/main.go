@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
@@ -15,13 +17,17 @@ import (
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/internal/ratelog"
 	"github.com/dbapi-dev/dbapi/metrics"
+	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Main is the whole service, wired from its packages. Tests start it in
@@ -38,13 +44,26 @@ type Main struct {
 
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
+	// TracerProvider makes the spans of requests; when nil, one is set up
+	// from the OTEL_* variables if they ask for traces (see package
+	// tracing).
+	TracerProvider trace.TracerProvider
+	// LimitMemory sets the Go runtime's soft memory limit from the
+	// configuration when serving (see setMemoryLimit); the command does,
+	// tests in one process do not.
+	LimitMemory bool
+	// HTTP serves /healthz, /readyz and /metrics on DBAPI_HTTP_ADDR, if
+	// that is set.
+	HTTP *opshttp.Server
 
 	defs          []*catalog.Definition // the declared operations served
 	embedded      *server.Server
 	metrics       *metrics.Metrics
-	metricsServer *metrics.Server
+	metricsServer *opshttp.Server // the older DBAPI_METRICS_ADDR, if set apart
 	stopSweeper   context.CancelFunc
 	sweeperDone   chan struct{}
+	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
+	rate          *ratelog.Logger          // counted warnings
 }
 
 // NewMain returns a Main serving app with a JSON logger on stderr at the
@@ -54,7 +73,7 @@ func NewMain(cfg Config, app App) *Main {
 	return &Main{
 		Config: cfg,
 		App:    app,
-		Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger: slog.New(contextHandler{slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})}),
 	}
 }
 
@@ -62,6 +81,10 @@ func NewMain(cfg Config, app App) *Main {
 // connects to NATS (or starts an embedded server), and starts serving. It
 // returns once the service is serving.
 func (m *Main) Run(ctx context.Context) error {
+	m.rate = ratelog.New(m.Logger, warnEvery)
+	if err := m.listenHTTP(); err != nil {
+		return err
+	}
 	reg, err := m.registry()
 	if err != nil {
 		return err
@@ -115,15 +138,23 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 func (m *Main) serve(reg *dbapi.Registry) error {
 	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
 	var observer consumer.Observer
-	if m.Config.MetricsAddr != "" {
-		m.metrics = metrics.New()
+	var metricsTracer consumer.Tracer
+	if m.metrics != nil {
 		m.metrics.WatchDB(m.DB.DB)
-		runnerCfg.OnRetry, observer = m.metrics.Retry, m.metrics
+		m.metrics.WatchNATS(m.NATS)
+		m.metrics.BuildInfo(Version())
+		runnerCfg.OnRetry, observer, metricsTracer = m.metrics.Retry, m.metrics, m.metrics.Tracer()
 	}
-	runner := txrunner.New(m.DB, runnerCfg)
+	var runner executor.Runner = txrunner.New(m.DB, runnerCfg)
+	tracer, err := m.tracer()
+	if err != nil {
+		return err
+	}
+	if tracer != nil {
+		runner = tracer.Runner(runner)
+	}
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	m.startSweeper(idem)
-	var err error
 	exec := executor.New(runner, reg, executor.Config{
 		Timeout:     m.Config.Timeout,
 		MaxReply:    maxReply(m.NATS),
@@ -132,6 +163,7 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	})
 	m.Consumer, err = consumer.Start(m.NATS, exec, consumer.Config{
 		Observer:   observer,
+		Tracer:     consumer.Tracers(consumerTracer(tracer), metricsTracer, refusals{m.rate}),
 		Prefix:     m.Config.Prefix,
 		QueueGroup: m.Config.QueueGroup,
 		Workers:    m.Config.workers(),
@@ -146,12 +178,13 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	}
 	if m.metrics != nil {
 		m.metrics.WatchQueue(m.Consumer.Queued)
-		if m.metricsServer, err = m.metrics.Serve(m.Config.MetricsAddr); err != nil {
-			return fmt.Errorf("DBAPI_METRICS_ADDR: %w", err)
-		}
-		m.MetricsURL = "http://" + m.metricsServer.Addr + "/metrics"
-		m.Logger.Info("metrics", "url", m.MetricsURL)
 	}
+	m.addReadyChecks()
+	limit := debug.SetMemoryLimit(-1)
+	if m.LimitMemory {
+		limit = m.setMemoryLimit()
+	}
+	m.Logger.Info("memory", "request_bytes", m.RequestMemory(), "limit_bytes", limit)
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
 	return nil
@@ -302,6 +335,10 @@ func (m *Main) connectNATS() error {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { m.Logger.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				m.slowConsumer(sub)
+				return
+			}
 			m.Logger.Error("nats error", "err", err)
 		}),
 	}
@@ -337,7 +374,17 @@ func (m *Main) startEmbedded() (string, error) {
 		return "", errors.New("embedded NATS server did not start")
 	}
 	m.embedded = ns
-	m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	if _, want, _ := net.SplitHostPort(m.Config.NATSListen); want != "0" && want != strconv.Itoa(port) {
+		// Clients that expect the usual port would reach whatever holds
+		// it and get "no responders", which reads like an unknown
+		// operation: say so loudly.
+		m.Logger.Warn("DBAPI_NATS_LISTEN "+m.Config.NATSListen+" is taken (another NATS server or dbapi?): "+
+			"the embedded NATS server listens on "+ns.ClientURL()+" instead. Clients must use that URL, "+
+			"e.g. nats --server "+ns.ClientURL()+" request ...; or set DBAPI_NATS_URL to use the server that holds the port",
+			"url", ns.ClientURL(), "wanted", m.Config.NATSListen)
+	} else {
+		m.Logger.Info("embedded NATS server started (set DBAPI_NATS_URL to use your own)", "url", ns.ClientURL())
+	}
 	return ns.ClientURL(), nil
 }
 
@@ -364,15 +411,15 @@ func listenAddr(addr string) (string, int, error) {
 // pool close.
 func (m *Main) Close() error {
 	var errs []error
+	m.stoppingHTTP()
 	if m.Consumer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Consumer.Stop(ctx))
 		cancel()
 	}
-	if m.metricsServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, m.metricsServer.Shutdown(ctx))
-		cancel()
+	errs = append(errs, m.shutdownTracing())
+	if m.rate != nil {
+		m.rate.Close()
 	}
 	if m.stopSweeper != nil {
 		m.stopSweeper()
@@ -388,5 +435,6 @@ func (m *Main) Close() error {
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())
 	}
+	errs = append(errs, m.shutdownHTTP())
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,11 @@ func TestMetrics(t *testing.T) {
 		`dbapi_requests_total{code="insufficient_funds",op="accounts.transfer"} 1`,
 		`dbapi_transaction_seconds_count{op="accounts.transfer"} 2`,
 		`dbapi_queue_requests 0`,
+		`dbapi_queue_wait_seconds_count{op="accounts.transfer"} 2`,
+		`dbapi_workers_busy 0`,
+		`dbapi_nats_connected 1`,
+		`dbapi_nats_reconnects_total 0`,
+		`dbapi_build_info{goversion="` + runtime.Version() + `",version="` + Version() + `"} 1`,
 		`go_goroutines `,
 		`go_sql_max_open_connections{db_name="dbapi"} 16`,
 	} {
