@@ -68,3 +68,40 @@ func (r *runner) Run(ctx context.Context, opts txrunner.Options, fn txrunner.Fun
 	span.End()
 	return err
 }
+
+// RunStatement traces one read-only statement run in autocommit mode
+// (txrunner.RunStatement) like a transaction: a span with one attempt span
+// per try, and no COMMIT span, since there is none. A wrapped runner that
+// cannot run a statement alone runs it in a transaction.
+func (r *runner) RunStatement(ctx context.Context, opts txrunner.Options, fn txrunner.StatementFunc) error {
+	sr, ok := r.next.(executor.StatementRunner)
+	if !ok {
+		return r.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error { return fn(ctx, tx) })
+	}
+	attrs := []attribute.KeyValue{attribute.Bool("db.read_only", true), attribute.Bool("db.autocommit", true), attribute.String("db.system.name", "mysql")}
+	if op, ok := ctx.Value(opKey{}).(string); ok {
+		attrs = append(attrs, AttrOperation.String(op))
+	}
+	ctx, span := r.t.tracer.Start(ctx, SpanTransaction, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	attempts := 0
+	err := sr.RunStatement(ctx, opts, func(actx context.Context, q sqlx.ExtContext) error {
+		attempts++
+		actx, a := r.t.tracer.Start(actx, SpanAttempt, trace.WithAttributes(AttrAttempt.Int(attempts)))
+		err := fn(actx, q)
+		if err != nil {
+			a.SetAttributes(AttrCode.String(dbapi.AsError(err).ErrorCode()))
+			a.RecordError(err)
+			a.SetStatus(codes.Error, dbapi.AsError(err).ErrorCode())
+		}
+		a.End()
+		return err
+	})
+	code := "ok"
+	if err != nil {
+		code = dbapi.AsError(err).ErrorCode()
+		span.SetStatus(codes.Error, code)
+	}
+	span.SetAttributes(AttrCode.String(code), AttrRetries.Int(max(attempts-1, 0)))
+	span.End()
+	return err
+}
