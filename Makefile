@@ -53,6 +53,7 @@ FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|Tes
 check: fmt-check vet lint
 	$(GO) test -short -count=1 $(FAST_PKGS)
 	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service
+	cd $(BENCH_MOD) && $(GO) test -short -count=1 ./...
 
 vet:
 	$(GO) vet $(PKGS)
