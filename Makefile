@@ -46,9 +46,10 @@ node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
 	fi
 
 # The fast checks: gofmt, vet, staticcheck, and the short tests of every
-# package but the end-to-end ones (service, the load tool), plus the
+# package but the end-to-end ones (service, the load tool, the fault
+# suite), plus the
 # service's own unit tests (configuration, help, version).
-FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$')
+FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$' -e '/faults$$')
 FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
 check: fmt-check vet lint
 	$(GO) test -short -count=1 $(FAST_PKGS)
