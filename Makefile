@@ -47,8 +47,7 @@ node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
 
 # The fast checks: gofmt, vet, staticcheck, and the short tests of every
 # package but the end-to-end ones (service, the load tool, the fault
-# suite), plus the
-# service's own unit tests (configuration, help, version).
+# suite), plus the service's own unit tests (configuration, help, version).
 FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$' -e '/faults$$')
 FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
 check: fmt-check vet lint
