@@ -13,6 +13,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -182,6 +183,13 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	if _, clash := reg.Lookup(batch.Name); clash {
 		return fmt.Errorf("operation %q clashes with the batch endpoint", batch.Name)
 	}
+	// Reserved by the durable transport (package durable), whether or not
+	// it is on, so that turning it on never hides an operation.
+	for _, op := range reg.Operations() {
+		if op.Name == protocol.OutcomeOperation || op.Name == protocol.DurableToken || strings.HasPrefix(op.Name, protocol.DurableToken+".") {
+			return fmt.Errorf("operation %q: the names outcome and durable.* are reserved for durable requests", op.Name)
+		}
+	}
 	// The stats map is complete before the service exists: its STATS
 	// handler reads the map from another goroutine.
 	for _, op := range reg.Operations() {
@@ -323,7 +331,7 @@ func (s *Service) finish(j *job, r executor.Reply) {
 	j.trace.End(r.Code)
 	s.handled.Add(1)
 	if r.Err != nil {
-		executor.LogErrorContext(j.logCtx(), s.log, j.req.Op, r.Err)
+		executor.LogError(j.logCtx(), s.log, j.req.Op, r.Err)
 	}
 	if j.reply == "" {
 		return

@@ -1,6 +1,7 @@
-// Package consumer is the NATS side of dbapi: it serves every registered
-// operation as an endpoint of a nats.go micro service, and runs each
-// request as one transaction through a txrunner.
+// Package consumer is dbapi's request-reply transport: it serves every
+// registered operation as an endpoint of a nats.go micro service, and
+// hands each request to an executor.Executor, which runs it as one
+// transaction and returns the reply this package publishes.
 //
 // Request flow. nats.go calls a subscription's handler one message at a
 // time, so the handler only checks the request and puts it on a bounded

@@ -18,6 +18,7 @@ type Metrics struct {
 	retries   *prometheus.CounterVec
 	queueWait *prometheus.HistogramVec
 	busy      prometheus.Gauge
+	durable   *prometheus.CounterVec
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -47,8 +48,12 @@ func New() *Metrics {
 			Name: "dbapi_workers_busy",
 			Help: "Workers running a request.",
 		}),
+		durable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dbapi_durable_requests_total",
+			Help: "Deliveries of durable requests, by operation, outcome (committed, replayed, failed, retried, gave_up) and reply code.",
+		}, []string{"op", "outcome", "code"}),
 	}
-	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy,
+	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy, m.durable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,6 +65,11 @@ func (m *Metrics) Request(op, code string, tx time.Duration) {
 	if tx > 0 {
 		m.txSeconds.WithLabelValues(op).Observe(tx.Seconds())
 	}
+}
+
+// Durable records what became of one delivery of a durable request.
+func (m *Metrics) Durable(op, outcome, code string) {
+	m.durable.WithLabelValues(op, outcome, code).Inc()
 }
 
 // Retry records a transaction that is run again.

@@ -67,6 +67,7 @@ var codes = []Code{
 	{KindOverloaded, 503, KindOverloaded, true, "too many requests wait for a worker; nothing was run"},
 	{"stopping", 503, KindUnavailable, true, "this instance is stopping; nothing was run"},
 	{"idempotency_race", 503, KindUnavailable, true, "the idempotency key expired and was swept while the request ran; nothing was committed"},
+	{"outcome_race", 503, KindUnavailable, true, "a durable request's outcome was swept while the request ran; nothing was committed"},
 
 	{KindTimeout, 504, KindTimeout, true, "the deadline passed before COMMIT (while queued, connecting or running); nothing was committed"},
 

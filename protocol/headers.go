@@ -25,7 +25,26 @@ const (
 	HeaderErrorCode = "Nats-Service-Error-Code"
 	// HeaderError carries the message of an error reply (micro.ErrorHeader).
 	HeaderError = "Nats-Service-Error"
+	// HeaderReplyTo names the subject a durable request's outcome is also
+	// published to (JetStream does not keep a message's reply subject).
+	HeaderReplyTo = "Dbapi-Reply-To"
+	// HeaderMsgID is JetStream's publish de-duplication header; dbapi
+	// stores a durable request's outcome under it.
+	HeaderMsgID = "Nats-Msg-Id"
 )
+
+// Durable requests (package durable): a JetStream publish on
+// <prefix>.durable.<operation> (or <prefix>.durable.batch); the outcome
+// of one by request-reply on <prefix>.outcome with an OutcomeRequest.
+const (
+	DurableToken     = "durable"
+	OutcomeOperation = "outcome"
+)
+
+// OutcomeRequest asks for the stored outcome of a durable request.
+type OutcomeRequest struct {
+	Key string `json:"key"` // the request's Nats-Msg-Id
+}
 
 // BatchOperation is the operation name of the batch endpoint: the subject
 // <prefix>.batch takes a BatchRequest.

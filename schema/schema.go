@@ -18,7 +18,8 @@ import (
 //go:embed migrations/*.sql
 var embedded embed.FS
 
-// Own returns dbapi's own migrations (the idempotency keys table).
+// Own returns dbapi's own migrations (the idempotency keys and the durable
+// outcomes tables).
 func Own() fs.FS {
 	sub, err := fs.Sub(embedded, "migrations")
 	if err != nil {

@@ -37,7 +37,7 @@ func TestMigrateKeepsVersionTablesApart(t *testing.T) {
 	if err := db.Select(&tables, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name", cfg.DBName); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(tables, " "), "a b dbapi_idempotency_keys dbapi_schema_version my_versions"; got != want {
+	if got, want := strings.Join(tables, " "), "a b dbapi_durable_outcomes dbapi_idempotency_keys dbapi_schema_version my_versions"; got != want {
 		t.Errorf("tables: %s, want %s", got, want)
 	}
 	applied, err = schema.Migrate(ctx, db.DB, nil, sets...)

@@ -11,6 +11,7 @@ import (
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config is read from DBAPI_* environment variables. The struct tags are
@@ -51,6 +52,24 @@ type Config struct {
 	// MigrationsDir, when set, is a folder of goose SQL migrations applied
 	// instead of the program's embedded ones.
 	MigrationsDir string `envconfig:"MIGRATIONS_DIR" desc:"folder of goose SQL migrations, used instead of the program's embedded ones"`
+
+	// Durable requests on JetStream (package durable), beside
+	// request-reply; the other DURABLE_* settings and STREAM apply only
+	// when DURABLE is on.
+	Durable           bool          `envconfig:"DURABLE" default:"false" desc:"serve durable requests on JetStream beside request-reply"`
+	Stream            string        `envconfig:"STREAM" default:"DBAPI" desc:"the durable requests' stream, on <prefix>.durable.>"`
+	DurableConsumer   string        `envconfig:"DURABLE_CONSUMER" default:"dbapi" desc:"the durable pull consumer all instances share"`
+	DurableWorkers    int           `envconfig:"DURABLE_WORKERS" desc:"durable messages one instance runs at once; 0: as many as DBAPI_WORKERS"`
+	DurableStorage    string        `envconfig:"DURABLE_STORAGE" default:"file" desc:"the stream's storage: file or memory"`
+	DurableReplicas   int           `envconfig:"DURABLE_REPLICAS" default:"1" desc:"the stream's replicas (3 in a cluster)"`
+	DurableMaxAge     time.Duration `envconfig:"DURABLE_MAX_AGE" default:"168h" desc:"how long an unrun durable request is kept; 0: for ever"`
+	DurableDuplicates time.Duration `envconfig:"DURABLE_DUPLICATES" default:"2m" desc:"the stream's Nats-Msg-Id de-duplication window (beyond it, the stored outcome de-duplicates)"`
+	DurableAckWait    time.Duration `envconfig:"DURABLE_ACK_WAIT" default:"30s" desc:"redelivery after this long without an ack (in-progress acks keep running ones)"`
+	DurableMaxDeliver int           `envconfig:"DURABLE_MAX_DELIVER" default:"20" desc:"deliveries of a retryable failure before it is stored as failed"`
+	DurableBackoff    time.Duration `envconfig:"DURABLE_BACKOFF" default:"1s" desc:"delay before redelivering a retryable failure, doubling each time"`
+	DurableMaxBackoff time.Duration `envconfig:"DURABLE_MAX_BACKOFF" default:"1m" desc:"the longest such delay"`
+	DurableOutcomeTTL time.Duration `envconfig:"DURABLE_OUTCOME_TTL" default:"720h" desc:"how long durable outcomes are kept; longer than DBAPI_DURABLE_MAX_AGE, or 0: for ever"`
+
 	// MigrationsTable records which of the application's migrations were
 	// applied (dbapi's own use dbapi_schema_version).
 	MigrationsTable string `envconfig:"MIGRATIONS_TABLE" default:"dbapi_app_version" desc:"table recording which of your migrations were applied"`
@@ -131,10 +150,70 @@ func (c *Config) Validate() error {
 	if err := consumer.ValidPrefix(c.Prefix); err != nil {
 		errs = append(errs, fmt.Errorf("DBAPI_PREFIX: %w", err))
 	}
+	if c.Durable {
+		errs = append(errs, c.validateDurable()...)
+	}
 	if c.QueueGroup == "" || strings.ContainsAny(c.QueueGroup, "*> ") {
 		errs = append(errs, fmt.Errorf("DBAPI_QUEUE_GROUP: want a name without spaces or wildcards, got %q", c.QueueGroup))
 	}
 	return errors.Join(errs...)
+}
+
+var streamNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+func (c *Config) validateDurable() []error {
+	var errs []error
+	if !streamNameRE.MatchString(c.Stream) {
+		errs = append(errs, fmt.Errorf("DBAPI_STREAM: want a stream name of letters, digits, '_' and '-', got %q", c.Stream))
+	}
+	if !streamNameRE.MatchString(c.DurableConsumer) {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_CONSUMER: want a consumer name of letters, digits, '_' and '-', got %q", c.DurableConsumer))
+	}
+	if _, err := c.storage(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DurableWorkers < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_WORKERS: want 0 (as many as DBAPI_WORKERS) or a positive integer, got %d", c.DurableWorkers))
+	}
+	if c.DurableReplicas < 1 || c.DurableReplicas > 5 {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_REPLICAS: want 1 to 5, got %d", c.DurableReplicas))
+	}
+	if c.DurableMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_MAX_AGE: want 0 (no limit) or a positive duration, got %s", c.DurableMaxAge))
+	}
+	for name, d := range map[string]time.Duration{"DURABLE_DUPLICATES": c.DurableDuplicates, "DURABLE_ACK_WAIT": c.DurableAckWait,
+		"DURABLE_BACKOFF": c.DurableBackoff, "DURABLE_MAX_BACKOFF": c.DurableMaxBackoff} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("DBAPI_%s: want a positive duration, got %s", name, d))
+		}
+	}
+	if c.DurableMaxDeliver <= 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_MAX_DELIVER: want a positive integer, got %d", c.DurableMaxDeliver))
+	}
+	if ttl := c.DurableOutcomeTTL; ttl < 0 || (ttl > 0 && (c.DurableMaxAge == 0 || ttl <= c.DurableMaxAge)) {
+		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_OUTCOME_TTL: want 0 (keep outcomes for ever) or longer than DBAPI_DURABLE_MAX_AGE (%s), got %s", c.DurableMaxAge, ttl))
+	}
+	return errs
+}
+
+// storage returns the stream's storage type named by DurableStorage.
+func (c *Config) storage() (jetstream.StorageType, error) {
+	switch c.DurableStorage {
+	case "file":
+		return jetstream.FileStorage, nil
+	case "memory":
+		return jetstream.MemoryStorage, nil
+	}
+	return 0, fmt.Errorf("DBAPI_DURABLE_STORAGE: want file or memory, got %q", c.DurableStorage)
+}
+
+// durableWorkers returns how many durable messages an instance runs at
+// once.
+func (c *Config) durableWorkers() int {
+	if c.DurableWorkers > 0 {
+		return c.DurableWorkers
+	}
+	return c.workers()
 }
 
 // Level returns the slog level named by LogLevel.

@@ -52,6 +52,37 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 	}
 }
 
+func TestLoadConfigDurable(t *testing.T) {
+	t.Setenv("DBAPI_DURABLE", "true")
+	c, err := LoadConfig()
+	if err != nil {
+		t.Fatalf("durable defaults: %v", err)
+	}
+	if c.Stream != "DBAPI" || c.DurableConsumer != "dbapi" || c.durableWorkers() != 16 || c.DurableMaxDeliver != 20 ||
+		c.DurableAckWait != 30*time.Second || c.DurableDuplicates != 2*time.Minute || c.DurableStorage != "file" {
+		t.Errorf("durable defaults: %+v", c)
+	}
+	tests := []struct{ name, value, want string }{
+		{"DBAPI_STREAM", "a.b", "DBAPI_STREAM"},
+		{"DBAPI_DURABLE_CONSUMER", "a b", "DBAPI_DURABLE_CONSUMER"},
+		{"DBAPI_DURABLE_STORAGE", "disk", "DBAPI_DURABLE_STORAGE: want file or memory"},
+		{"DBAPI_DURABLE_REPLICAS", "0", "DBAPI_DURABLE_REPLICAS"},
+		{"DBAPI_DURABLE_ACK_WAIT", "0s", "DBAPI_DURABLE_ACK_WAIT"},
+		{"DBAPI_DURABLE_MAX_DELIVER", "0", "DBAPI_DURABLE_MAX_DELIVER"},
+		{"DBAPI_DURABLE_OUTCOME_TTL", "1h", "DBAPI_DURABLE_OUTCOME_TTL"}, // shorter than the max age
+		{"DBAPI_DURABLE_MAX_AGE", "0s", "DBAPI_DURABLE_OUTCOME_TTL"},     // messages kept for ever, outcomes not
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			t.Setenv(tt.name, tt.value)
+			_, err := LoadConfig()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v; want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
 // A database that cannot be reached stops the service at start with an
 // error that names the problem and not the password.
 func TestStartErrorsHideThePassword(t *testing.T) {

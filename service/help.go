@@ -20,7 +20,7 @@ var commands = []struct{ name, what string }{
 	{"serve", "run the service (the default)"},
 	{"migrate", "create the database if missing, apply the migrations, exit"},
 	{"check", "check the declared operations against the database, exit"},
-	{"describe", "print the operations as an AsyncAPI 3 document, exit"},
+	{"describe", "print the AsyncAPI 3.0 document of the service (needs neither database nor NATS), exit"},
 	{"healthcheck", "exit 0 if the service at DBAPI_HTTP_ADDR is ready, else 1 (a probe for images without a shell)"},
 	{"version", "print the version"},
 	{"help", "print this text"},

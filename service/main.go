@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/consumer"
+	"github.com/dbapi-dev/dbapi/durable"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/internal/ratelog"
@@ -41,6 +43,9 @@ type Main struct {
 	NATS     *nats.Conn
 	NATSURL  string // the URL of the NATS server in use
 	Consumer *consumer.Service
+	Durable  *durable.Service // when DBAPI_DURABLE is set
+	// DurableNATS is the durable transport's own connection.
+	DurableNATS *nats.Conn
 
 	// MetricsURL is where Prometheus metrics are served, if they are.
 	MetricsURL string
@@ -176,6 +181,11 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	if err != nil {
 		return err
 	}
+	if m.Config.Durable {
+		if err := m.startDurable(exec, runner); err != nil {
+			return err
+		}
+	}
 	if m.metrics != nil {
 		m.metrics.WatchQueue(m.Consumer.Queued)
 	}
@@ -187,6 +197,43 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	m.Logger.Info("memory", "request_bytes", m.RequestMemory(), "limit_bytes", limit)
 	m.Logger.Info("serving", "nats", m.NATSURL, "prefix", m.Config.Prefix, "queue_group", m.Config.QueueGroup,
 		"operations", len(reg.Operations()), "workers", m.Config.workers(), "pool", m.Config.PoolSize)
+	return nil
+}
+
+// startDurable starts the durable transport on JetStream.
+func (m *Main) startDurable(exec *executor.Executor, runner executor.Runner) error {
+	storage, _ := m.Config.storage() // checked by Validate
+	var observer durable.Observer
+	if m.metrics != nil {
+		observer = m.metrics
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	m.Durable, err = durable.Start(ctx, m.DurableNATS, exec, runner, durable.Config{
+		Prefix:     m.Config.Prefix,
+		Stream:     m.Config.Stream,
+		Consumer:   m.Config.DurableConsumer,
+		QueueGroup: m.Config.QueueGroup,
+		Workers:    m.Config.durableWorkers(),
+		MaxAge:     m.Config.DurableMaxAge,
+		Replicas:   m.Config.DurableReplicas,
+		Storage:    storage,
+		Duplicates: m.Config.DurableDuplicates,
+		AckWait:    m.Config.DurableAckWait,
+		MaxDeliver: m.Config.DurableMaxDeliver,
+		Backoff:    m.Config.DurableBackoff,
+		MaxBackoff: m.Config.DurableMaxBackoff,
+		OutcomeTTL: m.Config.DurableOutcomeTTL,
+		Observer:   observer,
+		Version:    Version(),
+		Logger:     m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("durable requests (DBAPI_DURABLE): %w", err)
+	}
+	m.Logger.Info("durable requests", "stream", m.Config.Stream, "consumer", m.Config.DurableConsumer,
+		"subjects", m.Config.Prefix+".durable.>", "workers", m.Config.durableWorkers())
 	return nil
 }
 
@@ -354,6 +401,14 @@ func (m *Main) connectNATS() error {
 	}
 	m.NATS = nc
 	m.NATSURL = nc.ConnectedUrlRedacted()
+	if m.Config.Durable {
+		// A connection of its own: the request-reply consumer drains its
+		// connection's subscriptions on stop, and JetStream keeps one.
+		opts[0] = nats.Name("dbapi-durable")
+		if m.DurableNATS, err = nats.Connect(url, opts...); err != nil {
+			return fmt.Errorf("connect to NATS (DBAPI_NATS_URL): %w", err)
+		}
+	}
 	return nil
 }
 
@@ -364,7 +419,12 @@ func (m *Main) startEmbedded() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("DBAPI_NATS_LISTEN: %w", err)
 	}
-	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true, MaxPayload: int32(max(m.Config.MaxPayload, 1<<20))})
+	opts := &server.Options{Host: host, Port: port, NoSigs: true, MaxPayload: int32(max(m.Config.MaxPayload, 1<<20))}
+	if m.Config.Durable {
+		// For trying durable requests out; its store is a temporary folder.
+		opts.JetStream, opts.StoreDir = true, filepath.Join(os.TempDir(), "dbapi-embedded-nats")
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return "", fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -412,6 +472,11 @@ func listenAddr(addr string) (string, int, error) {
 func (m *Main) Close() error {
 	var errs []error
 	m.stoppingHTTP()
+	if m.Durable != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
+		errs = append(errs, m.Durable.Stop(ctx))
+		cancel()
+	}
 	if m.Consumer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Consumer.Stop(ctx))
@@ -427,6 +492,9 @@ func (m *Main) Close() error {
 	}
 	if m.NATS != nil {
 		m.NATS.Close()
+	}
+	if m.DurableNATS != nil {
+		m.DurableNATS.Close()
 	}
 	if m.embedded != nil {
 		m.embedded.Shutdown()

@@ -17,7 +17,8 @@ const memoryBase = 64 << 20
 // read and the endpoints have not taken yet (consumer.PendingBytes per
 // endpoint, and about 256 bytes more per pending message), and per worker one
 // request (DBAPI_MAX_PAYLOAD) and twice the largest reply NATS carries
-// (its JSON and the copy being sent).
+// (its JSON and the copy being sent); with durable requests on, the same
+// per durable worker.
 func (m *Main) RequestMemory() int64 {
 	c := m.Config
 	endpoints := int64(m.Consumer.Endpoints())
@@ -26,6 +27,11 @@ func (m *Main) RequestMemory() int64 {
 	reply := m.NATS.MaxPayload()
 	running := int64(c.workers()) * (int64(c.MaxPayload) + 2*reply)
 	total := c.QueueBytes + pending + pendingMsgs + running
+	if c.Durable {
+		// The durable transport fetches no more messages than it has
+		// workers, each up to the largest message NATS carries.
+		total += int64(c.durableWorkers()) * (reply + 2*reply)
+	}
 	if m.embedded != nil {
 		total += server.MAX_PENDING_SIZE
 	}

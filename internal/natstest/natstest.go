@@ -18,7 +18,20 @@ func URL(t testing.TB) string {
 	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
 		return url
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	url, _ := embedded(t, false)
+	return url
+}
+
+// embedded starts a NATS server in the test process on a free port, with
+// JetStream (its store in a temporary folder) if asked, and shuts it down
+// when the test ends.
+func embedded(t testing.TB, jetStream bool) (string, *server.Server) {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}
+	if jetStream {
+		opts.JetStream, opts.StoreDir = true, t.TempDir()
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("embedded NATS: %v", err)
 	}
@@ -30,7 +43,7 @@ func URL(t testing.TB) string {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	return ns.ClientURL()
+	return ns.ClientURL(), ns
 }
 
 // Connect connects to url and closes the connection when the test ends.
@@ -42,4 +55,18 @@ func Connect(t testing.TB, url string) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// JetStreamURL returns the URL of a NATS server with JetStream for the
+// test: by default one embedded in the test process with its store in a
+// temporary folder, shut down when the test ends; or the server at
+// DBAPI_TEST_NATS_URL when that is set (the test must then use stream
+// names and subjects of its own). The embedded server is also returned
+// (nil for an outside one), so a test can restart it on the same store.
+func JetStreamURL(t testing.TB) (string, *server.Server) {
+	t.Helper()
+	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
+		return url, nil
+	}
+	return embedded(t, true)
 }
