@@ -20,10 +20,11 @@
 //     message whose key has an outcome is acked without running again.
 //   - failed for good (400, 404, 409 after retries, ...): the error
 //     outcome is stored in a transaction of its own and the message is
-//     terminated.
+//     acked (not terminated: a work-queue stream before NATS 2.10 keeps a
+//     terminated message).
 //   - retryable (database unavailable, deadline, deadlock after every
 //     attempt, COMMIT outcome unknown): nak'ed with a doubling backoff, up
-//     to MaxDeliver deliveries; then stored as failed and terminated.
+//     to MaxDeliver deliveries; then stored as failed and acked.
 //
 // While a transaction runs the message gets in-progress acks every third
 // of AckWait. If the message carries Dbapi-Reply-To, its outcome is also

@@ -55,9 +55,9 @@ type Observer interface {
 const (
 	OutcomeCommitted = "committed" // ran and committed; acked
 	OutcomeReplayed  = "replayed"  // its key had an outcome; acked without running
-	OutcomeFailed    = "failed"    // failed for good; error outcome stored, terminated
+	OutcomeFailed    = "failed"    // failed for good; error outcome stored, acked
 	OutcomeRetried   = "retried"   // retryable failure; nak'ed with a backoff
-	OutcomeGaveUp    = "gave_up"   // retryable failure on the last delivery; stored as failed, terminated
+	OutcomeGaveUp    = "gave_up"   // retryable failure on the last delivery; stored as failed, acked
 )
 
 // Service is the durable transport of one instance.

@@ -28,7 +28,7 @@ func key(msg jetstream.Msg, meta *jetstream.MsgMetadata) string {
 }
 
 // handle runs one message as one transaction that also stores its
-// outcome, then acks, naks or terminates it.
+// outcome, then acks or naks it (terminates it only when it has no metadata).
 func (s *Service) handle(msg jetstream.Msg) {
 	defer s.done()
 	meta, err := msg.Metadata()
@@ -91,8 +91,15 @@ func (s *Service) handle(msg jetstream.Msg) {
 			outcome = OutcomeReplayed
 		}
 		r = stored
-		if err := msg.TermWithReason(r.Code); err != nil {
-			s.log.Warn("durable term failed; a redelivery will replay the outcome", "key", k, "err", err)
+		// Acked, not terminated: the outcome is stored, so the message is
+		// done with, and a work-queue stream before NATS 2.10 keeps a
+		// terminated message for ever (found against the Debian server,
+		// 2.9.10). Either way it is never delivered again.
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
+		err = msg.DoubleAck(ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("durable ack failed; a redelivery will replay the outcome", "key", k, "err", err)
 		}
 	}
 	s.record(op, outcome, r)
