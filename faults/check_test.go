@@ -79,3 +79,75 @@ func TestCheckFindsBrokenPromises(t *testing.T) {
 		t.Errorf("a balance off by 0.01 went unreported:\n%s", problems)
 	}
 }
+
+// The durable check resolves each request the stream acknowledged by its
+// stored outcome before the usual check: it must see an acknowledged key
+// without an outcome, a success outcome applied twice, an error outcome
+// that was applied, and an outcome no request accounts for; a publish the
+// stream did not acknowledge is counted as unknown, not as a problem.
+func TestResolveDurableFindsBrokenPromises(t *testing.T) {
+	db, _ := dbtest.New(t, dbtest.Bank()...)
+	for range 2 {
+		db.MustExec("INSERT INTO accounts (owner, balance) VALUES ('x', ?)", opening)
+	}
+	rows := []struct{ id, cents int64 }{
+		{101, 1},           // request 1: outcome names 101: fine
+		{103, 3}, {104, 3}, // request 3: applied twice
+		{105, 4}, // request 4: its outcome is an error, yet applied
+		{106, 5}, // request 5: publish not acknowledged, applied: counted
+	}
+	var total int64
+	for _, r := range rows {
+		db.MustExec("INSERT INTO transfers (id, from_id, to_id, amount) VALUES (?, 1, 2, ?)", r.id, fmt.Sprintf("%d.%02d", r.cents/100, r.cents%100))
+		total += r.cents
+	}
+	moved := fmt.Sprintf("%d.%02d", total/100, total%100)
+	db.MustExec("UPDATE accounts SET balance = balance - ? WHERE id = 1", moved)
+	db.MustExec("UPDATE accounts SET balance = balance + ? WHERE id = 2", moved)
+	for _, o := range []struct {
+		key    string
+		status int
+		code   string
+		body   string
+	}{
+		{msgID(1), 200, "", `{"transfer_id":101}`},
+		{msgID(3), 200, "", `{"transfer_id":103}`},
+		{msgID(4), 409, "conflict", `{"error":{"code":"conflict"}}`},
+		{msgID(5), 200, "", `{"transfer_id":106}`},
+		{msgID(99), 200, "", `{"transfer_id":199}`},
+	} {
+		db.MustExec("INSERT INTO dbapi_durable_outcomes (outcome_key, op, status, code, body, created_at) VALUES (?, 'accounts.transfer', ?, NULLIF(?, ''), ?, UTC_TIMESTAMP(6))",
+			o.key, o.status, o.code, o.body)
+	}
+	l := &load{accounts: []uint64{1, 2}, reqs: []*request{
+		{cents: 1, from: 1, to: 2, out: gotStreamAck},
+		{cents: 2, from: 1, to: 2, out: gotStreamAck}, // no outcome, no row
+		{cents: 3, from: 1, to: 2, out: gotStreamAck},
+		{cents: 4, from: 1, to: 2, out: gotStreamAck},
+		{cents: 5, from: 1, to: 2, out: gotNoReply, transErr: "context deadline exceeded"},
+	}}
+	res := &result{}
+	if err := resolveDurable(db, l, res); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.check(db, res, opening); err != nil {
+		t.Fatal(err)
+	}
+	want := result{sent: 5, acked: 3, lost: 1, dup: 1, appliedOnError: 1, unknown: 1, unknownApplied: 1}
+	got := result{sent: res.sent, acked: res.acked, lost: res.lost, dup: res.dup, appliedOnError: res.appliedOnError,
+		unknown: res.unknown, unknownApplied: res.unknownApplied}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("counts:\n got %+v\nwant %+v", got, want)
+	}
+	problems := strings.Join(res.problems, "\n")
+	for _, s := range []string{"request 2 was acknowledged by the stream but key t2 has no outcome",
+		"request 3 (success (transfer 103)) is applied 2 times", "request 4 got 409 conflict but was applied",
+		"outcome t99 matches no request"} {
+		if !strings.Contains(problems, s) {
+			t.Errorf("no problem reported containing %q; problems:\n%s", s, problems)
+		}
+	}
+	if strings.Contains(problems, "request 5") || strings.Contains(problems, "balance") {
+		t.Errorf("a counted unknown outcome or a reconciled ledger was reported:\n%s", problems)
+	}
+}

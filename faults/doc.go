@@ -21,11 +21,15 @@
 // restarted, one of two instances killed with -9, SIGTERM under load, the
 // service's MySQL connections killed (KILL and KILL QUERY), latency, a
 // stalled connection and a reset on the service's links to MariaDB and to
-// NATS (Toxiproxy in process), and a read-only database.
+// NATS (Toxiproxy in process), a read-only database, and, for durable
+// requests on JetStream, every instance down while clients publish
+// (durable_test.go: a request the stream acknowledged must be applied
+// exactly once, with its outcome stored).
 //
 // Nothing here touches a shared server: the suite initializes its own
 // MariaDB data directory in a temporary folder and runs its own mariadbd
-// on a free port, and embeds its own nats-server.
+// on a free port, and embeds its own nats-server (JetStream on, its store
+// in the same temporary folder).
 //
 // `go test ./faults` runs a short version of every fault (what make test
 // runs); DBAPI_FAULTS=full runs the long one (make faults). Either writes

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // mode holds the sizes of a run: short (go test, make test) or full
@@ -94,7 +95,7 @@ func setUp() error {
 		return err
 	}
 	suite.admin.SetMaxOpenConns(4)
-	if suite.nats, err = startNATS(); err != nil {
+	if suite.nats, err = startNATS(suite.tmp + "/jetstream"); err != nil {
 		return err
 	}
 	if suite.mysqlLink, err = newLink("mysql", suite.db.addr()); err != nil {
@@ -152,6 +153,9 @@ type harness struct {
 	instances []*instance
 	started   int
 	faultEnd  time.Time
+
+	js     jetstream.JetStream // durable scenarios only
+	stream string
 }
 
 func newHarness(t *testing.T, md mode) *harness {
@@ -192,18 +196,28 @@ func newHarness(t *testing.T, md mode) *harness {
 // start starts one more instance of the service.
 func (h *harness) start() *instance {
 	h.t.Helper()
+	in, err := h.startInstance()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return in
+}
+
+// startInstance starts one more instance of the service; unlike start it
+// may be called from any goroutine.
+func (h *harness) startInstance() (*instance, error) {
 	h.mu.Lock()
 	h.started++
 	name := fmt.Sprintf("%s-%d", h.t.Name(), h.started)
 	h.mu.Unlock()
 	in, err := startInstance(suite.bin, suite.tmp, strings.ReplaceAll(name, "/", "_"), h.env)
 	if err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	h.mu.Lock()
 	h.instances = append(h.instances, in)
 	h.mu.Unlock()
-	return in
+	return in, nil
 }
 
 // running returns the instances that have not exited.
@@ -275,6 +289,9 @@ type scenario struct {
 	// errorCodes, when set, are the only error replies allowed ("503
 	// unavailable").
 	errorCodes []string
+	// durable: the load publishes durable requests to JetStream instead
+	// of sending request-reply (see durable_test.go).
+	durable bool
 	// fault injects the fault and returns once it is over (or calls
 	// h.ended() at its end, if it does more after).
 	fault func(h *harness) error
@@ -391,13 +408,20 @@ func scenarios(md mode) []scenario {
 		{name: "NATS link: reset", fault: func(h *harness) error {
 			return toxic(suite.natsLink, d, "reset_peer", `{"timeout":0}`, "upstream")
 		}},
-		// Hook for durable requests (JetStream), being built separately:
-		// once they exist, add "every instance down while clients
-		// publish" here: a load that publishes durable transfers with
-		// unique amounts, a fault that stops every instance (h.running()
-		// ... term/kill) for d and then starts them again, and the same
-		// per-request check, where a publish acknowledged by JetStream
-		// counts as acknowledged and must be applied exactly once.
+		// Durable requests (JetStream): clients keep publishing while every
+		// instance is killed with -9 and none runs; each publish the
+		// stream acknowledged must be applied exactly once after the
+		// instances start again (durable_test.go).
+		{name: "every instance down while clients publish (durable)", instances: 2, durable: true, fault: func(h *harness) error {
+			held := h.durableHeld()
+			for _, in := range h.running() {
+				in.kill()
+			}
+			h.t.Logf("killed every instance with -9; they held %s", held)
+			sleep(2 * d)
+			h.ended() // recovery: from the first restart to the backlog drained
+			return h.startParallel(2)
+		}},
 	}
 }
 
@@ -410,7 +434,11 @@ func TestFaults(t *testing.T) {
 	var results []*result
 	for _, sc := range scenarios(md) {
 		t.Run(sc.name, func(t *testing.T) {
-			res := runScenario(t, md, sc)
+			run := runScenario
+			if sc.durable {
+				run = runDurableScenario
+			}
+			res := run(t, md, sc)
 			if res != nil {
 				results = append(results, res)
 			}

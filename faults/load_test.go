@@ -18,6 +18,7 @@ import (
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 )
 
@@ -30,6 +31,7 @@ const (
 	gotUnknown             // commit_outcome_unknown or another 5xx: resolved against the database
 	gotNoResponder         // NATS said nobody was subscribed: never delivered, no effect
 	gotNoReply             // no reply in time (or the connection failed): resolved against the database
+	gotStreamAck           // a durable request the stream acknowledged; its outcome is read before the check
 )
 
 // request is one accounts.transfer and what came of it. Its amount in
@@ -54,6 +56,9 @@ type load struct {
 	accounts []uint64
 	wait     time.Duration // how long a client waits for a reply
 	pause    time.Duration // between a client's requests
+	// js, when set, makes every request durable: published to
+	// <prefix>.durable.accounts.transfer, waiting for the stream's ack.
+	js jetstream.JetStream
 
 	seq  atomic.Int64
 	mu   sync.Mutex
@@ -73,6 +78,17 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	l.reqs = append(l.reqs, r)
 	l.mu.Unlock()
 	r.sent = time.Now()
+	if l.js != nil {
+		err := publishDurable(l.js, l.subject, r.cents, body, wait)
+		done := time.Now()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		r.done, r.out = done, gotStreamAck
+		if err != nil {
+			r.out, r.transErr = gotNoReply, err.Error()
+		}
+		return r
+	}
 	resp, err := l.nc.RequestMsg(&nats.Msg{Subject: l.subject, Data: body}, wait)
 	done := time.Now()
 	l.mu.Lock()
@@ -178,7 +194,8 @@ type result struct {
 	slowest        time.Duration  // the longest wait for a reply that came
 	recovery       time.Duration
 	recovered      bool
-	problems       []string // every broken promise, for the test log
+	recoveryLimit  time.Duration // when not the mode's recovery promise
+	problems       []string      // every broken promise, for the test log
 }
 
 // transferRow is one row of the transfers table.

@@ -19,15 +19,17 @@ import (
 )
 
 // natsServer is a nats-server embedded in the test process that can be
-// shut down and started again on the same port.
+// shut down and started again on the same port. It has JetStream on (for
+// durable requests), its store in storeDir, which a restart keeps.
 type natsServer struct {
-	port int
-	mu   sync.Mutex
-	ns   *server.Server
+	port     int
+	storeDir string
+	mu       sync.Mutex
+	ns       *server.Server
 }
 
-func startNATS() (*natsServer, error) {
-	n := &natsServer{port: freePort()}
+func startNATS(storeDir string) (*natsServer, error) {
+	n := &natsServer{port: freePort(), storeDir: storeDir}
 	return n, n.start()
 }
 
@@ -35,7 +37,8 @@ func (n *natsServer) addr() string { return net.JoinHostPort("127.0.0.1", strcon
 func (n *natsServer) url() string  { return "nats://" + n.addr() }
 
 func (n *natsServer) start() error {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, NoSigs: true, NoLog: true,
+		JetStream: true, StoreDir: n.storeDir})
 	if err != nil {
 		return fmt.Errorf("embedded NATS: %w", err)
 	}

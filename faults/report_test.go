@@ -22,7 +22,11 @@ func writeReport(md mode, results []*result) error {
 	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|\n")
 	for _, r := range results {
-		recovery := "none within " + md.recovery.String()
+		limit := md.recovery
+		if r.recoveryLimit > 0 {
+			limit = r.recoveryLimit
+		}
+		recovery := "none within " + limit.String()
 		if r.recovered {
 			recovery = fmt.Sprintf("%.2f s", r.recovery.Seconds())
 		}
@@ -42,7 +46,11 @@ func writeReport(md mode, results []*result) error {
 		"Applied despite an error: a 4xx, 503, 504 or no-responders answer whose transfer is in the database. " +
 		"Unknown outcomes: commit_outcome_unknown, other 5xx and requests without a reply, each looked up in the database. " +
 		"Slowest reply: the longest a client waited for a reply that came. " +
-		"Recovery: from the end of the fault (server back, toxic removed, instance killed or restarted) to the first success of a request sent after it.\n")
+		"Recovery: from the end of the fault (server back, toxic removed, instance killed or restarted) to the first success of a request sent after it.\n\n" +
+		"Durable rows: requests are JetStream publishes; acknowledged means acknowledged by the stream and then applied " +
+		"(its stored outcome names its row); a publish the stream did not acknowledge counts as no reply, looked up in the database; " +
+		"slowest reply is the slowest stream ack; recovery is from the first instance's restart until every request the stream " +
+		"acknowledged before it has its outcome (the backlog drained).\n")
 	out := os.Getenv("DBAPI_FAULTS_OUT")
 	if out == "" {
 		out = filepath.Join("out", "faults.md")
