@@ -91,7 +91,7 @@ func TestOwnSchema(t *testing.T) {
 	if err := e.sqlx().Select(&tables, "SELECT table_name FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name", e.db.DBName); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{schema.AppVersionTable, "dbapi_idempotency_keys", schema.OwnVersionTable, "notes"}
+	want := []string{schema.AppVersionTable, "dbapi_durable_outcomes", "dbapi_idempotency_keys", schema.OwnVersionTable, "notes"}
 	if strings.Join(tables, " ") != strings.Join(want, " ") {
 		t.Errorf("tables = %v, want %v (no bank tables, no goose_db_version)", tables, want)
 	}
