@@ -11,6 +11,11 @@ CROSS     := linux/amd64 linux/arm64 freebsd/amd64 freebsd/arm64 openbsd/amd64 o
 
 .PHONY: run build test check vet lint fmt-check cross node-deps fuzz bench faults clean
 
+# The benchmark is a module of its own (its plotting and histogram
+# libraries stay out of the service's go.mod), built from this source
+# through a replace directive; test, vet and lint cover it too.
+BENCH_MOD := cmd/dbapi-bench
+
 # The bank example on an embedded NATS server (see examples/bank).
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./examples/bank
@@ -21,6 +26,7 @@ build:
 
 test: fmt-check vet lint cross node-deps
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd $(BENCH_MOD) && $(GO) test -race -count=1 -timeout 10m ./...
 
 # The Node.js projects Go tests run (Node.js 20+): the AsyncAPI validator
 # (package service checks `describe` with it) and the JavaScript example
@@ -40,21 +46,24 @@ node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
 	fi
 
 # The fast checks: gofmt, vet, staticcheck, and the short tests of every
-# package but the end-to-end ones (service, the load tool), plus the
-# service's own unit tests (configuration, help, version).
-FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$')
+# package but the end-to-end ones (service, the load tool, the fault
+# suite), plus the service's own unit tests (configuration, help, version).
+FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$' -e '/faults$$')
 FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
 check: fmt-check vet lint
 	$(GO) test -short -count=1 $(FAST_PKGS)
 	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service
+	cd $(BENCH_MOD) && $(GO) test -short -count=1 ./...
 
 vet:
 	$(GO) vet $(PKGS)
+	cd $(BENCH_MOD) && $(GO) vet ./...
 
 # staticcheck, pinned, fetched through the Go module proxy.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	$(GO) run $(STATICCHECK) $(PKGS)
+	cd $(BENCH_MOD) && $(GO) run $(STATICCHECK) ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -73,26 +82,32 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAmount$$' -fuzztime $(FUZZTIME) ./examples/bank/bank
-	$(GO) test -run '^$$' -fuzz '^FuzzPlanBatch$$' -fuzztime $(FUZZTIME) ./consumer
+	$(GO) test -run '^$$' -fuzz '^FuzzPlanBatch$$' -fuzztime $(FUZZTIME) ./batch
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParamsSameAsReference$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzSameDecision$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendValue$$' -fuzztime $(FUZZTIME) ./rowjson
 	$(GO) test -run '^$$' -fuzz '^FuzzArgs$$' -fuzztime $(FUZZTIME) ./rawsql
 
-# Benchmark (a few minutes; needs MariaDB/MySQL at 127.0.0.1:3306, see
+# Benchmark (several minutes; needs MariaDB/MySQL at 127.0.0.1:3306, see
 # BENCH_MYSQL): each workload at 1 to 512 clients (closed loop) and at 50%
 # and 90% of its best service throughput (open loop), directly through
-# database/sql and through a dbapi process that it starts, then 10,000
-# requests at once. Writes bench/results.json, bench/chart.png and the
-# generated part of bench/RESULTS.md. More flags: BENCHFLAGS="-h".
+# database/sql, through the hand-written micro service and through a dbapi
+# process that it starts, then 10,000 requests at once. Writes
+# results.json, chart.png and RESULTS.md into bench/out (untracked);
+# `make bench UPDATE=1` writes the committed report in bench/ instead (its
+# generated part only). More flags: BENCHFLAGS="-h".
 BENCH_MYSQL ?= root@tcp(127.0.0.1:3306)/dbapi_bench
 BENCHFLAGS  ?=
+UPDATE      ?=
+BENCH_OUT   ?= $(if $(UPDATE),bench,bench/out)
 bench:
 	$(GO) build -o $(BIN)/bank ./examples/bank
-	$(GO) build -o $(BIN)/dbapi-bench ./cmd/dbapi-bench
+	cd $(BENCH_MOD) && $(GO) build -o $(abspath $(BIN))/dbapi-bench .
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
 		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
-		-burst 10000 -out bench $(BENCHFLAGS)
+		-burst 10000 -out $(BENCH_OUT) $(BENCHFLAGS)
 
 # The fault suite, long version (minutes): the bank example as real
 # processes against a mariadbd and a NATS server of the suite's own, under

@@ -22,6 +22,10 @@ import (
 // and sent as the reply.
 type Func func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error)
 
+// StatementFunc is the body of an operation that is one read-only
+// statement: it must run exactly one query on q and nothing else.
+type StatementFunc func(ctx context.Context, q sqlx.ExtContext, params json.RawMessage) (any, error)
+
 // Operation is a named unit of work that a request can ask for.
 type Operation struct {
 	// Name is dot-separated, such as "accounts.transfer". The request
@@ -31,6 +35,13 @@ type Operation struct {
 	Description string
 	// Run does the work.
 	Run Func
+	// Statement, when set, does what Run does as one read-only query that
+	// needs no transaction around it. A request that may use it (no
+	// Idempotency-Key, not a batch step) runs it in autocommit mode, where
+	// the statement is a transaction of its own: the same result, without
+	// the BEGIN and COMMIT round trips. Run must be set as well. Package
+	// catalog sets it for declared operations that are one SELECT.
+	Statement StatementFunc
 	// ReadOnly runs the transaction as READ ONLY.
 	ReadOnly bool
 	// Isolation is the transaction isolation level; zero means the

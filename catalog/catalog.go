@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
@@ -94,7 +96,10 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 	if maxRows <= 0 {
 		maxRows = DefaultMaxRows
 	}
-	return dbapi.Operation{
+	// The result's columns are worked out once and reused while they stay
+	// the same.
+	cache := new(rowjson.Cache)
+	op := dbapi.Operation{
 		Name:        d.Name,
 		Description: d.Description,
 		ReadOnly:    d.ReadOnly,
@@ -103,27 +108,48 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		Params:      d.ParamsSchema(),
 		Result:      dbapi.ResultKind(d.Result),
 		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
-			return d.run(ctx, tx, params, maxRows)
+			return d.run(ctx, tx, params, maxRows, cache)
 		},
 	}
+	if d.singleSelect() {
+		op.Statement = func(ctx context.Context, q sqlx.ExtContext, params json.RawMessage) (any, error) {
+			return d.run(ctx, q, params, maxRows, cache)
+		}
+	}
+	return op
 }
 
-// run decodes the parameters, runs the statements in tx, and returns the
-// last one's result as JSON.
-func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessage, maxRows int) (json.RawMessage, error) {
+// lockingRE finds what makes a SELECT lock rows or write (INTO OUTFILE,
+// INTO @var), word by word, case-insensitively.
+var lockingRE = regexp.MustCompile(`(?i)\b(for\s+update|for\s+share|lock\s+in\s+share\s+mode|into)\b`)
+
+// singleSelect reports whether d is one plain SELECT in a read-only
+// transaction at the default isolation level: run alone in autocommit
+// mode, it is the same transaction without BEGIN and COMMIT.
+func (d *Definition) singleSelect() bool {
+	if !d.ReadOnly || d.Isolation != sql.LevelDefault || len(d.Statements) != 1 || d.Result == ResultExec {
+		return false
+	}
+	q := strings.TrimSpace(d.Statements[0].SQL)
+	return len(q) > 6 && strings.EqualFold(q[:6], "select") && !lockingRE.MatchString(q)
+}
+
+// run decodes the parameters, runs the statements on q (a transaction, or
+// the pool for a single SELECT), and returns the last one's result as JSON.
+func (d *Definition) run(ctx context.Context, q sqlx.ExtContext, params json.RawMessage, maxRows int, cache *rowjson.Cache) (json.RawMessage, error) {
 	vals, err := d.DecodeParams(params)
 	if err != nil {
 		return nil, err
 	}
 	last := len(d.Statements) - 1
 	for _, st := range d.Statements[:last] {
-		if _, err := tx.ExecContext(ctx, st.SQL, st.args(vals)...); err != nil {
+		if _, err := q.ExecContext(ctx, st.SQL, st.args(vals)...); err != nil {
 			return nil, d.wrap(st, err)
 		}
 	}
 	st := d.Statements[last]
 	if d.Result == ResultExec {
-		res, err := tx.ExecContext(ctx, st.SQL, st.args(vals)...)
+		res, err := q.ExecContext(ctx, st.SQL, st.args(vals)...)
 		if err != nil {
 			return nil, d.wrap(st, err)
 		}
@@ -140,11 +166,11 @@ func (d *Definition) run(ctx context.Context, tx *sqlx.Tx, params json.RawMessag
 		}
 		return execResult(n, id), nil
 	}
-	rows, err := tx.QueryContext(ctx, st.SQL, st.args(vals)...)
+	rows, err := q.QueryContext(ctx, st.SQL, st.args(vals)...)
 	if err != nil {
 		return nil, d.wrap(st, err)
 	}
-	opts := rowjson.Options{JSON: d.JSON}
+	opts := rowjson.Options{JSON: d.JSON, Cache: cache}
 	var out json.RawMessage
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)

@@ -25,7 +25,12 @@
 //	result       required: one | many | exec
 //	isolation    optional: read uncommitted | read committed |
 //	             repeatable read | serializable (default: the server's)
-//	read-only    optional: true | false (default false)
+//	read-only    optional: true | false (default false). A read-only
+//	             operation that is one SELECT (no FOR UPDATE, LOCK IN SHARE
+//	             MODE or INTO) at the default isolation runs in autocommit
+//	             mode when alone in its request (dbapi.Operation.Statement):
+//	             the statement is its own transaction, without the BEGIN
+//	             and COMMIT round trips
 //	timeout      optional Go duration ("2s"), caps the request deadline
 //	max-rows     optional, result many only: overrides Config.MaxRows
 //	json         optional, result one and many: comma-separated names of

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +217,116 @@ func FuzzSameDecision(f *testing.F) {
 			var de *dbapi.Error
 			if err != nil && (!errors.As(err, &de) || de.Kind != dbapi.EINVALID) {
 				t.Fatalf("body %q: error %v is not EINVALID", body, err)
+			}
+		}
+	})
+}
+
+// decodeParamsReference is DecodeParams as it was written first, on
+// encoding/json's Decoder: the new one, which walks the object itself, must
+// give the same values and the same errors.
+func decodeParamsReference(d *Definition, body []byte) (map[string]any, error) {
+	if err := dbapi.CheckBody(body); err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if body[0] != '{' {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_request", "the request body must be a JSON object")
+	}
+	if !json.Valid(body) {
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+	}
+	vals := make(map[string]any, len(d.Params))
+	seen := make(map[string]bool, len(d.Params))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
+		}
+		p := d.param(name)
+		if p == nil {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", truncate(name))
+		}
+		if seen[name] {
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "duplicate_param", "parameter %q is given twice", name)
+		}
+		seen[name] = true
+		if vals[name], err = p.decode(raw); err != nil {
+			return nil, err
+		}
+	}
+	for i := range d.Params {
+		p := &d.Params[i]
+		if seen[p.Name] {
+			continue
+		}
+		switch {
+		case p.Default != nil:
+			vals[p.Name] = p.def
+		case p.Nullable:
+			vals[p.Name] = nil
+		default:
+			return nil, dbapi.Required(p.Name, p.want())
+		}
+	}
+	return vals, nil
+}
+
+func FuzzDecodeParamsSameAsReference(f *testing.F) {
+	for _, s := range []string{
+		``, ` `, `{}`, ` { } `, `{"i":1,"s":"abc"}`, `{"i":"5","s":"😀"}`, `{"i":1,"s":"abc","i":2}`,
+		`{"i":1,"s":"","d":"-12.5","b":true,"t":"2024-02-29T13:34:56.1+01:00","day":"2024-02-29","raw":"AAEC/w==","doc":{"a":[1,{"b":"}]"}]},"note":"x","big":"18446744073709551615"}`,
+		`{"i":1e400}`, `{"i":-0}`, `[1]`, `{"\u0000":1}`, `{"i":1,"s":"\ud800"}`, `{"\u0069":1,"s":"x"}`, `{"i" : 1 , "s" : "a\"b\\" }`,
+		"{\"i\":1,\"s\":\"x\",\"\xff\":1}", `{"doc":[],"i":1,"s":"x"}`, `{"doc":"[{\"x\":1}]","i":1,"s":"x"}`, `{"i":null,"s":null}`, `{"i":1}x`,
+	} {
+		f.Add([]byte(s))
+	}
+	d := everything(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, gotErr := d.DecodeParams(body)
+		want, wantErr := decodeParamsReference(d, body)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("%q: error %v, want %v", body, gotErr, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: values %#v, want %#v", body, got, want)
+		}
+	})
+}
+
+// BenchmarkDecodeParams compares DecodeParams with the Decoder-based
+// reference on the body of an accounts.get-like request.
+func BenchmarkDecodeParams(b *testing.B) {
+	d, err := Parse("get.sql", []byte("-- name: t.get\n-- param: id int min=1\n-- result: one\nSELECT :id AS id"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":123}`)
+	b.Run("walk", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := d.DecodeParams(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decoder", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := decodeParamsReference(d, body); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -222,7 +222,7 @@ func (p *Param) checkRange(text string) error {
 func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
 	// The same checks as a Go operation's dbapi.DecodeParams: one object,
 	// valid UTF-8 without lone surrogates, no name twice in any object, no
-	// byte order mark. Past them, encoding/json below alters nothing.
+	// byte order mark. Past them, the walk below alters nothing.
 	if err := dbapi.CheckBody(body); err != nil {
 		return nil, err
 	}
@@ -230,37 +230,30 @@ func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil { // '{'
-		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
-	}
 	vals := make(map[string]any, len(d.Params))
-	seen := make(map[string]bool, len(d.Params))
-	for dec.More() {
-		tok, err := dec.Token()
+	seen := make([]bool, len(d.Params))
+	// CheckBody made sure body is one valid JSON object: walk its members
+	// without a decoder.
+	for rawName, value, rest := nextMember(body[1:]); rawName != nil; rawName, value, rest = nextMember(rest) {
+		name, err := memberName(rawName)
 		if err != nil {
 			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
 		}
-		name, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "malformed_json", "the request body is not valid JSON")
-		}
-		p := d.param(name)
-		if p == nil {
+		i := d.paramIndex(name)
+		if i < 0 {
 			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", truncate(name))
 		}
-		if seen[name] {
+		if seen[i] {
 			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "duplicate_param", "parameter %q is given twice", name)
 		}
-		seen[name] = true
-		if vals[name], err = p.decode(raw); err != nil {
+		seen[i] = true
+		if vals[name], err = d.Params[i].decode(value); err != nil {
 			return nil, err
 		}
 	}
 	for i := range d.Params {
 		p := &d.Params[i]
-		if seen[p.Name] {
+		if seen[i] {
 			continue
 		}
 		switch {
@@ -273,6 +266,99 @@ func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
 		}
 	}
 	return vals, nil
+}
+
+// nextMember returns the next member of a valid JSON object whose opening
+// brace has been consumed: its name as a raw JSON string, its raw value,
+// and what follows; a nil name at the end of the object.
+func nextMember(b []byte) (rawName, value, rest []byte) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '"' {
+		return nil, nil, nil // '}'
+	}
+	end := stringEnd(b, i)
+	rawName = b[i:end]
+	i = skipSpace(b, end)
+	i = skipSpace(b, i+1) // ':'
+	start := i
+	switch b[i] {
+	case '"':
+		i = stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = stringEnd(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			if depth == 0 {
+				i++
+				break
+			}
+		}
+	default: // number, true, false, null
+		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\r' && b[i] != '\n' {
+			i++
+		}
+	}
+	value = b[start:i]
+	i = skipSpace(b, i)
+	if i < len(b) && b[i] == ',' {
+		i++
+	}
+	return rawName, value, b[i:]
+}
+
+// stringEnd returns the index after the JSON string that starts at b[i].
+func stringEnd(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// memberName decodes a member's raw JSON name; a plain ASCII one without
+// escapes (every parameter name) is taken as it is.
+func memberName(raw []byte) (string, error) {
+	plain := true
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var name string
+	err := json.Unmarshal(raw, &name)
+	return name, err
+}
+
+// paramIndex returns the index of the parameter named name, or -1.
+func (d *Definition) paramIndex(name string) int {
+	for i := range d.Params {
+		if d.Params[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func (d *Definition) param(name string) *Param {

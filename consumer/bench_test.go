@@ -10,6 +10,9 @@ package consumer_test
 //
 //	go test -run '^$' -bench . -benchmem ./consumer/
 //
+// BenchmarkHandwritten runs get and transfer through the service a user
+// would write by hand, the baseline of issue 11.
+//
 // The numbers are for profiling and comparison, never pass/fail criteria.
 
 import (
@@ -30,6 +33,8 @@ import (
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/shopspring/decimal"
 )
 
 // noop is a trivial operation: it touches nothing and returns a small
@@ -176,6 +181,125 @@ func BenchmarkDispatch(b *testing.B) {
 		seedAccounts(b, db)
 		nc := startBench(b, txrunner.New(db, txrunner.Config{Logger: quiet}), serviceOps(b)...)
 		request(b, nc, "bench.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
+	})
+}
+
+// handwritten serves accounts.get and accounts.transfer as the service a
+// user would write instead of dbapi does (cmd/dbapi-bench's handwritten
+// mode): a micro endpoint that starts a goroutine per request and runs the
+// same SQL on the pool, for comparing allocations per request.
+func handwritten(b *testing.B, db *sqlx.DB) *nats.Conn {
+	b.Helper()
+	url := natstest.URL(b)
+	snc := natstest.Connect(b, url)
+	svc, err := micro.AddService(snc, micro.Config{Name: "handwritten", Version: "1.0.0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { svc.Stop() })
+	g := svc.AddGroup("hw")
+	handle := func(name string, h func(ctx context.Context, data []byte) (any, error)) {
+		err := g.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				res, err := h(ctx, r.Data())
+				if err != nil {
+					r.Error("500", err.Error(), nil)
+					return
+				}
+				body, _ := json.Marshal(res)
+				r.Respond(body)
+			}()
+		}), micro.WithEndpointSubject("accounts."+name))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	handle("get", func(ctx context.Context, data []byte) (any, error) {
+		var p struct {
+			ID uint64 `json:"id"`
+		}
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, err
+		}
+		var a struct {
+			ID        uint64    `json:"id"`
+			Owner     string    `json:"owner"`
+			Balance   string    `json:"balance"`
+			CreatedAt time.Time `json:"created_at"`
+		}
+		err := db.QueryRowContext(ctx, "SELECT id, owner, balance, created_at FROM accounts WHERE id = ?", p.ID).
+			Scan(&a.ID, &a.Owner, &a.Balance, &a.CreatedAt)
+		return a, err
+	})
+	handle("transfer", func(ctx context.Context, data []byte) (any, error) {
+		var p struct {
+			From   uint64          `json:"from"`
+			To     uint64          `json:"to"`
+			Amount decimal.Decimal `json:"amount"`
+		}
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, err
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		rows, err := tx.QueryContext(ctx, "SELECT id, balance FROM accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", p.From, p.To)
+		if err != nil {
+			return nil, err
+		}
+		bal := map[uint64]decimal.Decimal{}
+		for rows.Next() {
+			var id uint64
+			var v decimal.Decimal
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			bal[id] = v
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		from, to := bal[p.From].Sub(p.Amount), bal[p.To].Add(p.Amount)
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = CASE id WHEN ? THEN ? ELSE ? END WHERE id IN (?, ?)", p.From, from, to, p.From, p.To); err != nil {
+			return nil, err
+		}
+		res, err := tx.ExecContext(ctx, "INSERT INTO transfers (from_id, to_id, amount) VALUES (?, ?, ?)", p.From, p.To, p.Amount)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := res.LastInsertId()
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+		return struct {
+			TransferID  int64           `json:"transfer_id"`
+			FromBalance decimal.Decimal `json:"from_balance"`
+			ToBalance   decimal.Decimal `json:"to_balance"`
+		}{id, from, to}, nil
+	})
+	if err := snc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return natstest.Connect(b, url)
+}
+
+// BenchmarkHandwritten is BenchmarkDispatch's service-get-mysql and
+// service-transfer-mysql against the hand-written service.
+func BenchmarkHandwritten(b *testing.B) {
+	b.Run("get-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, dbtest.Bank()...)
+		seedAccounts(b, db)
+		request(b, handwritten(b, db), "hw.accounts.get", []byte(`{"id":1}`), "")
+	})
+	b.Run("transfer-mysql", func(b *testing.B) {
+		db, _ := dbtest.New(b, dbtest.Bank()...)
+		seedAccounts(b, db)
+		request(b, handwritten(b, db), "hw.accounts.transfer", []byte(`{"from":1,"to":2,"amount":"0.01"}`), "")
 	})
 }
 

@@ -209,7 +209,7 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 		},
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
 			if err.Description == nats.ErrSlowConsumer.Error() {
-				return // the connection's error handler reports these, counted
+				return // the connection's ErrorHandler gets them too (the service counts them)
 			}
 			s.log.Error("nats subscription error", "subject", err.Subject, "err", err.Description)
 		},
@@ -270,8 +270,9 @@ func (s *Service) receive(r micro.Request, name string, st *opStats) {
 		req:   executor.Request{Op: name, Body: r.Data()},
 		stats: st,
 		reply: r.Reply(),
+		trace: s.trace(name, nats.Header(r.Headers())),
+		id:    newRequestID(),
 	}
-	j.trace, j.id = s.trace(name, nats.Header(r.Headers())), newRequestID()
 	err := s.exec.FromHeaders(time.Now(), &j.req, r.Headers())
 	if err == nil && len(j.req.Body) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.req.Body), s.cfg.MaxPayload)

@@ -48,6 +48,12 @@ type Runner interface {
 	Run(ctx context.Context, opts txrunner.Options, fn txrunner.Func) error
 }
 
+// StatementRunner is a Runner that also runs one read-only statement in
+// autocommit mode (an Operation's Statement); *txrunner.Runner is one.
+type StatementRunner interface {
+	RunStatement(ctx context.Context, opts txrunner.Options, fn txrunner.StatementFunc) error
+}
+
 // Request is one request, however it arrived.
 type Request struct {
 	Op   string // an operation's name, or batch.Name
@@ -157,11 +163,27 @@ func (e *Executor) run(ctx context.Context, req Request) Reply {
 	opts := txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly && len(hooks) == 0}
 	start := time.Now()
 	var out Reply
-	err = e.runner.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error {
-		var err error
-		out, err = e.attempt(ctx, tx, op, req.Body, hooks)
-		return err
-	})
+	if sr, ok := e.runner.(StatementRunner); ok && op.Statement != nil && len(hooks) == 0 {
+		// One read-only SELECT needs no BEGIN and COMMIT around it: in
+		// autocommit mode it is its own transaction. A request with hooks
+		// (an idempotency key) stores something, so it keeps its
+		// transaction.
+		err = sr.RunStatement(ctx, opts, func(ctx context.Context, q sqlx.ExtContext) error {
+			res, err := op.Statement(ctx, q, req.Body)
+			if err != nil {
+				return err
+			}
+			b, err := encode(res, e.cfg.MaxReply)
+			out = Reply{Status: StatusOK, Code: "ok", Body: b}
+			return err
+		})
+	} else {
+		err = e.runner.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error {
+			var err error
+			out, err = e.attempt(ctx, tx, op, req.Body, hooks)
+			return err
+		})
+	}
 	if err != nil {
 		out = ErrorReply(err)
 	}

@@ -363,3 +363,44 @@ func TestColumnErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Cache shared by several results encodes each by its own columns: the
+// same columns again, other names, other types, other scales, other JSON
+// columns, and a bad result in between.
+func TestCache(t *testing.T) {
+	db, _ := dbtest.New(t)
+	ctx := context.Background()
+	var cache rowjson.Cache
+	for _, tt := range []struct {
+		query string
+		json  []string
+		want  string // "" for an error
+	}{
+		{"SELECT 1 AS a, 'x' AS b", nil, `[{"a":1,"b":"x"}]`},
+		{"SELECT 2 AS a, 'y' AS b", nil, `[{"a":2,"b":"y"}]`},
+		{"SELECT 2 AS b, 'y' AS a", nil, `[{"b":2,"a":"y"}]`},
+		{"SELECT 'z' AS a, 3 AS b", nil, `[{"a":"z","b":3}]`},
+		{"SELECT 1.5 AS a, 3 AS b", nil, `[{"a":"1.5","b":3}]`},
+		{"SELECT 1.50 AS a, 3 AS b", nil, `[{"a":"1.50","b":3}]`},
+		{"SELECT CAST('[1]' AS CHAR) AS a, 3 AS b", []string{"a"}, `[{"a":[1],"b":3}]`},
+		{"SELECT CAST('[1]' AS CHAR) AS a, 3 AS b", nil, `[{"a":"[1]","b":3}]`},
+		{"SELECT 1 AS a, 2 AS a", nil, ""},
+		{"SELECT CAST('[1]' AS CHAR) AS a, 3 AS b", nil, `[{"a":"[1]","b":3}]`},
+		{"SELECT 1 AS a", nil, `[{"a":1}]`},
+	} {
+		rows, err := db.QueryContext(ctx, tt.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rowjson.Rows(rows, rowjson.Options{JSON: tt.json, Cache: &cache})
+		if tt.want == "" {
+			if err == nil {
+				t.Errorf("%s: got %s, want an error", tt.query, got)
+			}
+			continue
+		}
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%s (json %v): got %s, %v; want %s", tt.query, tt.json, got, err, tt.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/dbapi-dev/dbapi"
 )
@@ -21,6 +22,52 @@ type Options struct {
 	// LONGTEXT). Naming a column the result does not have, or one that is
 	// not text, is an error.
 	JSON []string
+	// Cache, when set, remembers the columns of the last result encoded
+	// with it, so that the next result of the same statement skips
+	// working them out. Give each statement its own Cache.
+	Cache *Cache
+}
+
+// Cache holds the columns of the last result set a statement returned. It
+// is safe for concurrent use; the zero value is ready. A result whose
+// columns differ in name, type or scale (the schema changed) replaces it.
+type Cache struct {
+	last atomic.Pointer[plan]
+}
+
+// plan is the encoding of a result set's columns, read-only once made.
+type plan struct {
+	sig  []colSig
+	json []string
+	cols []column
+}
+
+type colSig struct {
+	name, dbType string
+	scale        int64
+}
+
+// matches reports whether types and jsonCols are what p was made for.
+func (p *plan) matches(types []*sql.ColumnType, jsonCols []string) bool {
+	if len(types) != len(p.sig) || !slices.Equal(jsonCols, p.json) {
+		return false
+	}
+	for i, ct := range types {
+		s := &p.sig[i]
+		if ct.Name() != s.name || ct.DatabaseTypeName() != s.dbType || columnScale(ct) != s.scale {
+			return false
+		}
+	}
+	return true
+}
+
+// columnScale returns the column's decimal scale, or -1.
+func columnScale(ct *sql.ColumnType) int64 {
+	_, scale, ok := ct.DecimalSize()
+	if !ok {
+		return -1
+	}
+	return scale
 }
 
 // ErrMultipleRows is returned by One when the query returns more than one
@@ -111,10 +158,37 @@ func newEncoder(rows *sql.Rows, opts Options) (*encoder, error) {
 	if len(types) == 0 {
 		return nil, errors.New("rowjson: the statement returned no result set")
 	}
+	var p *plan
+	if opts.Cache != nil {
+		if p = opts.Cache.last.Load(); p != nil && !p.matches(types, opts.JSON) {
+			p = nil
+		}
+	}
+	if p == nil {
+		if p, err = newPlan(types, opts.JSON); err != nil {
+			return nil, err
+		}
+		if opts.Cache != nil {
+			opts.Cache.last.Store(p)
+		}
+	}
 	e := &encoder{
-		cols: make([]column, len(types)),
+		cols: p.cols,
 		vals: make([]any, len(types)),
 		ptrs: make([]any, len(types)),
+	}
+	for i := range e.ptrs {
+		e.ptrs[i] = &e.vals[i]
+	}
+	return e, nil
+}
+
+// newPlan works out how to encode columns of these types.
+func newPlan(types []*sql.ColumnType, jsonCols []string) (*plan, error) {
+	p := &plan{
+		sig:  make([]colSig, len(types)),
+		json: slices.Clone(jsonCols),
+		cols: make([]column, len(types)),
 	}
 	seen := make(map[string]bool, len(types))
 	for i, ct := range types {
@@ -123,22 +197,19 @@ func newEncoder(rows *sql.Rows, opts Options) (*encoder, error) {
 			return nil, fmt.Errorf("rowjson: two columns are named %q; give one an alias", name)
 		}
 		seen[name] = true
-		_, scale, scaleOK := ct.DecimalSize()
-		if !scaleOK {
-			scale = -1
-		}
-		e.cols[i], err = newColumn(name, ct.DatabaseTypeName(), scale, slices.Contains(opts.JSON, name))
+		p.sig[i] = colSig{name: name, dbType: ct.DatabaseTypeName(), scale: columnScale(ct)}
+		var err error
+		p.cols[i], err = newColumn(name, p.sig[i].dbType, p.sig[i].scale, slices.Contains(jsonCols, name))
 		if err != nil {
 			return nil, err
 		}
-		e.ptrs[i] = &e.vals[i]
 	}
-	for _, name := range opts.JSON {
+	for _, name := range jsonCols {
 		if !seen[name] {
 			return nil, fmt.Errorf("rowjson: JSON column %q is not in the result", name)
 		}
 	}
-	return e, nil
+	return p, nil
 }
 
 // appendRow scans the current row and appends it as an object.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // The declared operations of schema/operations are served next to the Go
@@ -109,5 +111,49 @@ func writeOp(t *testing.T, dir, name, src string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 		t.Fatal(fmt.Errorf("write %s: %w", name, err))
+	}
+}
+
+// A declared operation that is one SELECT runs in autocommit mode (no
+// BEGIN, no COMMIT); with an Idempotency-Key, or with two statements, it
+// runs in a transaction. @@in_transaction tells which.
+func TestSingleSelectRunsWithoutTransaction(t *testing.T) {
+	dir := t.TempDir()
+	writeOp(t, dir, "one.sql", `-- name: test.one
+-- result: one
+-- read-only: true
+SELECT @@in_transaction AS t`)
+	writeOp(t, dir, "two.sql", `-- name: test.two
+-- result: one
+-- read-only: true
+SELECT 1;
+SELECT @@in_transaction AS t`)
+	writeOp(t, dir, "writable.sql", `-- name: test.writable
+-- result: one
+SELECT @@in_transaction AS t`)
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.OperationsDir = dir
+	e.start(cfg)
+	e.openAccounts(1, "1.00")
+	for _, c := range []struct {
+		op     string
+		header nats.Header
+		want   string
+	}{
+		{"test.one", nil, `{"t":0}`},
+		{"test.one", keyed("single-select-1"), `{"t":1}`},
+		{"test.two", nil, `{"t":1}`},
+		{"test.writable", nil, `{"t":1}`},
+	} {
+		r := call(e.nc, e.prefix+"."+c.op, []byte(`{}`), c.header, 30*time.Second)
+		if r.status != 0 || r.err != nil || string(r.body) != c.want {
+			t.Errorf("%s (header %v): %v, want %s", c.op, c.header, r, c.want)
+		}
+	}
+	// In a batch it is a step of the batch's transaction.
+	r := call(e.nc, e.prefix+".batch", []byte(`{"ops":[{"op":"test.one","params":{}}]}`), nil, 30*time.Second)
+	if r.status != 0 || r.err != nil || !strings.Contains(string(r.body), `{"t":1}`) {
+		t.Errorf("batch of test.one: %v", r)
 	}
 }

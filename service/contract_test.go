@@ -92,3 +92,36 @@ func TestIdempotencyKeyPerOperation(t *testing.T) {
 		t.Errorf("%d transfers; want 1", n)
 	}
 }
+
+// A lock wait that outlasts the service's retries reaches the client as a
+// 409 lock_wait_timeout marked retryable: nothing was committed and a later
+// try may pass.
+func TestLockWaitTimeoutIsRetryable(t *testing.T) {
+	e := newEnv(t)
+	if e.db.Params == nil {
+		e.db.Params = map[string]string{}
+	}
+	e.db.Params["innodb_lock_wait_timeout"] = "1"
+	cfg := e.config()
+	cfg.MaxAttempts = 1
+	e.start(cfg)
+	ids := e.openAccounts(2, "10.00")
+
+	holder, err := e.sqlx().Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec("SELECT id FROM accounts WHERE id = ? FOR UPDATE", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(fmt.Sprintf(`{"from":%d,"to":%d,"amount":"1.00"}`, ids[0], ids[1]))
+	r := call(e.nc, e.prefix+".accounts.transfer", body, nil, 30*time.Second)
+	if r.status != 409 || r.code != "lock_wait_timeout" || !r.retry {
+		t.Fatalf("got %v (retryable %v); want 409 lock_wait_timeout, retryable", r, r.retry)
+	}
+	holder.Rollback()
+	if r := call(e.nc, e.prefix+".accounts.transfer", body, nil, 30*time.Second); r.status != 0 {
+		t.Fatalf("the same request once the lock is gone: %v", r)
+	}
+}

@@ -72,7 +72,7 @@ func configVars() []string {
 // unknownVars returns a warning for each DBAPI_* variable in environ that
 // configures nothing (a typo such as DBAPI_POOLSIZE would otherwise be
 // silently ignored), with the variable it probably meant. DBAPI_TEST_*
-// belong to the tests.
+// and DBAPI_FAULTS* belong to the tests and the fault suite.
 func unknownVars(environ []string) []string {
 	known := map[string]bool{}
 	squashed := map[string]string{}
@@ -83,7 +83,7 @@ func unknownVars(environ []string) []string {
 	var out []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, envPrefix+"_") || strings.HasPrefix(k, envPrefix+"_TEST_") || known[k] {
+		if !strings.HasPrefix(k, envPrefix+"_") || strings.HasPrefix(k, envPrefix+"_TEST_") || strings.HasPrefix(k, envPrefix+"_FAULTS") || known[k] {
 			continue
 		}
 		w := k + " is not a dbapi variable and is ignored"

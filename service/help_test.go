@@ -107,7 +107,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 func TestUnknownVariablesAreNamed(t *testing.T) {
 	got := unknownVars([]string{
 		"DBAPI_POOLSIZE=8", "DBAPI_POOL_SIZE=8", "DBAPI_Timeout=1s", "DBAPI_COLOUR=blue",
-		"DBAPI_TEST_NATS_URL=nats://x", "PATH=/bin", "DBAPI=1",
+		"DBAPI_TEST_NATS_URL=nats://x", "DBAPI_FAULTS=full", "PATH=/bin", "DBAPI=1",
 	})
 	want := []string{
 		"DBAPI_COLOUR is not a dbapi variable and is ignored",

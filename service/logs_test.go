@@ -59,7 +59,7 @@ func TestDriverLoggerHasOneMsg(t *testing.T) {
 // URL to use; one counted warning for the refusals; a request id on the
 // lines about requests; "stopped" last.
 func TestOperatorLogs(t *testing.T) {
-	bin := bankBinary(t)
+	bin := binary(t, "examples/bank")
 	e := newEnv(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +52,7 @@ func TestMemoryBoundedUnderLargeRequests(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("needs /proc")
 	}
-	bin := bankBinary(t)
+	bin := binary(t, "examples/bank")
 	// The service's own embedded NATS server (its buffers count too), and
 	// a NATS server in the test process (1 GB through the shared one would
 	// burden other tests).
@@ -196,32 +195,6 @@ func flood(t *testing.T, bin string, embedded bool) {
 	if t.Failed() {
 		t.Logf("service log:\n%.20000s", logs.String())
 	}
-}
-
-var (
-	bankOnce sync.Once
-	bankBin  string
-	bankErr  error
-)
-
-// bankBinary builds examples/bank once for the package's tests.
-func bankBinary(t *testing.T) string {
-	t.Helper()
-	bankOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dbapi-bank")
-		if err != nil {
-			bankErr = err
-			return
-		}
-		bankBin = filepath.Join(dir, "bank")
-		if out, err := exec.Command("go", "build", "-o", bankBin, "../examples/bank").CombinedOutput(); err != nil {
-			bankErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if bankErr != nil {
-		t.Fatalf("build examples/bank: %v", bankErr)
-	}
-	return bankBin
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

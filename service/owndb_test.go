@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -109,31 +110,36 @@ func TestNoOperations(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
-)
+// built is a program built once for the package's tests.
+type built struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// dbapiBinary builds cmd/dbapi once for the package's tests.
-func dbapiBinary(t *testing.T) string {
+var builds sync.Map // package path (from the module root) → *built
+
+// binary builds the program at pkg, a path from the module root such as
+// "cmd/dbapi", once for the package's tests, and returns its path.
+func binary(t *testing.T, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dbapi-bin")
+	v, _ := builds.LoadOrStore(pkg, &built{})
+	b := v.(*built)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "dbapi-test-bin")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		buildBin = filepath.Join(dir, "dbapi")
-		out, err := exec.Command("go", "build", "-o", buildBin, "../cmd/dbapi").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		if out, err := exec.Command("go", "build", "-o", b.path, "../"+pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatalf("build cmd/dbapi: %v", buildErr)
+	if b.err != nil {
+		t.Fatalf("build %s: %v", pkg, b.err)
 	}
-	return buildBin
+	return b.path
 }
 
 // dbapi check and dbapi serve refuse broken operations, listing every
@@ -144,7 +150,7 @@ func TestCheckAndServeRefuseBrokenOperations(t *testing.T) {
 	writeOp(t, ops, "a_column.sql", "-- name: notes.column\n-- param: id int\n-- result: one\nSELECT id, title FROM notes WHERE id = :id;\n")
 	writeOp(t, ops, "b_syntax.sql", "-- name: notes.syntax\n-- result: exec\n\nDELETE notes WHERE;\n")
 	writeOp(t, ops, "z_dup.sql", "-- description: the same name again\n-- name: notes.add\n-- result: exec\nDELETE FROM notes;\n")
-	bin := dbapiBinary(t)
+	bin := binary(t, "cmd/dbapi")
 	env := append(os.Environ(),
 		"DBAPI_MYSQL_DSN="+e.db.FormatDSN(), "DBAPI_NATS_URL="+e.url, "DBAPI_PREFIX="+e.prefix,
 		"DBAPI_MIGRATIONS_DIR="+migrations, "DBAPI_OPERATIONS_DIR="+ops, "DBAPI_CONNECT_TIMEOUT=0s")

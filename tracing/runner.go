@@ -68,3 +68,36 @@ func (r *runner) Run(ctx context.Context, opts txrunner.Options, fn txrunner.Fun
 	span.End()
 	return err
 }
+
+// RunStatement traces one read-only statement run in autocommit mode (see
+// executor.StatementRunner) as a transaction of one attempt, without a
+// COMMIT span: there is none.
+func (r *runner) RunStatement(ctx context.Context, opts txrunner.Options, fn txrunner.StatementFunc) error {
+	sr, ok := r.next.(executor.StatementRunner)
+	if !ok {
+		return r.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error { return fn(ctx, tx) })
+	}
+	attrs := []attribute.KeyValue{attribute.Bool("db.read_only", opts.ReadOnly), attribute.String("db.system.name", "mysql"), attribute.Bool("db.autocommit", true)}
+	if op, ok := ctx.Value(opKey{}).(string); ok {
+		attrs = append(attrs, AttrOperation.String(op))
+	}
+	ctx, span := r.t.tracer.Start(ctx, SpanTransaction, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	err := sr.RunStatement(ctx, opts, func(ctx context.Context, q sqlx.ExtContext) error {
+		actx, a := r.t.tracer.Start(ctx, SpanAttempt, trace.WithAttributes(AttrAttempt.Int(1)))
+		err := fn(actx, q)
+		if err != nil {
+			a.RecordError(err)
+			a.SetStatus(codes.Error, dbapi.AsError(err).ErrorCode())
+		}
+		a.End()
+		return err
+	})
+	code := "ok"
+	if err != nil {
+		code = dbapi.AsError(err).ErrorCode()
+		span.SetStatus(codes.Error, code)
+	}
+	span.SetAttributes(AttrCode.String(code), AttrRetries.Int(0))
+	span.End()
+	return err
+}

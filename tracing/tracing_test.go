@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"go.opentelemetry.io/otel/attribute"
@@ -113,6 +114,66 @@ func TestHeaderCarrier(t *testing.T) {
 		c := headerCarrier{key: {"v"}}
 		if c.Get("traceparent") != "v" {
 			t.Errorf("%s not found", key)
+		}
+	}
+}
+
+// retryingStatement is retrying for statements run in autocommit mode.
+type retryingStatement struct{ retrying }
+
+func (retryingStatement) RunStatement(ctx context.Context, _ txrunner.Options, fn txrunner.StatementFunc) error {
+	if err := fn(ctx, nil); err == nil {
+		return nil
+	}
+	return fn(ctx, nil)
+}
+
+// A statement in autocommit mode gets a transaction span marked
+// autocommit, its attempts, and no COMMIT span; through a runner that
+// cannot run one alone it runs (and is traced) as a transaction.
+func TestRunStatementSpans(t *testing.T) {
+	for _, c := range []struct {
+		name              string
+		runner            executor.Runner
+		autocommit        bool
+		attempts, commits int
+	}{
+		{"autocommit", retryingStatement{}, true, 2, 0},
+		{"in a transaction", retrying{}, false, 2, 1},
+	} {
+		sr := tracetest.NewSpanRecorder()
+		tr := New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
+		req := tr.Request("accounts.get", nil)
+		attempt := 0
+		err := tr.Runner(c.runner).(executor.StatementRunner).RunStatement(req.Context(context.Background()), txrunner.Options{ReadOnly: true},
+			func(ctx context.Context, _ sqlx.ExtContext) error {
+				if attempt++; attempt == 1 {
+					return dbapi.CodeErrorf(dbapi.ECONFLICT, "deadlock", "deadlock")
+				}
+				return nil
+			})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		req.End("ok")
+		count := map[string]int{}
+		for _, s := range sr.Ended() {
+			count[s.Name()]++
+			if s.Name() != SpanTransaction {
+				continue
+			}
+			auto := false
+			for _, a := range s.Attributes() {
+				if a.Key == "db.autocommit" {
+					auto = a.Value.AsBool()
+				}
+			}
+			if auto != c.autocommit {
+				t.Errorf("%s: transaction span autocommit %v, want %v", c.name, auto, c.autocommit)
+			}
+		}
+		if count[SpanTransaction] != 1 || count[SpanAttempt] != c.attempts || count[SpanCommit] != c.commits {
+			t.Errorf("%s: spans %v", c.name, count)
 		}
 	}
 }

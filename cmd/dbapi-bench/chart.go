@@ -22,9 +22,13 @@ var modeStyle = map[string]struct {
 	color color.Color
 	shape draw.GlyphDrawer
 }{
-	modeDirect:  {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}},
-	modeService: {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
+	modeDirect:      {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}},
+	modeHandwritten: {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.SquareGlyph{}},
+	modeService:     {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
 }
+
+// modeLabel is a mode's name in charts.
+var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi"}
 
 // drawChart draws, for each workload, throughput and p99 latency against
 // closed-loop concurrency, and p99 against the offered rate when the run
@@ -58,7 +62,7 @@ func drawChart(r *Results, path string) (err error) {
 		p99 := newPlot(w+": p99 latency (closed loop)", "clients", "p99 latency (ms)")
 		p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 		xt := map[float64]bool{}
-		for _, mode := range []string{modeDirect, modeService} {
+		for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
 			var a, b plotter.XYs
 			for _, l := range r.Levels {
 				if l.Workload != w || l.Mode != mode || l.Loop != loopClosed || l.OK == 0 {
@@ -86,7 +90,7 @@ func drawChart(r *Results, path string) (err error) {
 			op := newPlot(w+": p99 latency (open loop)", "offered requests/s", "p99 latency (ms)")
 			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 			rt := map[float64]bool{}
-			for _, mode := range []string{modeDirect, modeService} {
+			for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
 				var a plotter.XYs
 				for _, l := range r.Levels {
 					if l.Workload == w && l.Mode == mode && l.Loop == loopOpen && l.OK > 0 {
@@ -164,7 +168,7 @@ func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
 	line.Color, line.Width = st.color, vg.Points(1.5)
 	points.Color, points.Shape = st.color, st.shape
 	p.Add(line, points)
-	p.Legend.Add(mode, line, points)
+	p.Legend.Add(modeLabel[mode], line, points)
 	return nil
 }
 

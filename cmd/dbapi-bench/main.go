@@ -1,12 +1,17 @@
 // Command dbapi-bench measures what the dbapi service costs over running
 // the same transactions directly through database/sql.
 //
-// For each workload it runs a sweep of load levels in two modes, on the
+// For each workload it runs a sweep of load levels in three modes, on the
 // same database and data, in the same run:
 //
 //   - direct: the operation's own code (txrunner.Run around bank.Transfer,
 //     bank.Get, ...) called in this process by N goroutines on a pool sized
 //     like the service's. This is the physical limit of the database.
+//   - handwritten: N concurrent NATS requesters against the service a user
+//     would write instead of dbapi (handwritten.go): a nats.go micro
+//     endpoint that starts a goroutine per request and runs the same SQL on
+//     a pool of the same size, in a process of its own (this binary with
+//     -serve-handwritten). Not for batch.
 //   - service: N concurrent NATS requesters against a real dbapi process
 //     (the bank example, built from ./examples/bank, or -dbapi PATH), whose RSS and CPU time are
 //     read from /proc/<pid> while it runs (Linux; elsewhere they read 0).
@@ -87,7 +92,10 @@ type Options struct {
 	MaxRequests  int64
 	Quiet        bool
 	Redraw       bool
-	Args         []string // the command line, for the report
+	// ServeHandwritten runs this process as the hand-written service
+	// (the handwritten mode starts it so).
+	ServeHandwritten bool
+	Args             []string // the command line, for the report
 }
 
 func main() {
@@ -101,6 +109,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if opts.ServeHandwritten {
+		if err := serveHandwritten(hwConfig{NATSURL: opts.NATSURL, DSN: opts.MySQLDSN, Prefix: opts.Prefix, Pool: opts.Pool}); err != nil {
+			fmt.Fprintln(os.Stderr, "dbapi-bench -serve-handwritten:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	run := run
 	if opts.Redraw {
 		run = redraw
@@ -116,12 +131,13 @@ func parseFlags(args []string) (Options, error) {
 	fs := flag.NewFlagSet("dbapi-bench", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: dbapi-bench [flags]\n\n"+
-			"Runs each workload at a sweep of load levels, directly through database/sql\n"+
-			"and through a dbapi service process, and reports the ratio service/direct.\n\nflags:\n")
+			"Runs each workload at a sweep of load levels, directly through database/sql,\n"+
+			"through a hand-written NATS micro service and through a dbapi service process,\n"+
+			"and reports the ratios dbapi/direct and dbapi/hand-written.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	workloads := fs.String("workloads", "transfer,get,batch", "workloads to run: transfer, get, batch")
-	modes := fs.String("modes", "direct,service", "modes to run: direct, service")
+	modes := fs.String("modes", "direct,handwritten,service", "modes to run: direct, handwritten, service (dbapi)")
 	clients := fs.String("clients", "1,8,32,128,512", "closed-loop levels: numbers of concurrent clients (empty for none)")
 	rates := fs.String("rates", "", "open-loop levels: arrival rates in requests/s, or N% of the workload's best closed-loop service throughput (empty for none)")
 	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
@@ -138,13 +154,14 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "requester timeout of one request")
 	fs.DurationVar(&o.OverloadWait, "overload-wait", 10*time.Millisecond, "closed loop: a client answered 503 waits about this long before its next request, doubling with each 503 in a row (up to 32x)")
 	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
-	fs.StringVar(&o.Out, "out", "bench", "directory for results.json, RESULTS.md and the chart")
+	fs.StringVar(&o.Out, "out", "bench/out", "directory for results.json, RESULTS.md and the chart (bench/out is untracked; -out bench updates the committed report)")
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
 	serviceEnv := fs.String("service-env", "", "extra environment of the service, such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated)")
 	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
 	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&o.Redraw, "redraw", false, "run nothing: redraw the chart and RESULTS.md in -out from its results.json")
+	fs.BoolVar(&o.ServeHandwritten, "serve-handwritten", false, "run as the hand-written service of the handwritten mode on -nats, -mysql, -prefix and -pool (the benchmark starts it)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -194,8 +211,8 @@ func parseFlags(args []string) (Options, error) {
 		}
 	}
 	for _, m := range o.Modes {
-		if m != modeDirect && m != modeService {
-			return o, fmt.Errorf("-modes: unknown mode %q (want direct, service)", m)
+		if m != modeDirect && m != modeHandwritten && m != modeService {
+			return o, fmt.Errorf("-modes: unknown mode %q (want direct, handwritten, service)", m)
 		}
 	}
 	switch {

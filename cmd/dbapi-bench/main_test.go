@@ -22,7 +22,7 @@ func TestParseFlags(t *testing.T) {
 	if got, want := defaults.Workloads, []string{"transfer", "get", "batch"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("default -workloads = %v, want %v", got, want)
 	}
-	if defaults.Rates != nil || defaults.Burst != 0 || defaults.Chart != "chart.png" || defaults.Out != "bench" {
+	if defaults.Rates != nil || defaults.Burst != 0 || defaults.Chart != "chart.png" || defaults.Out != "bench/out" {
 		t.Errorf("defaults: rates %v, burst %d, chart %q, out %q", defaults.Rates, defaults.Burst, defaults.Chart, defaults.Out)
 	}
 

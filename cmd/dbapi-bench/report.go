@@ -22,12 +22,13 @@ type Target struct {
 	Met  *bool  `json:"met"` // nil: not measured in this run
 }
 
-// pair is the direct and service results of one level.
+// pair is the direct, hand-written and service (dbapi) results of one
+// level.
 type pair struct {
-	workload, loop  string
-	clients         int
-	rate            float64
-	direct, service *Level
+	workload, loop        string
+	clients               int
+	rate                  float64
+	direct, hand, service *Level
 }
 
 func pairs(levels []Level) []*pair {
@@ -42,9 +43,12 @@ func pairs(levels []Level) []*pair {
 			index[key] = p
 			out = append(out, p)
 		}
-		if l.Mode == modeDirect {
+		switch l.Mode {
+		case modeDirect:
 			p.direct = l
-		} else {
+		case modeHandwritten:
+			p.hand = l
+		default:
 			p.service = l
 		}
 	}
@@ -63,6 +67,32 @@ func (p *pair) ratio() (float64, bool) {
 		return 0, false
 	}
 	return p.service.RPS / p.direct.RPS, true
+}
+
+// handRatio returns dbapi's requests/s over the hand-written service's.
+func (p *pair) handRatio() (float64, bool) {
+	if p.hand == nil || p.service == nil || p.hand.RPS == 0 {
+		return 0, false
+	}
+	return p.service.RPS / p.hand.RPS, true
+}
+
+// handAdded returns the latency dbapi adds over the hand-written service,
+// of the value f picks, and false unless both have successful requests.
+func (p *pair) handAdded(f func(Latency) int64) (int64, bool) {
+	if p.hand == nil || p.service == nil || p.hand.OK == 0 || p.service.OK == 0 {
+		return 0, false
+	}
+	return f(p.service.Latency) - f(p.hand.Latency), true
+}
+
+// cpuPerReq returns a service process's CPU time per request, and false
+// where it was not measured.
+func cpuPerReq(l *Level) (float64, bool) {
+	if l == nil || l.Service == nil || l.OK == 0 || l.Service.CPUSeconds == 0 {
+		return 0, false
+	}
+	return l.Service.CPUPerReqUS, true
 }
 
 // added returns the latency the service adds over direct, service minus
@@ -136,6 +166,7 @@ func evaluate(r *Results) []Target {
 		}
 		ts = append(ts, t1, t2)
 	}
+	ts = append(ts, handTargets(ps)...)
 	t := Target{Name: "burst of requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", Want: "no missing replies, only overloaded errors, peak RSS <= 64 MiB", Got: "not measured"}
 	if b := r.Burst; b != nil {
 		t.Name = fmt.Sprintf("%d requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", b.Requests)
@@ -148,6 +179,58 @@ func evaluate(r *Results) []Target {
 	}
 	ts = append(ts, t)
 	return ts
+}
+
+// handTargets judges dbapi against the hand-written service (issue 11):
+// at least its throughput at 1 to 128 clients, at most 30 µs more p50 at
+// 1 client, no more CPU per request, and no worse p99 at 128 and 512
+// clients.
+func handTargets(ps []*pair) []Target {
+	var ts []Target
+	for _, w := range []string{"transfer", "get"} {
+		for _, n := range []int{1, 8, 32, 128} {
+			t := Target{Name: fmt.Sprintf("%s at %s: dbapi/hand-written requests/s", w, clientsString(n)), Want: ">= 1.00", Got: "not measured"}
+			if p := findPair(ps, w, loopClosed, n); p != nil {
+				if v, ok := p.handRatio(); ok {
+					t.Got, t.Met = fmt.Sprintf("%.2f (%.0f / %.0f)", v, p.service.RPS, p.hand.RPS), boolp(v >= 1)
+				}
+			}
+			ts = append(ts, t)
+		}
+		t := Target{Name: w + " at 1 client: p50 dbapi adds over hand-written", Want: "<= 30 µs", Got: "not measured"}
+		if p := findPair(ps, w, loopClosed, 1); p != nil {
+			if d, ok := p.handAdded(p50); ok {
+				t.Got, t.Met = fmt.Sprintf("%s (%s - %s)", fmtUS(d), fmtUS(p.service.Latency.P50), fmtUS(p.hand.Latency.P50)), boolp(d <= 30)
+			}
+		}
+		ts = append(ts, t)
+		t = Target{Name: w + " at 32 clients: dbapi CPU per request over hand-written", Want: "<= 1.00", Got: "not measured"}
+		if p := findPair(ps, w, loopClosed, 32); p != nil {
+			a, ok1 := cpuPerReq(p.service)
+			h, ok2 := cpuPerReq(p.hand)
+			if ok1 && ok2 && h > 0 {
+				t.Got, t.Met = fmt.Sprintf("%.2f (%.0f µs / %.0f µs)", a/h, a, h), boolp(a <= h)
+			}
+		}
+		ts = append(ts, t)
+		for _, n := range []int{128, 512} {
+			t := Target{Name: fmt.Sprintf("%s at %d clients: p99 of dbapi against hand-written", w, n), Want: "dbapi <= hand-written", Got: "not measured"}
+			if p := findPair(ps, w, loopClosed, n); p != nil {
+				if d, ok := p.handAdded(p99); ok {
+					t.Got, t.Met = fmt.Sprintf("%s against %s", fmtUS(p.service.Latency.P99), fmtUS(p.hand.Latency.P99)), boolp(d <= 0)
+				}
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+func clientsString(n int) string {
+	if n == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%d clients", n)
 }
 
 func fmtUS(us int64) string {
@@ -177,11 +260,11 @@ func errString(m map[string]int64) string {
 }
 
 // writeTables writes the comparison and detail tables as markdown, which
-// also reads well on a terminal.
+// also reads well on a terminal. "dbapi" is the service mode.
 func writeTables(w io.Writer, r *Results) {
 	ps := pairs(r.Levels)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | direct req/s | service req/s | service/direct | direct p50 / p99 | service p50 / p99 | added p50 | added p99 | service errors | service RSS | service CPU/req |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	fmt.Fprintln(w, "| workload | loop | clients / rate | direct req/s | hand-written req/s | dbapi req/s | dbapi/hand-written | dbapi/direct | p50 direct / hand-written / dbapi | p99 direct / hand-written / dbapi | dbapi added p50 over hand-written | dbapi errors | CPU/req hand-written / dbapi | dbapi RSS |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 	for _, p := range ps {
 		cell := func(l *Level, f func(*Level) string) string {
 			if l == nil {
@@ -190,40 +273,48 @@ func writeTables(w io.Writer, r *Results) {
 			return f(l)
 		}
 		rps := func(l *Level) string { return fmt.Sprintf("%.0f", l.RPS) }
-		lat := func(l *Level) string { return fmtUS(l.Latency.P50) + " / " + fmtUS(l.Latency.P99) }
-		ratio, added50, added99 := "-", "-", "-"
+		lat := func(f func(Latency) int64) string {
+			parts := make([]string, 3)
+			for i, l := range []*Level{p.direct, p.hand, p.service} {
+				parts[i] = cell(l, func(l *Level) string { return fmtUS(f(l.Latency)) })
+			}
+			return strings.Join(parts, " / ")
+		}
+		ratio, hratio, hadded := "-", "-", "-"
 		if v, ok := p.ratio(); ok {
-			ratio = fmt.Sprintf("**%.2f**", v)
+			ratio = fmt.Sprintf("%.2f", v)
 		}
-		if d, ok := p.added(p50); ok {
-			added50 = fmtUS(d)
+		if v, ok := p.handRatio(); ok {
+			hratio = fmt.Sprintf("**%.2f**", v)
 		}
-		if d, ok := p.added(p99); ok {
-			added99 = fmtUS(d)
+		if d, ok := p.handAdded(p50); ok {
+			hadded = fmtUS(d)
 		}
-		rss, cpu := "-", "-"
-		if p.service != nil && p.service.Service != nil {
-			if p.service.Service.MaxRSSMiB > 0 {
-				rss = fmt.Sprintf("%.1f MiB", p.service.Service.MaxRSSMiB)
+		cpu := func(l *Level) string {
+			if v, ok := cpuPerReq(l); ok {
+				return fmt.Sprintf("%.0f µs", v)
 			}
-			if p.service.OK > 0 {
-				cpu = fmt.Sprintf("%.0f µs", p.service.Service.CPUPerReqUS)
-			}
+			return "-"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			p.workload, p.loop, p.level(), cell(p.direct, rps), cell(p.service, rps), ratio,
-			cell(p.direct, lat), cell(p.service, lat), added50, added99,
-			cell(p.service, func(l *Level) string { return errString(l.Errors) }), rss, cpu)
+		rss := "-"
+		if p.service != nil && p.service.Service != nil && p.service.Service.MaxRSSMiB > 0 {
+			rss = fmt.Sprintf("%.1f MiB", p.service.Service.MaxRSSMiB)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			p.workload, p.loop, p.level(), cell(p.direct, rps), cell(p.hand, rps), cell(p.service, rps), hratio, ratio,
+			lat(p50), lat(p99), hadded,
+			cell(p.service, func(l *Level) string { return errString(l.Errors) }), cpu(p.hand)+" / "+cpu(p.service), rss)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every level and mode (latencies of successful requests; CPU seconds used in the measured window; "+
-		"other CPU s is what processes other than the benchmark, the service and the database used meanwhile, "+
+	fmt.Fprintln(w, "Every level and mode (service is dbapi; latencies of successful requests; CPU seconds used in the measured window "+
+		"by the process serving the requests, none for direct; "+
+		"other CPU s is what processes other than the benchmark, the services and the database used meanwhile, "+
 		"and load the 1-minute load average: both measure the noise):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | service CPU s | service max RSS | bench CPU s | database CPU s | other CPU s | load |")
+	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU s | server max RSS | bench CPU s | database CPU s | other CPU s | load |")
 	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, p := range ps {
-		for _, l := range []*Level{p.direct, p.service} {
+		for _, l := range []*Level{p.direct, p.hand, p.service} {
 			if l == nil {
 				continue
 			}
@@ -265,7 +356,7 @@ func generated(r *Results, chart string) string {
 	m := r.Machine
 	fmt.Fprintf(&b, "Measured %s by `%s`.\n\n", r.Date, r.Command)
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s). "+
-		"The benchmark process, the NATS server (%s), the dbapi process and the database share these CPUs.\n\n",
+		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database share these CPUs.\n\n",
 		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, r.Settings["nats"])
 	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, after %v s of warm-up (a quarter of it in later rounds), %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
 		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])

@@ -165,7 +165,7 @@ func TestEvaluate(t *testing.T) {
 		{"burst all ok", goodLevels(), burst(func(b *Burst) { b.OK, b.Errors = 10000, nil }), all("yes")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ts := evaluate(&Results{Levels: c.levels, Burst: c.burst})
+			ts := withoutHand(evaluate(&Results{Levels: c.levels, Burst: c.burst}))
 			if len(ts) != len(targetKeys) {
 				t.Fatalf("%d targets, want %d", len(ts), len(targetKeys))
 			}
@@ -176,6 +176,83 @@ func TestEvaluate(t *testing.T) {
 				}
 				if (tg.Met == nil) != (tg.Got == "not measured") {
 					t.Errorf("%s: met %v but got %q", tg.Name, metString(tg.Met), tg.Got)
+				}
+			}
+		})
+	}
+}
+
+// withoutHand drops the targets against the hand-written service, which
+// TestHandTargets checks.
+func withoutHand(ts []Target) []Target {
+	var out []Target
+	for _, t := range ts {
+		if !strings.Contains(t.Name, "hand-written") {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func TestHandTargets(t *testing.T) {
+	// good meets every target against the hand-written service, several
+	// exactly at the limit.
+	good := func() []Level {
+		var ls []Level
+		for _, w := range []string{"transfer", "get"} {
+			for _, n := range []int{1, 8, 32, 128, 512} {
+				h := withRSS(lv(w, loopClosed, modeHandwritten, n, 1000, 4000, 500, 9000), 20)
+				s := withRSS(lv(w, loopClosed, modeService, n, 1000, 4000, 530, 9000), 20) // ratio 1.00, +30 µs, same p99
+				h.Service.CPUPerReqUS, s.Service.CPUPerReqUS = 200, 200
+				ls = append(ls, lv(w, loopClosed, modeDirect, n, 2000, 8000, 300, 900), h, s)
+			}
+		}
+		return ls
+	}
+	edit := func(w string, n int, mode string, f func(*Level)) []Level {
+		ls := good()
+		for i := range ls {
+			if ls[i].Workload == w && ls[i].Clients == n && ls[i].Mode == mode {
+				f(&ls[i])
+			}
+		}
+		return ls
+	}
+	for _, c := range []struct {
+		name   string
+		levels []Level
+		want   map[string]string // target name → met
+	}{
+		{"every target met", good(), nil},
+		{"nothing measured", nil, map[string]string{"*": "not measured"}},
+		{"ratio just below", edit("get", 8, modeService, func(l *Level) { l.RPS = 999.9 }),
+			map[string]string{"get at 8 clients: dbapi/hand-written requests/s": "no"}},
+		{"p50 1 µs over", edit("transfer", 1, modeService, func(l *Level) { l.Latency.P50 = 531 }),
+			map[string]string{"transfer at 1 client: p50 dbapi adds over hand-written": "no"}},
+		{"more CPU", edit("get", 32, modeService, func(l *Level) { l.Service.CPUPerReqUS = 200.5 }),
+			map[string]string{"get at 32 clients: dbapi CPU per request over hand-written": "no"}},
+		{"CPU not read", edit("get", 32, modeHandwritten, func(l *Level) { l.Service = nil }),
+			map[string]string{"get at 32 clients: dbapi CPU per request over hand-written": "not measured"}},
+		{"worse p99", edit("transfer", 512, modeService, func(l *Level) { l.Latency.P99 = 9001 }),
+			map[string]string{"transfer at 512 clients: p99 of dbapi against hand-written": "no"}},
+		{"no hand-written at 128", edit("get", 128, modeHandwritten, func(l *Level) { l.Mode = "other" }),
+			map[string]string{"get at 128 clients: dbapi/hand-written requests/s": "not measured", "get at 128 clients: p99 of dbapi against hand-written": "not measured"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ts := handTargets(pairs(c.levels))
+			if len(ts) != 16 {
+				t.Fatalf("%d targets, want 16", len(ts))
+			}
+			for _, tg := range ts {
+				want, ok := c.want[tg.Name]
+				if !ok {
+					want, ok = c.want["*"]
+				}
+				if !ok {
+					want = "yes"
+				}
+				if got := metString(tg.Met); got != want {
+					t.Errorf("%s: met %s, want %s (got %q)", tg.Name, got, want, tg.Got)
 				}
 			}
 		})
@@ -306,17 +383,23 @@ func TestErrString(t *testing.T) {
 
 func TestWriteTables(t *testing.T) {
 	levels := append(goodLevels(), lv("batch", loopClosed, modeDirect, 8, 300, 1200, 3000, 9000))
+	hand := withRSS(lv("transfer", loopClosed, modeHandwritten, 32, 1000, 4000, 800, 5000), 20)
+	hand.Service.CPUPerReqUS = 120
+	levels = append(levels, hand)
 	var b bytes.Buffer
 	writeTables(&b, &Results{Levels: levels})
 	out := b.String()
 	for _, want := range []string{
-		// ratio in bold, added p50 and p99 of service over direct
-		"| transfer | closed | 32 | 1000 | 950 | **0.95** | 900 µs / 3.00 ms | 1.00 ms / 3.50 ms | 100 µs | 500 µs | - |",
-		"| transfer | closed | 1 | 1600 | 1400 | **0.88** | 500 µs / 900 µs | 650 µs / 1.90 ms | 150 µs | 1.00 ms |",
-		"| get | closed | 1 | 3000 | 2500 | **0.83** | 300 µs / 700 µs | 290 µs / 600 µs | -10 µs | -100 µs |",
-		"| transfer | closed | 512 | 1000 | 900 | **0.90** | 9.00 ms / 30.00 ms | 9.00 ms / 30.00 ms | 0 µs | 0 µs | overloaded=12 | 64.0 MiB | 50 µs |",
+		// three modes: dbapi/hand-written in bold, dbapi/direct, p50 and
+		// p99 of each mode, p50 dbapi adds over hand-written
+		"| transfer | closed | 32 | 1000 | 1000 | 950 | **0.95** | 0.95 | 900 µs / 800 µs / 1.00 ms | 3.00 ms / 5.00 ms / 3.50 ms | 200 µs | - | 120 µs / - | - |",
+		// no hand-written level: its cells are "-"
+		"| transfer | closed | 1 | 1600 | - | 1400 | - | 0.88 | 500 µs / - / 650 µs | 900 µs / - / 1.90 ms | - | - | - / - | - |",
+		"| get | closed | 1 | 3000 | - | 2500 | - | 0.83 | 300 µs / - / 290 µs | 700 µs / - / 600 µs | - |",
+		"| transfer | closed | 512 | 1000 | - | 900 | - | 0.90 | 9.00 ms / - / 9.00 ms | 30.00 ms / - / 30.00 ms | - | overloaded=12 | - / 50 µs | 64.0 MiB |",
 		// a level without service: no ratio, no added latency
-		"| batch | closed | 8 | 300 | - | - | 3.00 ms / 9.00 ms | - | - | - | - | - | - |",
+		"| batch | closed | 8 | 300 | - | - | - | - | 3.00 ms / - / - | 9.00 ms / - / - | - | - | - / - | - |",
+		"| transfer | closed | 32 | handwritten | 4000 | 1000 |",
 		"| batch | closed | 8 | direct | 1200 | 300 |",
 	} {
 		if !strings.Contains(out, want) {
@@ -324,7 +407,7 @@ func TestWriteTables(t *testing.T) {
 		}
 	}
 	// One comparison row per level, one detail row per level and mode.
-	if n, want := strings.Count(out, "\n| transfer | closed |"), 3+6; n != want {
+	if n, want := strings.Count(out, "\n| transfer | closed |"), 3+7; n != want {
 		t.Errorf("%d transfer rows, want %d", n, want)
 	}
 }
@@ -446,7 +529,7 @@ func TestReportRedrawRoundTrip(t *testing.T) {
 		"- `batch`: 10 accounts.transfer steps in one transaction — **not available**: the service does not answer",
 		"Service RSS when idle after start: 12.2 MiB.",
 		"Burst: 10000 `transfer` requests published at once: ok 1050, errors overloaded=8950, missing 0",
-		"| get | open | 1250 req/s | - | 1250 |",
+		"| get | open | 1250 req/s | - | - | 1250 |",
 		"Targets:\n\n| target | want | got | met |",
 		"Errors the service logged (first distinct lines):\n\n```\n{\"level\":\"ERROR\",\"msg\":\"boom\"}\n" + strings.Repeat("x", 300) + "...\n```\n",
 	} {

@@ -31,7 +31,7 @@ type Latency struct {
 type Level struct {
 	Workload string           `json:"workload"`
 	Loop     string           `json:"loop"`               // closed or open
-	Mode     string           `json:"mode"`               // direct or service
+	Mode     string           `json:"mode"`               // direct, handwritten or service
 	Clients  int              `json:"clients"`            // closed: clients; open: most outstanding
 	Rate     float64          `json:"offered_rate"`       // open loop: requests/s offered
 	Seconds  float64          `json:"seconds"`            // measured window
@@ -39,7 +39,7 @@ type Level struct {
 	RPS      float64          `json:"requests_per_s"`     // OK / Seconds
 	Latency  Latency          `json:"latency"`            // of successful requests
 	Errors   map[string]int64 `json:"errors,omitempty"`   // by code
-	Service  *ProcUsage       `json:"service,omitempty"`  // the dbapi process (service mode)
+	Service  *ProcUsage       `json:"service,omitempty"`  // the service process (service and handwritten modes)
 	Bench    ProcUsage        `json:"bench"`              // this process
 	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd, when found
 	// OtherCPUSeconds is the CPU time that processes other than this one,
@@ -77,6 +77,7 @@ type bench struct {
 	runner  *txrunner.Runner
 	conns   []*nats.Conn
 	svc     *serviceProc
+	hw      *serviceProc // the hand-written service
 	dbPID   string
 	results *Results
 }
@@ -128,7 +129,7 @@ func run(ctx context.Context, o Options) error {
 		fmt.Fprintln(os.Stderr, "note: interpolateParams is off in -mysql; each statement costs extra round trips")
 	}
 
-	if o.has(modeService) || o.Burst > 0 {
+	if o.has(modeService) || o.has(modeHandwritten) || o.Burst > 0 {
 		natsURL, stopNATS, err := startNATS(&o)
 		if err != nil {
 			return err
@@ -138,14 +139,23 @@ func run(ctx context.Context, o Options) error {
 			return err
 		}
 		defer closeAll(b.conns)
-		if b.svc, err = startService(ctx, &o, natsURL, b.conns[0]); err != nil {
-			return err
+		if o.has(modeService) || o.Burst > 0 {
+			if b.svc, err = startService(ctx, &o, natsURL, b.conns[0]); err != nil {
+				return err
+			}
+			defer b.svc.Stop()
+			if rss, ok := procRSS(b.svc.pid); ok {
+				b.results.IdleRSSMiB = mib(rss)
+			}
+			fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
 		}
-		defer b.svc.Stop()
-		if rss, ok := procRSS(b.svc.pid); ok {
-			b.results.IdleRSSMiB = mib(rss)
+		if o.has(modeHandwritten) {
+			if b.hw, err = startHandwritten(ctx, &o, natsURL, b.conns[0]); err != nil {
+				return err
+			}
+			defer b.hw.Stop()
+			fmt.Fprintf(os.Stderr, "hand-written service pid %s, prefix %shw, pool %d\n", b.hw.pid, o.Prefix, o.Pool)
 		}
-		fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
 	}
 
 	for _, name := range o.Workloads {
@@ -193,7 +203,7 @@ func run(ctx context.Context, o Options) error {
 
 // available returns why a workload cannot run, or "".
 func (b *bench) available(ctx context.Context, wl *workload) string {
-	if wl.name != "batch" || b.svc == nil {
+	if wl.name != "batch" || b.svc == nil || !b.o.has(modeService) {
 		return ""
 	}
 	subject := b.o.Prefix + "." + wl.subject
@@ -237,14 +247,27 @@ type segment struct {
 	load   float64
 }
 
+// modesOf returns the modes a workload runs in: the hand-written service
+// has no batch.
+func (b *bench) modesOf(wl *workload) []string {
+	var out []string
+	for _, m := range b.o.Modes {
+		if m != modeHandwritten || wl.name != "batch" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // levels runs one level in every mode, alternating the modes for -rounds
-// rounds so that a change in background load hits both alike, and records
+// rounds so that a change in background load hits all alike, and records
 // one Level per mode.
 func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients int, rate float64) {
 	o := b.o
+	modes := b.modesOf(wl)
 	segs := map[string][]segment{}
 	for round := range o.Rounds {
-		for _, mode := range o.Modes {
+		for _, mode := range modes {
 			if ctx.Err() != nil {
 				return
 			}
@@ -258,7 +281,7 @@ func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients i
 			segs[mode] = append(segs[mode], b.segment(ctx, wl, mode, loop, clients, rate, round, label))
 		}
 	}
-	for _, mode := range o.Modes {
+	for _, mode := range modes {
 		l := b.record(wl, mode, loop, clients, rate, segs[mode])
 		if !o.Quiet {
 			label := fmt.Sprintf("%s %s %s", wl.name, mode, (&pair{loop: loop, clients: clients, rate: rate}).level())
@@ -286,6 +309,12 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
 		}
 		svcPID = b.svc.pid
+	case modeHandwritten:
+		subject := o.Prefix + "hw." + wl.subject
+		req = func(_ context.Context, i int, r *rand.Rand) string {
+			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
+		}
+		svcPID = b.hw.pid
 	}
 	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID)
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
@@ -341,7 +370,7 @@ func (b *bench) record(wl *workload, mode, loop string, clients int, rate float6
 	if len(res.errors) > 0 {
 		l.Errors = res.errors
 	}
-	if mode == modeService {
+	if mode == modeService || mode == modeHandwritten {
 		u := usage(cpu[1], res.ok, maxRSS)
 		l.Service = &u
 	}

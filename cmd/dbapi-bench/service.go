@@ -101,7 +101,7 @@ func buildDBAPI(ctx context.Context, dir string) (string, error) {
 	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./examples/bank")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/dbapi: %v\n%s", err, b)
+		return "", fmt.Errorf("go build ./examples/bank: %v\n%s", err, b)
 	}
 	return out, nil
 }
@@ -133,26 +133,14 @@ func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn
 	if err != nil {
 		return nil, err
 	}
-	s := &serviceProc{tmpDir: tmp, exited: make(chan struct{})}
 	bin := o.DBAPI
 	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building ./cmd/dbapi ...")
+		fmt.Fprintln(os.Stderr, "building ./examples/bank ...")
 		if bin, err = buildDBAPI(ctx, tmp); err != nil {
 			os.RemoveAll(tmp)
 			return nil, err
 		}
 	}
-	s.logPath = o.ServiceLog
-	if s.logPath == "" {
-		s.logPath = filepath.Join(tmp, "dbapi.log")
-	}
-	logf, err := os.Create(s.logPath)
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	defer logf.Close()
-
 	env := os.Environ()
 	if os.Getenv("DBAPI_LOG_LEVEL") == "" {
 		env = append(env, "DBAPI_LOG_LEVEL=warn")
@@ -165,7 +153,43 @@ func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn
 		"DBAPI_QUEUE_GROUP="+o.Prefix,
 		"DBAPI_POOL_SIZE="+strconv.Itoa(o.Pool),
 	)
-	s.cmd = exec.Command(bin, "serve")
+	return startProc(ctx, tmp, o.ServiceLog, bin, []string{"serve"}, env, o.Prefix, nc)
+}
+
+// startHandwritten starts the hand-written service (this binary with
+// -serve-handwritten) on the benchmark database and natsURL, under the
+// subject prefix <-prefix>hw, and waits until it answers.
+func startHandwritten(ctx context.Context, o *Options, natsURL string, nc *nats.Conn) (*serviceProc, error) {
+	tmp, err := os.MkdirTemp("", "dbapi-bench-hw-")
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	env := append(os.Environ(), o.ServiceEnv...)
+	prefix := o.Prefix + "hw"
+	args := hwArgs(hwConfig{NATSURL: natsURL, DSN: o.MySQLDSN, Prefix: prefix, Pool: o.Pool})
+	return startProc(ctx, tmp, "", self, args, env, prefix, nc)
+}
+
+// startProc starts bin with args and env, its output in logPath (default:
+// a file in tmp, which Stop removes), and waits until it answers
+// <prefix>.accounts.get.
+func startProc(ctx context.Context, tmp, logPath, bin string, args, env []string, prefix string, nc *nats.Conn) (*serviceProc, error) {
+	s := &serviceProc{tmpDir: tmp, exited: make(chan struct{}), logPath: logPath}
+	if s.logPath == "" {
+		s.logPath = filepath.Join(tmp, "service.log")
+	}
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	defer logf.Close()
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
@@ -178,19 +202,19 @@ func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn
 	// Ready when accounts.get answers (a 404 is an answer).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		_, err := nc.Request(o.Prefix+".accounts.get", []byte(`{"id":1}`), time.Second)
+		_, err := nc.Request(prefix+".accounts.get", []byte(`{"id":1}`), time.Second)
 		if err == nil {
 			return s, nil
 		}
 		select {
 		case <-s.exited:
 			s.Stop()
-			return nil, fmt.Errorf("the service exited at start (%v):\n%s", s.waitErr, s.logTail())
+			return nil, fmt.Errorf("%s exited at start (%v):\n%s", bin, s.waitErr, s.logTail())
 		default:
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("the service did not answer within 60s (%v):\n%s", err, s.logTail())
+			return nil, fmt.Errorf("%s did not answer within 60s (%v):\n%s", bin, err, s.logTail())
 		}
 		sleepCtx(ctx, 100*time.Millisecond)
 	}

@@ -17,6 +17,16 @@ import (
 // TestSmoke runs the tool end to end with tiny settings against a
 // database of its own and a dbapi binary built for the test, and checks
 // the structure of what it writes, never its speed.
+// TestMain lets the test binary stand in for dbapi-bench when the
+// handwritten mode starts "this binary" as the hand-written service.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-serve-handwritten" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service; skipped with -short")
@@ -65,7 +75,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("workloads %v, unavailable %v", r.Workloads, r.Unavailable)
 	}
 
-	// Every level in both modes, once each.
+	// Every level in every mode, once each.
 	type key struct {
 		workload, loop, mode string
 		clients              int
@@ -85,7 +95,7 @@ func TestSmoke(t *testing.T) {
 	for _, w := range workloads {
 		bestService := 0.0
 		for _, n := range clients {
-			for _, m := range []string{modeDirect, modeService} {
+			for _, m := range []string{modeDirect, modeHandwritten, modeService} {
 				if seen[key{w, loopClosed, m, n}] == nil {
 					t.Errorf("%s %s at %d clients: no level", w, m, n)
 				}
@@ -106,13 +116,13 @@ func TestSmoke(t *testing.T) {
 		case d.Rate != float64(int(bestService/2)) || s.Rate != d.Rate:
 			t.Errorf("%s: open-loop rates %v and %v, want 50%% of %v", w, d.Rate, s.Rate, bestService)
 		}
-		for _, m := range []string{modeDirect, modeService} {
+		for _, m := range []string{modeDirect, modeHandwritten, modeService} {
 			if okBy[w+"/"+m] == 0 {
 				t.Errorf("%s %s: no successful request at any level", w, m)
 			}
 		}
 	}
-	if want := len(workloads) * (len(clients) + 1) * 2; len(r.Levels) != want {
+	if want := len(workloads) * (len(clients) + 1) * 3; len(r.Levels) != want {
 		t.Errorf("%d levels, want %d", len(r.Levels), want)
 	}
 
@@ -142,8 +152,13 @@ func TestSmoke(t *testing.T) {
 	}
 
 	// Targets: all of them, those of levels not run not measured.
-	if len(r.Targets) != len(targetKeys) {
-		t.Errorf("%d targets, want %d", len(r.Targets), len(targetKeys))
+	if len(withoutHand(r.Targets)) != len(targetKeys) || len(r.Targets) != len(targetKeys)+16 {
+		t.Errorf("%d targets, want %d", len(r.Targets), len(targetKeys)+16)
+	}
+	for _, tg := range r.Targets {
+		if strings.Contains(tg.Name, "hand-written") && strings.Contains(tg.Name, " 1 client") && tg.Met == nil {
+			t.Errorf("%s: not measured", tg.Name)
+		}
 	}
 	for _, k := range []string{"transfer ratio", "get ratio", "transfer 512", "get rss"} {
 		if tg := findTarget(t, r.Targets, k); tg.Met != nil {
@@ -199,7 +214,7 @@ func checkLevel(t *testing.T, l *Level, o Options) {
 	if l.OK == 0 && lat != (Latency{}) {
 		t.Errorf("%s: latencies %+v without a successful request", name, lat)
 	}
-	if (l.Service != nil) != (l.Mode == modeService) {
+	if (l.Service != nil) != (l.Mode == modeService || l.Mode == modeHandwritten) {
 		t.Errorf("%s: service usage %+v", name, l.Service)
 	}
 	if l.Service != nil && l.Service.MaxRSSMiB <= 0 {

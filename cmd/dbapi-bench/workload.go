@@ -94,9 +94,17 @@ func loadOperations() error {
 }
 
 // runOp runs an operation as the service does, minus NATS and the
-// encoding of the result: one txrunner.Run with the operation's options.
+// encoding of the result: one txrunner.Run with the operation's options,
+// or its single statement in autocommit mode when it has one.
 func runOp(ctx context.Context, run *txrunner.Runner, name string, body []byte) error {
 	op := ops[name]
+	opts := txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly}
+	if op.Statement != nil {
+		return run.RunStatement(ctx, opts, func(ctx context.Context, q sqlx.ExtContext) error {
+			_, err := op.Statement(ctx, q, body)
+			return err
+		})
+	}
 	return run.Run(ctx, txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly},
 		func(ctx context.Context, tx *sqlx.Tx) error {
 			_, err := op.Run(ctx, tx, body)

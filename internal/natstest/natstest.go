@@ -18,7 +18,20 @@ func URL(t testing.TB) string {
 	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
 		return url
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	url, _ := embedded(t, false)
+	return url
+}
+
+// embedded starts a NATS server in the test process on a free port, with
+// JetStream (its store in a temporary folder) if asked, and shuts it down
+// when the test ends.
+func embedded(t testing.TB, jetStream bool) (string, *server.Server) {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}
+	if jetStream {
+		opts.JetStream, opts.StoreDir = true, t.TempDir()
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("embedded NATS: %v", err)
 	}
@@ -30,7 +43,7 @@ func URL(t testing.TB) string {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	return ns.ClientURL()
+	return ns.ClientURL(), ns
 }
 
 // Connect connects to url and closes the connection when the test ends.
@@ -55,18 +68,5 @@ func JetStreamURL(t testing.TB) (string, *server.Server) {
 	if url := os.Getenv("DBAPI_TEST_NATS_URL"); url != "" {
 		return url, nil
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("embedded NATS: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded NATS server did not start")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns.ClientURL(), ns
+	return embedded(t, true)
 }
