@@ -106,14 +106,7 @@ func TestOperatorLogs(t *testing.T) {
 	}
 	defer nc.Close()
 	subject := e.prefix + ".accounts.open"
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := nc.Request(subject, []byte(`{"owner":"x","balance":"1.00"}`), time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the service did not answer:\n%s", logs.String())
-		}
-	}
+	waitAnswers(t, nc, subject, logs)
 	// One worker held by a locked table, one request queued: the rest are
 	// refused.
 	db := e.sqlx()

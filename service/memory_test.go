@@ -110,14 +110,7 @@ func flood(t *testing.T, bin string, embedded bool) {
 	}
 	defer nc.Close()
 	subject := e.prefix + ".accounts.open"
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := nc.Request(subject, []byte(`{"owner":"x","balance":"1.00"}`), time.Second); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the service did not start:\n%s", logs.String())
-		}
-	}
+	waitAnswers(t, nc, subject, logs)
 	limit := memoryLimitFromLog(t, logs.String())
 
 	// 1,000,000 bytes each: an account to open, padded with white space.
@@ -234,4 +227,19 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// waitAnswers sends an accounts.open to subject until a bank process
+// answers, for up to a minute, and fails the test with its log if it never
+// does.
+func waitAnswers(t *testing.T, nc *nats.Conn, subject string, logs fmt.Stringer) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := nc.Request(subject, []byte(`{"owner":"x","balance":"1.00"}`), time.Second); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service did not answer:\n%s", logs)
+		}
+	}
 }
