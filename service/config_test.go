@@ -26,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 }
 
 func TestLoadConfigRejectsBadValues(t *testing.T) {
-	tests := []struct{ name, value, want string }{
+	tests := []configError{
 		{"DBAPI_WORKERS", "many", "DBAPI_WORKERS: want an integer"},
 		{"DBAPI_POOL_SIZE", "0", "DBAPI_POOL_SIZE: want a positive integer"},
 		{"DBAPI_TIMEOUT", "5", `DBAPI_TIMEOUT: want a duration`},
@@ -41,6 +41,16 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"DBAPI_MIGRATIONS_TABLE", "a-b", "DBAPI_MIGRATIONS_TABLE"},
 		{"DBAPI_MIGRATIONS_TABLE", "", "DBAPI_MIGRATIONS_TABLE"},
 	}
+	wantConfigErrors(t, tests)
+}
+
+// configError is a variable's value and what LoadConfig must say of it.
+type configError struct{ name, value, want string }
+
+// wantConfigErrors checks that each value makes LoadConfig fail with an
+// error containing want.
+func wantConfigErrors(t *testing.T, tests []configError) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
 			t.Setenv(tt.name, tt.value)
@@ -62,7 +72,7 @@ func TestLoadConfigDurable(t *testing.T) {
 		c.DurableAckWait != 30*time.Second || c.DurableDuplicates != 2*time.Minute || c.DurableStorage != "file" {
 		t.Errorf("durable defaults: %+v", c)
 	}
-	tests := []struct{ name, value, want string }{
+	tests := []configError{
 		{"DBAPI_STREAM", "a.b", "DBAPI_STREAM"},
 		{"DBAPI_DURABLE_CONSUMER", "a b", "DBAPI_DURABLE_CONSUMER"},
 		{"DBAPI_DURABLE_STORAGE", "disk", "DBAPI_DURABLE_STORAGE: want file or memory"},
@@ -72,15 +82,7 @@ func TestLoadConfigDurable(t *testing.T) {
 		{"DBAPI_DURABLE_OUTCOME_TTL", "1h", "DBAPI_DURABLE_OUTCOME_TTL"}, // shorter than the max age
 		{"DBAPI_DURABLE_MAX_AGE", "0s", "DBAPI_DURABLE_OUTCOME_TTL"},     // messages kept for ever, outcomes not
 	}
-	for _, tt := range tests {
-		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
-			t.Setenv(tt.name, tt.value)
-			_, err := LoadConfig()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("got %v; want an error containing %q", err, tt.want)
-			}
-		})
-	}
+	wantConfigErrors(t, tests)
 }
 
 // A database that cannot be reached stops the service at start with an
