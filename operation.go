@@ -44,6 +44,17 @@ type Operation struct {
 	Statement StatementFunc
 	// ReadOnly runs the transaction as READ ONLY.
 	ReadOnly bool
+	// Coalesce lets requests for this operation that wait at the same
+	// time run in one transaction (group commit): each under a SAVEPOINT
+	// of its own, in the order they arrived, with one COMMIT for all. A
+	// request that fails rolls back to its savepoint and gets its own
+	// error; the others commit together, and every reply goes out after
+	// the COMMIT. Each request stays atomic and isolated from requests
+	// outside its group, but sees the effects of the requests before it
+	// in its group, and the group commits or fails as a whole. Run must
+	// tolerate that: it must not depend on being the first statement of
+	// its transaction (a consistent snapshot taken at BEGIN, say).
+	Coalesce bool
 	// Isolation is the transaction isolation level; zero means the
 	// server default (REPEATABLE READ on InnoDB).
 	Isolation sql.IsolationLevel

@@ -103,6 +103,7 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		Name:        d.Name,
 		Description: d.Description,
 		ReadOnly:    d.ReadOnly,
+		Coalesce:    d.Coalesce,
 		Isolation:   d.Isolation,
 		Timeout:     d.Timeout,
 		Params:      d.ParamsSchema(),

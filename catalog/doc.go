@@ -44,6 +44,9 @@
 //	             that MySQL counts changed rows: an UPDATE that sets a row
 //	             to the values it has affects none, unless the DSN sets
 //	             clientFoundRows=true (then matched rows count)
+//	coalesce     optional: true | false (default false). Requests of the
+//	             operation that wait at the same time may share one
+//	             transaction, one SAVEPOINT each (dbapi.Operation.Coalesce)
 //
 // # Parameters
 //

@@ -35,7 +35,10 @@ type Definition struct {
 	Result      Result
 	Isolation   sql.IsolationLevel
 	ReadOnly    bool
-	Timeout     time.Duration
+	// Coalesce lets requests that wait at the same time share one
+	// transaction (dbapi.Operation.Coalesce).
+	Coalesce bool
+	Timeout  time.Duration
 	// MaxRows overrides Config.MaxRows for a many result; zero means
 	// the Config's.
 	MaxRows int
@@ -74,6 +77,7 @@ var directiveRE = regexp.MustCompile(`^--[ \t]*([a-z][a-z-]*):[ \t]*(.*?)[ \t\r]
 var keys = map[string]bool{
 	"name": false, "description": true, "param": true, "result": false, "isolation": false,
 	"read-only": false, "timeout": false, "max-rows": false, "json": false, "not-found": false,
+	"coalesce": false,
 }
 
 // directive reports whether a comment line is a known header directive.
@@ -136,7 +140,7 @@ func parse(file string, src []byte) (*Definition, error) {
 		key, value := m[1], m[2]
 		repeats, known := keys[key]
 		if !known {
-			return nil, errAt(n, "unknown header key %q (want one of name, description, param, result, isolation, read-only, timeout, max-rows, json, not-found)", key)
+			return nil, errAt(n, "unknown header key %q (want one of name, description, param, result, isolation, read-only, timeout, max-rows, json, not-found, coalesce)", key)
 		}
 		if prev, dup := seen[key]; dup && !repeats {
 			return nil, errAt(n, "%q is given twice (first at line %d)", key, prev)
@@ -237,14 +241,17 @@ func (d *Definition) directive(line int, key, value string) error {
 		}
 		d.Isolation = lvl
 	case "read-only":
-		switch value {
-		case "true":
-			d.ReadOnly = true
-		case "false":
-			d.ReadOnly = false
-		default:
-			return errAt(line, "read-only %q: want true or false", value)
+		b, err := parseBool(line, key, value)
+		if err != nil {
+			return err
 		}
+		d.ReadOnly = b
+	case "coalesce":
+		b, err := parseBool(line, key, value)
+		if err != nil {
+			return err
+		}
+		d.Coalesce = b
 	case "timeout":
 		t, err := time.ParseDuration(value)
 		if err != nil || t <= 0 {
@@ -269,6 +276,16 @@ func (d *Definition) directive(line int, key, value string) error {
 		d.NotFound = value
 	}
 	return nil
+}
+
+func parseBool(line int, key, value string) (bool, error) {
+	switch value {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errAt(line, "%s %q: want true or false", key, value)
 }
 
 var (

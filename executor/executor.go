@@ -29,6 +29,9 @@ type Config struct {
 	// Idempotency stores Idempotency-Key replies; nil refuses keyed
 	// requests with 400.
 	Idempotency *idempotency.Store
+	// Coalesce bounds the groups of requests that share a transaction
+	// (operations with Coalesce set).
+	Coalesce CoalesceConfig
 }
 
 func (c *Config) setDefaults() {
@@ -41,6 +44,7 @@ func (c *Config) setDefaults() {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = batch.DefaultMaxSteps
 	}
+	c.Coalesce.setDefaults()
 }
 
 // Runner runs a function as one transaction; *txrunner.Runner is one.
@@ -106,12 +110,24 @@ type Executor struct {
 	reg    *dbapi.Registry
 	cfg    Config
 	handle Handler
+	// coalescers group the requests of each operation that coalesces.
+	coalescers map[string]*coalescer
 }
 
 // New returns an Executor running the operations of reg through runner.
 func New(runner Runner, reg *dbapi.Registry, cfg Config) *Executor {
 	cfg.setDefaults()
 	e := &Executor{runner: runner, reg: reg, cfg: cfg}
+	if cfg.Coalesce.MaxGroup > 1 {
+		for _, op := range reg.Operations() {
+			if op.Coalesce {
+				if e.coalescers == nil {
+					e.coalescers = make(map[string]*coalescer)
+				}
+				e.coalescers[op.Name] = newCoalescer(cfg.Coalesce)
+			}
+		}
+	}
 	e.handle = recovering(e.withDeadline(e.run))
 	return e
 }
@@ -159,31 +175,55 @@ func (e *Executor) run(ctx context.Context, req Request) Reply {
 		ctx, cancel = context.WithTimeout(ctx, op.Timeout)
 		defer cancel()
 	}
-	// A request whose hooks store something must not run READ ONLY.
-	opts := txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly && len(hooks) == 0}
-	start := time.Now()
-	var out Reply
 	if sr, ok := e.runner.(StatementRunner); ok && op.Statement != nil && len(hooks) == 0 {
 		// One read-only SELECT needs no BEGIN and COMMIT around it: in
 		// autocommit mode it is its own transaction. A request with hooks
 		// (an idempotency key) stores something, so it keeps its
 		// transaction.
-		err = sr.RunStatement(ctx, opts, func(ctx context.Context, q sqlx.ExtContext) error {
-			res, err := op.Statement(ctx, q, req.Body)
-			if err != nil {
-				return err
-			}
-			b, err := encode(res, e.cfg.MaxReply)
-			out = Reply{Status: StatusOK, Code: "ok", Body: b}
-			return err
-		})
-	} else {
-		err = e.runner.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error {
-			var err error
-			out, err = e.attempt(ctx, tx, op, req.Body, hooks)
-			return err
-		})
+		return e.statement(ctx, sr, op, req)
 	}
+	if c := e.coalescers[req.Op]; c != nil {
+		return e.coalesce(ctx, c, op, req, hooks)
+	}
+	return e.transact(ctx, op, req.Body, hooks)
+}
+
+// txOptions are the options of a transaction running op for requests
+// with or without hooks: a request whose hooks store something must not
+// run READ ONLY.
+func txOptions(op dbapi.Operation, hooks bool) txrunner.Options {
+	return txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly && !hooks}
+}
+
+// statement runs op's Statement in autocommit mode.
+func (e *Executor) statement(ctx context.Context, sr StatementRunner, op dbapi.Operation, req Request) Reply {
+	start := time.Now()
+	var out Reply
+	err := sr.RunStatement(ctx, txOptions(op, false), func(ctx context.Context, q sqlx.ExtContext) error {
+		res, err := op.Statement(ctx, q, req.Body)
+		if err != nil {
+			return err
+		}
+		b, err := encode(res, e.cfg.MaxReply)
+		out = Reply{Status: StatusOK, Code: "ok", Body: b}
+		return err
+	})
+	if err != nil {
+		out = ErrorReply(err)
+	}
+	out.TxTime = time.Since(start)
+	return out
+}
+
+// transact runs one request for op as a transaction of its own.
+func (e *Executor) transact(ctx context.Context, op dbapi.Operation, body []byte, hooks []TxHook) Reply {
+	start := time.Now()
+	var out Reply
+	err := e.runner.Run(ctx, txOptions(op, len(hooks) > 0), func(ctx context.Context, tx *sqlx.Tx) error {
+		var err error
+		out, err = e.attempt(ctx, tx, op, body, hooks)
+		return err
+	})
 	if err != nil {
 		out = ErrorReply(err)
 	}

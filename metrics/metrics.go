@@ -19,6 +19,7 @@ type Metrics struct {
 	queueWait *prometheus.HistogramVec
 	busy      prometheus.Gauge
 	durable   *prometheus.CounterVec
+	groups    *prometheus.HistogramVec
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -52,8 +53,13 @@ func New() *Metrics {
 			Name: "dbapi_durable_requests_total",
 			Help: "Deliveries of durable requests, by operation, outcome (committed, replayed, failed, retried, gave_up) and reply code.",
 		}, []string{"op", "outcome", "code"}),
+		groups: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dbapi_group_size",
+			Help:    "Requests per transaction of operations that coalesce (group commit), by operation.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy, m.durable,
+	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy, m.durable, m.groups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +77,10 @@ func (m *Metrics) Request(op, code string, tx time.Duration) {
 func (m *Metrics) Durable(op, outcome, code string) {
 	m.durable.WithLabelValues(op, outcome, code).Inc()
 }
+
+// Group records a transaction of an operation that coalesces, and how
+// many requests it held.
+func (m *Metrics) Group(op string, size int) { m.groups.WithLabelValues(op).Observe(float64(size)) }
 
 // Retry records a transaction that is run again.
 func (m *Metrics) Retry(cause string) { m.retries.WithLabelValues(cause).Inc() }

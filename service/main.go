@@ -144,7 +144,9 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
 	var observer consumer.Observer
 	var metricsTracer consumer.Tracer
+	var onGroup func(string, int)
 	if m.metrics != nil {
+		onGroup = m.metrics.Group
 		m.metrics.WatchDB(m.DB.DB)
 		m.metrics.WatchNATS(m.NATS)
 		m.metrics.BuildInfo(Version())
@@ -165,6 +167,11 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 		MaxReply:    maxReply(m.NATS),
 		MaxBatch:    m.Config.MaxBatch,
 		Idempotency: idem,
+		Coalesce: executor.CoalesceConfig{
+			MaxGroup: m.Config.CoalesceMax,
+			MaxWait:  m.Config.CoalesceWait,
+			OnGroup:  onGroup,
+		},
 	})
 	m.Consumer, err = consumer.Start(m.NATS, exec, consumer.Config{
 		Observer:   observer,

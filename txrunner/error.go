@@ -142,3 +142,15 @@ func IsUnknownDatabase(err error) bool {
 	n, ok := mysqlNumber(err)
 	return ok && n == erBadDB
 }
+
+// Aborts reports whether err, returned by a statement inside a
+// transaction, leaves that transaction unusable as a whole: the server
+// rolled it back or will want it run again (a deadlock, a lock wait
+// timeout, a changed snapshot), the connection broke, or the context
+// ended. Any other error undid at most the statement that failed, so a
+// ROLLBACK TO SAVEPOINT can take the transaction back to an earlier point
+// and go on.
+func Aborts(err error) bool {
+	return isRetryable(err) || isConnError(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}

@@ -19,7 +19,7 @@ func Operations() []dbapi.Operation {
 			Params: dbapi.SchemaOf(openParams{}), Result: dbapi.ResultOne, ResultSchema: dbapi.SchemaOf(Account{}),
 		},
 		{
-			Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer,
+			Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer, Coalesce: true,
 			Params: dbapi.SchemaOf(transferParams{}), Result: dbapi.ResultOne, ResultSchema: dbapi.SchemaOf(TransferResult{}),
 		},
 	}

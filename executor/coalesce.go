@@ -1,0 +1,332 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/protocol"
+	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
+)
+
+// Defaults for zero CoalesceConfig fields.
+const (
+	DefaultCoalesceMax  = 8
+	DefaultCoalesceWait = 2 * time.Millisecond
+)
+
+// CoalesceConfig bounds group commit: the requests of an operation with
+// Coalesce set that wait at the same time share one transaction.
+//
+// A request that finds no group forming starts one and leads it. The
+// group starts its transaction at once if no other group of the operation
+// is still filling its own (a lone request never waits); otherwise it
+// fills while that one runs, and starts when the running group ends, when
+// it holds MaxGroup requests, or when it has waited MaxWait, whichever
+// comes first. So groups grow with the load by themselves, and a request
+// waits at most MaxWait before its transaction begins.
+type CoalesceConfig struct {
+	// MaxGroup is the most requests one transaction holds; 1 turns
+	// coalescing off. Default DefaultCoalesceMax.
+	MaxGroup int
+	// MaxWait is the longest a group waits to start. Default
+	// DefaultCoalesceWait.
+	MaxWait time.Duration
+	// OnGroup, when set, is told the size of every group that ran (1 for
+	// a request that ran alone), for metrics.
+	OnGroup func(op string, size int)
+}
+
+func (c *CoalesceConfig) setDefaults() {
+	if c.MaxGroup == 0 {
+		c.MaxGroup = DefaultCoalesceMax
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultCoalesceWait
+	}
+}
+
+// savepoint is the name of the savepoint each request of a group runs
+// under. One name serves all: a SAVEPOINT with the name of an existing one
+// replaces it.
+const savepoint = "dbapi_request"
+
+// coalescer forms the groups of one operation.
+type coalescer struct {
+	cfg CoalesceConfig
+	// slot is held by the group that started without being full, while
+	// it runs; the next group fills meanwhile.
+	slot chan struct{}
+
+	mu   sync.Mutex
+	open *group // the group taking members, if any
+}
+
+func newCoalescer(cfg CoalesceConfig) *coalescer {
+	return &coalescer{cfg: cfg, slot: make(chan struct{}, 1)}
+}
+
+// group is requests that will share a transaction.
+type group struct {
+	members []*member
+	full    chan struct{} // closed once the group holds MaxGroup members
+}
+
+// member is one request of a group.
+type member struct {
+	ctx   context.Context // the request's: its deadline and values
+	req   Request
+	hooks []TxHook
+	done  chan struct{} // closed when reply (or alone) is set
+	reply Reply
+	// alone asks the request to run in a transaction of its own: its
+	// group could not run as one.
+	alone bool
+}
+
+// join adds m to the group forming, or starts one with m as its leader.
+func (c *coalescer) join(m *member) (g *group, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == nil {
+		c.open = &group{full: make(chan struct{})}
+		leader = true
+	}
+	g = c.open
+	g.members = append(g.members, m)
+	if len(g.members) >= c.cfg.MaxGroup {
+		c.open = nil
+		close(g.full)
+	}
+	return g, leader
+}
+
+// seal closes g to new members and returns them, in the order they came.
+func (c *coalescer) seal(g *group) []*member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open == g {
+		c.open = nil
+	}
+	return g.members
+}
+
+// coalesce runs req in a group with the other requests for op waiting at
+// the same time, and returns its own reply once the group committed (or
+// failed).
+func (e *Executor) coalesce(ctx context.Context, c *coalescer, op dbapi.Operation, req Request, hooks []TxHook) Reply {
+	m := &member{ctx: ctx, req: req, hooks: hooks, done: make(chan struct{})}
+	g, leader := c.join(m)
+	if leader {
+		// Wait for the slot, a full group or MaxWait. Not for ctx: the
+		// members who joined count on the leader, and MaxWait is short.
+		held := false
+		t := time.NewTimer(c.cfg.MaxWait)
+		select {
+		case c.slot <- struct{}{}:
+			held = true
+		case <-g.full:
+		case <-t.C:
+		}
+		t.Stop()
+		ms := c.seal(g)
+		if c.cfg.OnGroup != nil {
+			c.cfg.OnGroup(op.Name, len(ms))
+		}
+		e.runGroup(op, ms)
+		if held {
+			<-c.slot
+		}
+	}
+	<-m.done
+	if m.alone {
+		return e.transact(ctx, op, req.Body, hooks)
+	}
+	return m.reply
+}
+
+// errMemberPanicked ends a group's attempt whose member panicked.
+var errMemberPanicked = errors.New("a request of the group panicked")
+
+// runGroup runs ms in one transaction, each under its savepoint, and
+// answers each.
+func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
+	if len(ms) == 1 {
+		m := ms[0]
+		m.reply = e.transact(m.ctx, op, m.req.Body, m.hooks)
+		close(m.done)
+		return
+	}
+	hooks := false
+	for _, m := range ms {
+		hooks = hooks || len(m.hooks) > 0
+	}
+	gctx, cancel := groupContext(ms)
+	defer cancel()
+	start := time.Now()
+	replies := make([]Reply, len(ms))
+	panicked := -1
+	err := e.runner.Run(gctx, txOptions(op, hooks), func(ctx context.Context, tx *sqlx.Tx) error {
+		for i, m := range ms {
+			r, err := e.member(ctx, tx, op, m)
+			if errors.Is(err, errMemberPanicked) {
+				panicked, replies[i] = i, r
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			replies[i] = r
+		}
+		return nil
+	})
+	elapsed := time.Since(start)
+	switch {
+	case err == nil:
+		for i, m := range ms {
+			m.reply = replies[i]
+			m.reply.TxTime = elapsed
+		}
+	case panicked >= 0:
+		// Nothing committed. The request that panicked gets its 500; the
+		// others run again as a group without it.
+		ms[panicked].reply = replies[panicked]
+		ms[panicked].reply.TxTime = elapsed
+		close(ms[panicked].done)
+		rest := append(ms[:panicked:panicked], ms[panicked+1:]...)
+		e.runGroup(op, rest)
+		return
+	case splits(err):
+		// The group kept deadlocking, retries and all: nothing committed,
+		// so each request gets its own transaction and its own retries.
+		for _, m := range ms {
+			m.alone = true
+		}
+	default:
+		// A timeout, an unreachable database or a COMMIT whose outcome is
+		// unknown: what the group's transaction met, every request met.
+		r := ErrorReply(err)
+		r.TxTime = elapsed
+		for _, m := range ms {
+			m.reply = r
+		}
+	}
+	for _, m := range ms {
+		close(m.done)
+	}
+}
+
+// member runs one request of a group under its savepoint. A nil error
+// means the request is answered by r and the group goes on (with the
+// request's work kept or rolled back to its savepoint); an error ends the
+// group's attempt.
+func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member) (Reply, error) {
+	if m.ctx.Err() != nil {
+		return ErrorReply(txrunner.Classify(m.ctx.Err())), nil
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+		return Reply{}, fmt.Errorf("savepoint: %w", err)
+	}
+	r, err := e.memberAttempt(memberContext{Context: ctx, values: m.ctx}, tx, op, m)
+	if err == nil && m.ctx.Err() != nil {
+		// The request's deadline passed while it ran: as alone, it does
+		// not commit.
+		err = m.ctx.Err()
+	}
+	if err == nil {
+		return r, nil
+	}
+	if errors.Is(err, errMemberPanicked) || txrunner.Aborts(err) && !errors.Is(err, m.ctx.Err()) {
+		return r, err
+	}
+	if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
+		return Reply{}, fmt.Errorf("rollback to savepoint: %w", rerr)
+	}
+	return ErrorReply(txrunner.Classify(err)), nil
+}
+
+// memberAttempt is attempt for a member, with a panic turned into
+// errMemberPanicked and the request's 500 reply.
+func (e *Executor) memberAttempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member) (r Reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = ErrorReply(&dbapi.Error{Kind: dbapi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic in transaction: %v\n%s", p, debug.Stack())})
+			err = errMemberPanicked
+		}
+	}()
+	return e.attempt(ctx, tx, op, m.req.Body, m.hooks)
+}
+
+// splits reports whether a group that failed with err should run its
+// requests one by one: err is a conflict the protocol's table calls
+// retryable (a deadlock, a lock wait timeout), which fewer requests per
+// transaction may avoid. A database that cannot be reached is no better
+// for smaller transactions.
+func splits(err error) bool {
+	e := dbapi.AsError(err)
+	return e.Kind == dbapi.ECONFLICT && protocol.Lookup(e.Kind, e.ErrorCode()).Retryable
+}
+
+// groupContext returns the context of a group's transaction: it lasts
+// until the latest deadline of its members, carries the first member's
+// values (for the transaction's trace and logs), and is cancelled once
+// every member's context is cancelled (when the service gives up on
+// them all). A member's own deadline is checked around its own part.
+func groupContext(ms []*member) (context.Context, context.CancelFunc) {
+	var latest time.Time
+	for _, m := range ms {
+		if d, ok := m.ctx.Deadline(); !ok {
+			latest = time.Time{}
+			break
+		} else if d.After(latest) {
+			latest = d
+		}
+	}
+	base := context.WithoutCancel(ms[0].ctx)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if latest.IsZero() {
+		ctx, cancel = context.WithCancel(base)
+	} else {
+		ctx, cancel = context.WithDeadline(base, latest)
+	}
+	var mu sync.Mutex
+	left := len(ms)
+	stops := make([]func() bool, len(ms))
+	for i, m := range ms {
+		stops[i] = context.AfterFunc(m.ctx, func() {
+			if !errors.Is(m.ctx.Err(), context.Canceled) {
+				return // its deadline passed; the member is skipped or rolled back
+			}
+			mu.Lock()
+			left--
+			all := left == 0
+			mu.Unlock()
+			if all {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
+// memberContext is the context a member's operation runs with: the
+// group's deadline and cancellation (a member's own deadline must not cut
+// a statement off and break the connection every member uses), and the
+// member's own values (its trace and request id).
+type memberContext struct {
+	context.Context
+	values context.Context
+}
+
+func (c memberContext) Value(key any) any { return c.values.Value(key) }
