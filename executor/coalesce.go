@@ -16,26 +16,39 @@ import (
 
 // Defaults for zero CoalesceConfig fields.
 const (
-	DefaultCoalesceMax  = 8
-	DefaultCoalesceWait = 2 * time.Millisecond
+	DefaultCoalesceMax    = 8
+	DefaultCoalesceGroups = 4
+	DefaultCoalesceWait   = 0
 )
 
 // CoalesceConfig bounds group commit: the requests of an operation with
 // Coalesce set that wait at the same time share one transaction.
 //
 // A request that finds no group forming starts one and leads it. The
-// group starts its transaction at once if no other group of the operation
-// is still filling its own (a lone request never waits); otherwise it
-// fills while that one runs, and starts when the running group ends, when
-// it holds MaxGroup requests, or when it has waited MaxWait, whichever
-// comes first. So groups grow with the load by themselves, and a request
-// waits at most MaxWait before its transaction begins.
+// group starts its transaction as soon as fewer than MaxGroups groups of
+// the operation are running, so a lone request never waits. Otherwise it
+// takes the requests that come while the running groups run, up to
+// MaxGroup (the next ones form the next group), and starts when one of
+// them ends. So groups grow with the load by themselves, and a request
+// waits for at most the groups started before its own.
+//
+// Groups that run at once may lock the same rows in different orders and
+// deadlock with each other, even when the operation alone always locks in
+// one order. So a group that had to run again halves the number of groups
+// of its operation that may run at once, and a run of groups that
+// committed at the first attempt raises it by one again, up to MaxGroups:
+// on rows that many requests touch the groups run about one after
+// another, and on rows that few do they run in parallel.
 type CoalesceConfig struct {
 	// MaxGroup is the most requests one transaction holds; 1 turns
 	// coalescing off. Default DefaultCoalesceMax.
 	MaxGroup int
-	// MaxWait is the longest a group waits to start. Default
-	// DefaultCoalesceWait.
+	// MaxGroups is how many groups of one operation run at once. Default
+	// DefaultCoalesceGroups.
+	MaxGroups int
+	// MaxWait, when not zero, lets a group that holds more than one
+	// request but fewer than MaxGroup, and could start, wait that much
+	// longer for more. Default DefaultCoalesceWait: none.
 	MaxWait time.Duration
 	// OnGroup, when set, is told the size of every group that ran (1 for
 	// a request that ran alone), for metrics.
@@ -46,7 +59,10 @@ func (c *CoalesceConfig) setDefaults() {
 	if c.MaxGroup == 0 {
 		c.MaxGroup = DefaultCoalesceMax
 	}
-	if c.MaxWait <= 0 {
+	if c.MaxGroups <= 0 {
+		c.MaxGroups = DefaultCoalesceGroups
+	}
+	if c.MaxWait < 0 {
 		c.MaxWait = DefaultCoalesceWait
 	}
 }
@@ -58,17 +74,23 @@ const savepoint = "dbapi_request"
 
 // coalescer forms the groups of one operation.
 type coalescer struct {
-	cfg CoalesceConfig
-	// slot is held by the group that started without being full, while
-	// it runs; the next group fills meanwhile.
-	slot chan struct{}
-
-	mu   sync.Mutex
-	open *group // the group taking members, if any
+	cfg     CoalesceConfig
+	mu      sync.Mutex
+	open    *group     // the group taking members, if any
+	running int        // groups running
+	limit   int        // groups that may run at once: 1 to MaxGroups
+	clean   int        // groups in a row that committed without a retry
+	ended   *sync.Cond // signalled when a group ends (on mu)
 }
 
+// cleanToGrow is how many groups in a row must commit without a retry
+// before one more may run at once.
+const cleanToGrow = 16
+
 func newCoalescer(cfg CoalesceConfig) *coalescer {
-	return &coalescer{cfg: cfg, slot: make(chan struct{}, 1)}
+	c := &coalescer{cfg: cfg, limit: cfg.MaxGroups}
+	c.ended = sync.NewCond(&c.mu)
+	return c
 }
 
 // group is requests that will share a transaction.
@@ -100,7 +122,7 @@ func (c *coalescer) join(m *member) (g *group, leader bool) {
 	g = c.open
 	g.members = append(g.members, m)
 	if len(g.members) >= c.cfg.MaxGroup {
-		c.open = nil
+		c.open = nil // full: the next request starts the next group
 		close(g.full)
 	}
 	return g, leader
@@ -116,6 +138,45 @@ func (c *coalescer) seal(g *group) []*member {
 	return g.members
 }
 
+// acquire waits until fewer than limit groups run, and counts one more.
+func (c *coalescer) acquire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running >= c.limit {
+		c.ended.Wait()
+	}
+	c.running++
+}
+
+// release counts a group that ended. Groups that run at once can lock
+// the same rows in different orders and deadlock; so a group that had to
+// run again halves the limit, and cleanToGrow groups in a row without a
+// retry raise it by one, up to MaxGroups.
+func (c *coalescer) release(retried bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running--
+	switch {
+	case retried:
+		c.limit, c.clean = max(1, c.limit/2), 0
+	case c.limit < c.cfg.MaxGroups:
+		if c.clean++; c.clean >= cleanToGrow {
+			c.limit, c.clean = c.limit+1, 0
+		}
+	}
+	c.ended.Broadcast()
+}
+
+// forming returns how many members g has if it still takes more, else 0.
+func (c *coalescer) forming(g *group) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open != g {
+		return 0
+	}
+	return len(g.members)
+}
+
 // coalesce runs req in a group with the other requests for op waiting at
 // the same time, and returns its own reply once the group committed (or
 // failed).
@@ -123,25 +184,23 @@ func (e *Executor) coalesce(ctx context.Context, c *coalescer, op dbapi.Operatio
 	m := &member{ctx: ctx, req: req, hooks: hooks, done: make(chan struct{})}
 	g, leader := c.join(m)
 	if leader {
-		// Wait for the slot, a full group or MaxWait. Not for ctx: the
-		// members who joined count on the leader, and MaxWait is short.
-		held := false
-		t := time.NewTimer(c.cfg.MaxWait)
-		select {
-		case c.slot <- struct{}{}:
-			held = true
-		case <-g.full:
-		case <-t.C:
+		// Wait for a slot. Not for ctx: the members who joined count on
+		// the leader; a member whose deadline passes meanwhile is answered
+		// without running.
+		c.acquire()
+		if c.cfg.MaxWait > 0 && c.forming(g) > 1 {
+			t := time.NewTimer(c.cfg.MaxWait)
+			select {
+			case <-g.full:
+			case <-t.C:
+			}
+			t.Stop()
 		}
-		t.Stop()
 		ms := c.seal(g)
 		if c.cfg.OnGroup != nil {
 			c.cfg.OnGroup(op.Name, len(ms))
 		}
-		e.runGroup(op, ms)
-		if held {
-			<-c.slot
-		}
+		c.release(e.runGroup(op, ms))
 	}
 	<-m.done
 	if m.alone {
@@ -150,17 +209,43 @@ func (e *Executor) coalesce(ctx context.Context, c *coalescer, op dbapi.Operatio
 	return m.reply
 }
 
-// errMemberPanicked ends a group's attempt whose member panicked.
-var errMemberPanicked = errors.New("a request of the group panicked")
+var (
+	// errMemberPanicked ends a group's attempt whose member panicked.
+	errMemberPanicked = errors.New("a request of the group panicked")
+	// errNeedSavepoints ends a group's attempt without savepoints when a
+	// member fails.
+	errNeedSavepoints = errors.New("a request of the group failed; running the group again with savepoints")
+)
 
-// runGroup runs ms in one transaction, each under its savepoint, and
-// answers each.
-func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
+// runGroup runs ms in one transaction and answers each. It reports
+// whether the transaction had to run again after a conflict (a deadlock,
+// a lock wait timeout).
+//
+// A SAVEPOINT costs a round trip per request, and is needed only if a
+// request fails. So the group first runs without them; if a request fails
+// (its error would leave the others' work in place), the whole attempt
+// rolls back and the group runs again with a savepoint before each
+// request. Only the attempt that commits decides the replies.
+func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
+	// Answer the members whose deadline passed while they waited.
+	live := ms[:0:0]
+	for _, m := range ms {
+		if m.ctx.Err() != nil {
+			m.reply = ErrorReply(errWaitedTooLong)
+			close(m.done)
+			continue
+		}
+		live = append(live, m)
+	}
+	ms = live
+	if len(ms) == 0 {
+		return false
+	}
 	if len(ms) == 1 {
 		m := ms[0]
 		m.reply = e.transact(m.ctx, op, m.req.Body, m.hooks)
 		close(m.done)
-		return
+		return false
 	}
 	hooks := false
 	for _, m := range ms {
@@ -171,9 +256,12 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
 	start := time.Now()
 	replies := make([]Reply, len(ms))
 	panicked := -1
-	err := e.runner.Run(gctx, txOptions(op, hooks), func(ctx context.Context, tx *sqlx.Tx) error {
+	savepoints := false
+	attempts := 0
+	body := func(ctx context.Context, tx *sqlx.Tx) error {
+		attempts++
 		for i, m := range ms {
-			r, err := e.member(ctx, tx, op, m)
+			r, err := e.member(ctx, tx, op, m, savepoints)
 			if errors.Is(err, errMemberPanicked) {
 				panicked, replies[i] = i, r
 				return err
@@ -184,7 +272,14 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
 			replies[i] = r
 		}
 		return nil
-	})
+	}
+	err := e.runner.Run(gctx, txOptions(op, hooks), body)
+	retried = attempts > 1
+	if errors.Is(err, errNeedSavepoints) {
+		savepoints, attempts = true, 0
+		err = e.runner.Run(gctx, txOptions(op, hooks), body)
+		retried = retried || attempts > 1
+	}
 	elapsed := time.Since(start)
 	switch {
 	case err == nil:
@@ -199,8 +294,7 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
 		ms[panicked].reply.TxTime = elapsed
 		close(ms[panicked].done)
 		rest := append(ms[:panicked:panicked], ms[panicked+1:]...)
-		e.runGroup(op, rest)
-		return
+		return e.runGroup(op, rest) || retried
 	case splits(err):
 		// The group kept deadlocking, retries and all: nothing committed,
 		// so each request gets its own transaction and its own retries.
@@ -219,18 +313,21 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) {
 	for _, m := range ms {
 		close(m.done)
 	}
+	return retried
 }
 
-// member runs one request of a group under its savepoint. A nil error
-// means the request is answered by r and the group goes on (with the
-// request's work kept or rolled back to its savepoint); an error ends the
-// group's attempt.
-func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member) (Reply, error) {
+// member runs one request of a group, under its savepoint if savepoints
+// is set. A nil error means the request is answered by r and the group
+// goes on (with the request's work kept or rolled back to its savepoint);
+// an error ends the group's attempt.
+func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member, savepoints bool) (Reply, error) {
 	if m.ctx.Err() != nil {
 		return ErrorReply(txrunner.Classify(m.ctx.Err())), nil
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-		return Reply{}, fmt.Errorf("savepoint: %w", err)
+	if savepoints {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			return Reply{}, fmt.Errorf("savepoint: %w", err)
+		}
 	}
 	r, err := e.memberAttempt(memberContext{Context: ctx, values: m.ctx}, tx, op, m)
 	if err == nil && m.ctx.Err() != nil {
@@ -243,6 +340,9 @@ func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, 
 	}
 	if errors.Is(err, errMemberPanicked) || txrunner.Aborts(err) && !errors.Is(err, m.ctx.Err()) {
 		return r, err
+	}
+	if !savepoints {
+		return Reply{}, errNeedSavepoints
 	}
 	if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
 		return Reply{}, fmt.Errorf("rollback to savepoint: %w", rerr)

@@ -34,6 +34,9 @@ func (e *Executor) Deadline(now time.Time, timeout, op string) (time.Time, error
 	return now.Add(d), nil
 }
 
+// errWaitedTooLong answers a request whose deadline passed before it ran.
+var errWaitedTooLong = dbapi.CodeErrorf(dbapi.ETIMEOUT, "timeout", "the deadline passed while the request waited; it was not run")
+
 // withDeadline refuses a request whose deadline passed before it was run,
 // and bounds the rest by the deadline.
 func (e *Executor) withDeadline(next Handler) Handler {
@@ -43,7 +46,7 @@ func (e *Executor) withDeadline(next Handler) Handler {
 			req.Deadline, _ = e.Deadline(now, "", req.Op)
 		}
 		if !now.Before(req.Deadline) {
-			return ErrorReply(dbapi.CodeErrorf(dbapi.ETIMEOUT, "timeout", "the deadline passed while the request waited; it was not run"))
+			return ErrorReply(errWaitedTooLong)
 		}
 		ctx, cancel := context.WithDeadline(ctx, req.Deadline)
 		defer cancel()

@@ -19,30 +19,31 @@ import (
 // meaning (desc). `dbapi help` prints them, and a test holds the README's
 // configuration table to them.
 type Config struct {
-	MySQLDSN     string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi" desc:"go-sql-driver/mysql DSN of the database (created if missing); the password is never logged"`
-	NATSURL      string        `envconfig:"NATS_URL" desc:"NATS server URL(s); empty: start an embedded NATS server"`
-	NATSCreds    string        `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file for servers that require one"`
-	NATSListen   string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded NATS server listens (a free port, logged loudly, if taken)"`
-	Prefix       string        `envconfig:"PREFIX" default:"dbapi" desc:"subject prefix: operation x.y is served on <prefix>.x.y"`
-	QueueGroup   string        `envconfig:"QUEUE_GROUP" default:"dbapi" desc:"NATS queue group shared by all instances"`
-	PoolSize     int           `envconfig:"POOL_SIZE" default:"16" desc:"MySQL connections (max open = max idle)"`
-	Workers      int           `envconfig:"WORKERS" desc:"concurrent transactions per instance; 0: the pool size"`
-	QueueLen     int           `envconfig:"QUEUE_LEN" default:"1024" desc:"requests that may wait for a worker; beyond: 503 overloaded"`
-	QueueBytes   int64         `envconfig:"QUEUE_BYTES" default:"67108864" desc:"request bytes that may wait for a worker; beyond: 503 overloaded"`
-	Timeout      time.Duration `envconfig:"TIMEOUT" default:"5s" desc:"deadline of a request without a Dbapi-Timeout header"`
-	CoalesceMax  int           `envconfig:"COALESCE_MAX" default:"8" desc:"group commit: most requests of a coalescing operation in one transaction; 1: off"`
-	CoalesceWait time.Duration `envconfig:"COALESCE_WAIT" default:"2ms" desc:"group commit: the longest a group of requests waits to start"`
-	MaxAttempts  int           `envconfig:"MAX_ATTEMPTS" default:"10" desc:"attempts per transaction on deadlock or lock-wait timeout"`
-	Grace        time.Duration `envconfig:"GRACE" default:"30s" desc:"on SIGINT/SIGTERM: how long in-flight requests may take to finish"`
-	MaxPayload   int           `envconfig:"MAX_PAYLOAD" default:"1048576" desc:"largest request body in bytes (413 beyond)"`
-	MaxBatch     int           `envconfig:"MAX_BATCH" default:"100" desc:"most steps in one batch (413 beyond)"`
-	MaxRows      int           `envconfig:"MAX_ROWS" default:"1000" desc:"most rows in one result (413 result_too_large beyond)"`
-	AllowRawSQL  bool          `envconfig:"ALLOW_RAW_SQL" default:"false" desc:"serve sql.exec and sql.query (trusted networks only)"`
-	IdemTTL      time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h" desc:"how long an Idempotency-Key is honoured"`
-	LogLevel     string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error; logs are JSON on stderr"`
-	HTTPAddr     string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
-	MetricsAddr  string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
-	Migrate      bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
+	MySQLDSN       string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi" desc:"go-sql-driver/mysql DSN of the database (created if missing); the password is never logged"`
+	NATSURL        string        `envconfig:"NATS_URL" desc:"NATS server URL(s); empty: start an embedded NATS server"`
+	NATSCreds      string        `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file for servers that require one"`
+	NATSListen     string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded NATS server listens (a free port, logged loudly, if taken)"`
+	Prefix         string        `envconfig:"PREFIX" default:"dbapi" desc:"subject prefix: operation x.y is served on <prefix>.x.y"`
+	QueueGroup     string        `envconfig:"QUEUE_GROUP" default:"dbapi" desc:"NATS queue group shared by all instances"`
+	PoolSize       int           `envconfig:"POOL_SIZE" default:"16" desc:"MySQL connections (max open = max idle)"`
+	Workers        int           `envconfig:"WORKERS" desc:"concurrent transactions per instance; 0: the pool size"`
+	QueueLen       int           `envconfig:"QUEUE_LEN" default:"1024" desc:"requests that may wait for a worker; beyond: 503 overloaded"`
+	QueueBytes     int64         `envconfig:"QUEUE_BYTES" default:"67108864" desc:"request bytes that may wait for a worker; beyond: 503 overloaded"`
+	Timeout        time.Duration `envconfig:"TIMEOUT" default:"5s" desc:"deadline of a request without a Dbapi-Timeout header"`
+	CoalesceMax    int           `envconfig:"COALESCE_MAX" default:"8" desc:"group commit: most requests of a coalescing operation in one transaction; 1: off"`
+	CoalesceGroups int           `envconfig:"COALESCE_GROUPS" default:"4" desc:"group commit: most groups of one operation running at once (fewer while they deadlock)"`
+	CoalesceWait   time.Duration `envconfig:"COALESCE_WAIT" default:"0s" desc:"group commit: how much longer a group of 2 or more that could start waits for more; 0: none"`
+	MaxAttempts    int           `envconfig:"MAX_ATTEMPTS" default:"10" desc:"attempts per transaction on deadlock or lock-wait timeout"`
+	Grace          time.Duration `envconfig:"GRACE" default:"30s" desc:"on SIGINT/SIGTERM: how long in-flight requests may take to finish"`
+	MaxPayload     int           `envconfig:"MAX_PAYLOAD" default:"1048576" desc:"largest request body in bytes (413 beyond)"`
+	MaxBatch       int           `envconfig:"MAX_BATCH" default:"100" desc:"most steps in one batch (413 beyond)"`
+	MaxRows        int           `envconfig:"MAX_ROWS" default:"1000" desc:"most rows in one result (413 result_too_large beyond)"`
+	AllowRawSQL    bool          `envconfig:"ALLOW_RAW_SQL" default:"false" desc:"serve sql.exec and sql.query (trusted networks only)"`
+	IdemTTL        time.Duration `envconfig:"IDEMPOTENCY_TTL" default:"24h" desc:"how long an Idempotency-Key is honoured"`
+	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error; logs are JSON on stderr"`
+	HTTPAddr       string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
+	MetricsAddr    string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
+	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
 
 	// ConnectTimeout is how long the service keeps trying at start while
 	// MySQL cannot be reached; 0 means one try.
@@ -126,8 +127,9 @@ func (c *Config) Validate() error {
 	positive("MAX_PAYLOAD", c.MaxPayload)
 	positive("MAX_BATCH", c.MaxBatch)
 	positive("COALESCE_MAX", c.CoalesceMax)
-	if c.CoalesceWait <= 0 {
-		errs = append(errs, fmt.Errorf("DBAPI_COALESCE_WAIT: want a positive duration such as \"2ms\", got %s", c.CoalesceWait))
+	positive("COALESCE_GROUPS", c.CoalesceGroups)
+	if c.CoalesceWait < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_COALESCE_WAIT: want a duration of 0 or more, got %s", c.CoalesceWait))
 	}
 	positive("MAX_ROWS", c.MaxRows)
 	if c.IdemTTL <= 0 {

@@ -168,9 +168,10 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 		MaxBatch:    m.Config.MaxBatch,
 		Idempotency: idem,
 		Coalesce: executor.CoalesceConfig{
-			MaxGroup: m.Config.CoalesceMax,
-			MaxWait:  m.Config.CoalesceWait,
-			OnGroup:  onGroup,
+			MaxGroup:  m.Config.CoalesceMax,
+			MaxGroups: m.Config.CoalesceGroups,
+			MaxWait:   m.Config.CoalesceWait,
+			OnGroup:   onGroup,
 		},
 	})
 	m.Consumer, err = consumer.Start(m.NATS, exec, consumer.Config{
