@@ -25,10 +25,14 @@ var modeStyle = map[string]struct {
 	modeDirect:      {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}},
 	modeHandwritten: {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.SquareGlyph{}},
 	modeService:     {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
+	modeCoalesced:   {color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, draw.CrossGlyph{}},
 }
 
+// chartModes are the modes in the order the charts draw and list them.
+var chartModes = []string{modeDirect, modeHandwritten, modeService, modeCoalesced}
+
 // modeLabel is a mode's name in charts.
-var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi"}
+var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi", modeCoalesced: "dbapi coalesced"}
 
 // drawChart draws, for each workload, throughput and p99 latency against
 // closed-loop concurrency, and p99 against the offered rate when the run
@@ -57,12 +61,18 @@ func drawChart(r *Results, path string) (err error) {
 		cols = 3
 	}
 	rows := make([][]*plot.Plot, len(workloads))
+	// A profile other than the default is named in every title, so that
+	// the charts of two profiles cannot be taken for each other.
+	closed, open := "closed loop", "open loop"
+	if r.Profile != "" && r.Profile != profileDefault {
+		closed, open = closed+", "+r.Profile, open+", "+r.Profile
+	}
 	for i, w := range workloads {
-		tp := newPlot(w+": throughput (closed loop)", "clients", "requests/s")
-		p99 := newPlot(w+": p99 latency (closed loop)", "clients", "p99 latency (ms)")
+		tp := newPlot(w+": throughput ("+closed+")", "clients", "requests/s")
+		p99 := newPlot(w+": p99 latency ("+closed+")", "clients", "p99 latency (ms)")
 		p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 		xt := map[float64]bool{}
-		for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
+		for _, mode := range chartModes {
 			var a, b plotter.XYs
 			for _, l := range r.Levels {
 				if l.Workload != w || l.Mode != mode || l.Loop != loopClosed || l.OK == 0 {
@@ -87,10 +97,10 @@ func drawChart(r *Results, path string) (err error) {
 		headroom(p99, 4)
 		rows[i] = []*plot.Plot{tp, p99}
 		if hasOpen {
-			op := newPlot(w+": p99 latency (open loop)", "offered requests/s", "p99 latency (ms)")
+			op := newPlot(w+": p99 latency ("+open+")", "offered requests/s", "p99 latency (ms)")
 			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 			rt := map[float64]bool{}
-			for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
+			for _, mode := range chartModes {
 				var a plotter.XYs
 				for _, l := range r.Levels {
 					if l.Workload == w && l.Mode == mode && l.Loop == loopOpen && l.OK > 0 {
