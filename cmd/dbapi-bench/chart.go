@@ -72,6 +72,7 @@ func drawChart(r *Results, path string) (err error) {
 		p99 := newPlot(w+": p99 latency ("+closed+")", "clients", "p99 latency (ms)")
 		p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 		xt := map[float64]bool{}
+		lines := 0
 		for _, mode := range chartModes {
 			var a, b plotter.XYs
 			for _, l := range r.Levels {
@@ -81,6 +82,9 @@ func drawChart(r *Results, path string) (err error) {
 				a = append(a, plotter.XY{X: float64(l.Clients), Y: l.RPS})
 				b = append(b, plotter.XY{X: float64(l.Clients), Y: float64(l.Latency.P99) / 1000})
 				xt[float64(l.Clients)] = true
+			}
+			if len(a) > 0 {
+				lines++
 			}
 			if err := addLine(tp, mode, a); err != nil {
 				return err
@@ -93,13 +97,15 @@ func drawChart(r *Results, path string) (err error) {
 			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, constTicks(xt)
 		}
 		tp.Y.Min, tp.Y.Tick.Marker = 0, plainTicks{}
-		headroom(tp, 1.3)
-		headroom(p99, 4)
+		linear, logf := legendRoom(lines)
+		headroom(tp, linear)
+		headroom(p99, logf)
 		rows[i] = []*plot.Plot{tp, p99}
 		if hasOpen {
 			op := newPlot(w+": p99 latency ("+open+")", "offered requests/s", "p99 latency (ms)")
 			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 			rt := map[float64]bool{}
+			lines := 0
 			for _, mode := range chartModes {
 				var a plotter.XYs
 				for _, l := range r.Levels {
@@ -109,12 +115,16 @@ func drawChart(r *Results, path string) (err error) {
 					}
 				}
 				sort.Slice(a, func(i, j int) bool { return a[i].X < a[j].X })
+				if len(a) > 0 {
+					lines++
+				}
 				if err := addLine(op, mode, a); err != nil {
 					return err
 				}
 			}
 			op.X.Tick.Marker = constTicks(rt)
-			headroom(op, 4)
+			_, logf := legendRoom(lines)
+			headroom(op, logf)
 			rows[i] = append(rows[i], op)
 		}
 	}
@@ -180,6 +190,15 @@ func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
 	p.Add(line, points)
 	p.Legend.Add(modeLabel[mode], line, points)
 	return nil
+}
+
+// legendRoom returns the headroom factors, of a linear and of a log axis,
+// that leave room above the data for a legend of that many lines.
+func legendRoom(lines int) (linear, log float64) {
+	if lines > 3 {
+		return 1.45, 7
+	}
+	return 1.3, 4
 }
 
 // headroom raises the top of the y axis by factor over the data, so the
