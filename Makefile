@@ -90,24 +90,43 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendValue$$' -fuzztime $(FUZZTIME) ./rowjson
 	$(GO) test -run '^$$' -fuzz '^FuzzArgs$$' -fuzztime $(FUZZTIME) ./rawsql
 
-# Benchmark (several minutes; needs MariaDB/MySQL at 127.0.0.1:3306, see
-# BENCH_MYSQL): each workload at 1 to 512 clients (closed loop) and at 50%
-# and 90% of its best service throughput (open loop), directly through
-# database/sql, through the hand-written micro service and through a dbapi
-# process that it starts, then 10,000 requests at once. Writes
-# results.json, chart.png and RESULTS.md into bench/out (untracked);
-# `make bench UPDATE=1` writes the committed report in bench/ instead (its
-# generated part only). More flags: BENCHFLAGS="-h".
-BENCH_MYSQL ?= root@tcp(127.0.0.1:3306)/dbapi_bench
-BENCHFLAGS  ?=
-UPDATE      ?=
-BENCH_OUT   ?= $(if $(UPDATE),bench,bench/out)
+# Benchmark (about 8 minutes on 2 cores; needs MariaDB/MySQL at
+# 127.0.0.1:3306, see BENCH_MYSQL, and mariadbd with mariadb-install-db for
+# the binlog profile). Modes: directly through database/sql, through the
+# hand-written micro service, through a dbapi process with one transaction
+# per request (DBAPI_COALESCE_MAX=1) and, for transfer, through a second
+# one with group commit at its defaults (coalesced). Two database profiles,
+# one after the other:
+#  - default, on the server BENCH_MYSQL names: transfer, get and batch at
+#    1 to 512 clients (closed loop) and at 50% and 90% of the best dbapi
+#    throughput (open loop), then 10,000 requests at once; 7 levels of 9
+#    workload modes, each 4 rounds of 1 s (after 0.5 s of warm-up, a
+#    quarter of it in later rounds): about 5 minutes;
+#  - binlog, on a mariadbd the benchmark starts and removes (binary log
+#    synced at each commit, where commits cost most): transfer only, the
+#    same levels and rounds: about 2.5 minutes.
+# Writes results.json, chart.png and RESULTS.md into bench/out and
+# bench/out/binlog (untracked); `make bench UPDATE=1` writes the committed
+# reports in bench/ and bench/binlog instead (their generated part only).
+# BENCH_PROFILES=default (or binlog) runs one profile only. More flags,
+# passed to both runs: BENCHFLAGS="-h".
+BENCH_MYSQL    ?= root@tcp(127.0.0.1:3306)/dbapi_bench
+BENCHFLAGS     ?=
+UPDATE         ?=
+BENCH_OUT      ?= $(if $(UPDATE),bench,bench/out)
+BENCH_PROFILES ?= default binlog
+BENCH_LEVELS   := -clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4
 bench:
 	$(GO) build -o $(BIN)/bank ./examples/bank
 	cd $(BENCH_MOD) && $(GO) build -o $(abspath $(BIN))/dbapi-bench .
+ifneq ($(filter default,$(BENCH_PROFILES)),)
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -workloads transfer,get,batch \
-		-clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4 \
-		-burst 10000 -out $(BENCH_OUT) $(BENCHFLAGS)
+		$(BENCH_LEVELS) -burst 10000 -out $(BENCH_OUT) $(BENCHFLAGS)
+endif
+ifneq ($(filter binlog,$(BENCH_PROFILES)),)
+	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -mysqld binlog -workloads transfer \
+		$(BENCH_LEVELS) -out $(BENCH_OUT)/binlog $(BENCHFLAGS)
+endif
 
 # The fault suite, long version (minutes): the bank example as real
 # processes against a mariadbd and a NATS server of the suite's own, under

@@ -25,10 +25,14 @@ var modeStyle = map[string]struct {
 	modeDirect:      {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.CircleGlyph{}},
 	modeHandwritten: {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.SquareGlyph{}},
 	modeService:     {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
+	modeCoalesced:   {color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, draw.CrossGlyph{}},
 }
 
+// chartModes are the modes in the order the charts draw and list them.
+var chartModes = []string{modeDirect, modeHandwritten, modeService, modeCoalesced}
+
 // modeLabel is a mode's name in charts.
-var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi"}
+var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi", modeCoalesced: "dbapi coalesced"}
 
 // drawChart draws, for each workload, throughput and p99 latency against
 // closed-loop concurrency, and p99 against the offered rate when the run
@@ -57,12 +61,19 @@ func drawChart(r *Results, path string) (err error) {
 		cols = 3
 	}
 	rows := make([][]*plot.Plot, len(workloads))
+	// A profile other than the default is named in every title, so that
+	// the charts of two profiles cannot be taken for each other.
+	closed, open := "closed loop", "open loop"
+	if r.Profile != "" && r.Profile != profileDefault {
+		closed, open = closed+", "+r.Profile, open+", "+r.Profile
+	}
 	for i, w := range workloads {
-		tp := newPlot(w+": throughput (closed loop)", "clients", "requests/s")
-		p99 := newPlot(w+": p99 latency (closed loop)", "clients", "p99 latency (ms)")
+		tp := newPlot(w+": throughput ("+closed+")", "clients", "requests/s")
+		p99 := newPlot(w+": p99 latency ("+closed+")", "clients", "p99 latency (ms)")
 		p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 		xt := map[float64]bool{}
-		for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
+		lines := 0
+		for _, mode := range chartModes {
 			var a, b plotter.XYs
 			for _, l := range r.Levels {
 				if l.Workload != w || l.Mode != mode || l.Loop != loopClosed || l.OK == 0 {
@@ -71,6 +82,9 @@ func drawChart(r *Results, path string) (err error) {
 				a = append(a, plotter.XY{X: float64(l.Clients), Y: l.RPS})
 				b = append(b, plotter.XY{X: float64(l.Clients), Y: float64(l.Latency.P99) / 1000})
 				xt[float64(l.Clients)] = true
+			}
+			if len(a) > 0 {
+				lines++
 			}
 			if err := addLine(tp, mode, a); err != nil {
 				return err
@@ -83,14 +97,16 @@ func drawChart(r *Results, path string) (err error) {
 			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, constTicks(xt)
 		}
 		tp.Y.Min, tp.Y.Tick.Marker = 0, plainTicks{}
-		headroom(tp, 1.3)
-		headroom(p99, 4)
+		linear, logf := legendRoom(lines)
+		headroom(tp, linear)
+		headroom(p99, logf)
 		rows[i] = []*plot.Plot{tp, p99}
 		if hasOpen {
-			op := newPlot(w+": p99 latency (open loop)", "offered requests/s", "p99 latency (ms)")
+			op := newPlot(w+": p99 latency ("+open+")", "offered requests/s", "p99 latency (ms)")
 			op.Y.Scale, op.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 			rt := map[float64]bool{}
-			for _, mode := range []string{modeDirect, modeHandwritten, modeService} {
+			lines := 0
+			for _, mode := range chartModes {
 				var a plotter.XYs
 				for _, l := range r.Levels {
 					if l.Workload == w && l.Mode == mode && l.Loop == loopOpen && l.OK > 0 {
@@ -99,12 +115,16 @@ func drawChart(r *Results, path string) (err error) {
 					}
 				}
 				sort.Slice(a, func(i, j int) bool { return a[i].X < a[j].X })
+				if len(a) > 0 {
+					lines++
+				}
 				if err := addLine(op, mode, a); err != nil {
 					return err
 				}
 			}
 			op.X.Tick.Marker = constTicks(rt)
-			headroom(op, 4)
+			_, logf := legendRoom(lines)
+			headroom(op, logf)
 			rows[i] = append(rows[i], op)
 		}
 	}
@@ -170,6 +190,15 @@ func addLine(p *plot.Plot, mode string, xys plotter.XYs) error {
 	p.Add(line, points)
 	p.Legend.Add(modeLabel[mode], line, points)
 	return nil
+}
+
+// legendRoom returns the headroom factors, of a linear and of a log axis,
+// that leave room above the data for a legend of that many lines.
+func legendRoom(lines int) (linear, log float64) {
+	if lines > 3 {
+		return 1.45, 7
+	}
+	return 1.3, 4
 }
 
 // headroom raises the top of the y axis by factor over the data, so the

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -21,6 +23,7 @@ type Machine struct {
 	Database   string `json:"database,omitempty"`
 	FlushAtTrx string `json:"innodb_flush_log_at_trx_commit,omitempty"`
 	BinLog     string `json:"log_bin,omitempty"`
+	SyncBinlog string `json:"sync_binlog,omitempty"`
 }
 
 func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
@@ -56,5 +59,67 @@ func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
 	if db.GetContext(ctx, &v, "SELECT @@GLOBAL.log_bin") == nil {
 		m.BinLog = v
 	}
+	if db.GetContext(ctx, &v, "SELECT @@GLOBAL.sync_binlog") == nil {
+		m.SyncBinlog = v
+	}
 	return m
+}
+
+// statusMeter reads a counter of the database server's global status
+// (SHOW GLOBAL STATUS) at the start and at the end of a measured window,
+// on a connection of its own so that a busy pool cannot delay it.
+type statusMeter struct {
+	db    *sqlx.DB
+	name  string
+	mu    sync.Mutex
+	start int64
+	stop  int64
+	began bool // start was read
+	read  bool // stop was read
+	ended bool
+}
+
+// newStatusMeter measures the counter name (a constant such as
+// Com_commit) on db; with a nil db it measures nothing.
+func newStatusMeter(db *sqlx.DB, name string) *statusMeter {
+	return &statusMeter{db: db, name: name}
+}
+
+func (m *statusMeter) value() (int64, bool) {
+	if m.db == nil {
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var name string
+	var v int64
+	err := m.db.QueryRowxContext(ctx, "SHOW GLOBAL STATUS LIKE '"+m.name+"'").Scan(&name, &v)
+	return v, err == nil
+}
+
+func (m *statusMeter) begin() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.start, m.began = m.value()
+}
+
+func (m *statusMeter) finish() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.ended {
+		m.ended = true
+		m.stop, m.read = m.value()
+	}
+}
+
+// used returns how much the counter grew in the window, or -1 where it
+// was not read at both ends.
+func (m *statusMeter) used() int64 {
+	m.finish()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.began || !m.read {
+		return -1
+	}
+	return max(m.stop-m.start, 0)
 }

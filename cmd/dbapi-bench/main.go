@@ -1,7 +1,7 @@
 // Command dbapi-bench measures what the dbapi service costs over running
 // the same transactions directly through database/sql.
 //
-// For each workload it runs a sweep of load levels in three modes, on the
+// For each workload it runs a sweep of load levels in four modes, on the
 // same database and data, in the same run:
 //
 //   - direct: the operation's own code (txrunner.Run around bank.Transfer,
@@ -15,6 +15,15 @@
 //   - service: N concurrent NATS requesters against a real dbapi process
 //     (the bank example, built from ./examples/bank, or -dbapi PATH), whose RSS and CPU time are
 //     read from /proc/<pid> while it runs (Linux; elsewhere they read 0).
+//     It runs with DBAPI_COALESCE_MAX=1: one transaction per request, as
+//     the hand-written service and direct run them.
+//   - coalesced: the same against a second dbapi process of the same
+//     binary, under a subject prefix and queue group of its own
+//     (<-prefix>co), with group commit on (DBAPI_COALESCE_MAX and
+//     DBAPI_COALESCE_WAIT at their defaults, or as -coalesced-env sets
+//     them): requests of an operation that opts in (Coalesce) that wait
+//     at the same time share one transaction, one SAVEPOINT each. Only for
+//     workloads whose operation coalesces (transfer).
 //
 // Closed-loop levels (-clients) run N clients that each send a request as
 // soon as the previous one is answered. Open-loop levels (-rates) send
@@ -31,7 +40,10 @@
 //
 // Per level it reports requests/s, p50/p90/p99/p99.9 latency (HDR
 // histogram), errors by code, and the service's RSS and CPU time; per
-// level the ratio service/direct. It prints a table, writes results.json,
+// level the ratios service/direct, service/hand-written, coalesced/direct
+// and coalesced/service, and the database's COMMITs per request (global
+// Com_commit, so on a shared server other sessions' commits count too).
+// It prints a table, writes results.json,
 // a chart (PNG or SVG) of throughput and p99 latency against concurrency,
 // and a markdown report (RESULTS.md) in -out. With -burst N it also sends N
 // requests at once to check that memory stays bounded and the overload
@@ -46,6 +58,15 @@
 // -accounts, so contention is adjustable), get (accounts.get of a random
 // account), batch (10 transfers in one transaction; reported as not
 // available unless the service answers <prefix>.batch).
+//
+// Database profiles: by default the benchmark runs on the server that
+// -mysql names, as it is configured. -mysqld binlog starts a mariadbd of
+// its own instead (mariadb-install-db into a temporary folder, a free
+// port of 127.0.0.1), with the binary log synced at each commit
+// (--log-bin --sync-binlog=1 --innodb-flush-log-at-trx-commit=1), where
+// commits cost most; it runs every mode against that server, and stops it
+// and removes its folder at the end, also on error or Ctrl-C. The report
+// names the profile.
 //
 // It talks only to 127.0.0.1: the MySQL DSN and the NATS URL must be
 // loopback addresses. Every loop is bounded in count and time.
@@ -89,9 +110,13 @@ type Options struct {
 	Chart        string
 	ServiceLog   string
 	ServiceEnv   []string
-	MaxRequests  int64
-	Quiet        bool
-	Redraw       bool
+	CoalescedEnv []string
+	// MySQLD is the database profile that starts a server of its own
+	// ("binlog"), or "" for the server -mysql names.
+	MySQLD      string
+	MaxRequests int64
+	Quiet       bool
+	Redraw      bool
 	// ServeHandwritten runs this process as the hand-written service
 	// (the handwritten mode starts it so).
 	ServeHandwritten bool
@@ -132,12 +157,14 @@ func parseFlags(args []string) (Options, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: dbapi-bench [flags]\n\n"+
 			"Runs each workload at a sweep of load levels, directly through database/sql,\n"+
-			"through a hand-written NATS micro service and through a dbapi service process,\n"+
-			"and reports the ratios dbapi/direct and dbapi/hand-written.\n\nflags:\n")
+			"through a hand-written NATS micro service, through a dbapi service process\n"+
+			"(one transaction per request) and through a second one with group commit on,\n"+
+			"and reports the ratios dbapi/direct, dbapi/hand-written, coalesced/direct and\n"+
+			"coalesced/dbapi.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	workloads := fs.String("workloads", "transfer,get,batch", "workloads to run: transfer, get, batch")
-	modes := fs.String("modes", "direct,handwritten,service", "modes to run: direct, handwritten, service (dbapi)")
+	modes := fs.String("modes", "direct,handwritten,service,coalesced", "modes to run: direct, handwritten, service (dbapi, one transaction per request), coalesced (dbapi with group commit; workloads whose operation coalesces only)")
 	clients := fs.String("clients", "1,8,32,128,512", "closed-loop levels: numbers of concurrent clients (empty for none)")
 	rates := fs.String("rates", "", "open-loop levels: arrival rates in requests/s, or N% of the workload's best closed-loop service throughput (empty for none)")
 	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
@@ -146,7 +173,8 @@ func parseFlags(args []string) (Options, error) {
 	fs.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured time before each level and mode (a quarter of it in later rounds)")
 	fs.IntVar(&o.Accounts, "accounts", 1000, "accounts to seed; transfers pick two at random (fewer accounts, more contention)")
 	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
-	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied)")
+	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied); with -mysqld, its database name and parameters on the server started")
+	fs.StringVar(&o.MySQLD, "mysqld", "", "database profile: empty for the server -mysql names; binlog starts a mariadbd of its own with --log-bin --sync-binlog=1 --innodb-flush-log-at-trx-commit=1 in a temporary folder, removed at the end")
 	fs.StringVar(&o.NATSURL, "nats", "", "URL of a NATS server to use (default: start one in this process)")
 	fs.StringVar(&o.DBAPI, "dbapi", "", "dbapi binary to run (default: go build ./examples/bank into a temporary directory)")
 	fs.StringVar(&o.Prefix, "prefix", "dbapibench", "subject prefix and queue group of the service under test")
@@ -156,8 +184,9 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Burst, "burst", 0, "after the sweep, send this many requests at once to the service (0: skip)")
 	fs.StringVar(&o.Out, "out", "bench/out", "directory for results.json, RESULTS.md and the chart (bench/out is untracked; -out bench updates the committed report)")
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
-	serviceEnv := fs.String("service-env", "", "extra environment of the service, such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated)")
-	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log (default: a temporary file)")
+	serviceEnv := fs.String("service-env", "", "extra environment of the services (both dbapi processes and the hand-written one), such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated; not DBAPI_COALESCE_*, which the benchmark sets)")
+	coalescedEnv := fs.String("coalesced-env", "", "extra environment of the coalesced dbapi process only, after -service-env, such as DBAPI_COALESCE_MAX=16,DBAPI_COALESCE_WAIT=2ms (default: their defaults)")
+	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log, FILE.coalesced for the coalesced one's (default: temporary files)")
 	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&o.Redraw, "redraw", false, "run nothing: redraw the chart and RESULTS.md in -out from its results.json")
@@ -169,10 +198,23 @@ func parseFlags(args []string) (Options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	for _, kv := range splitList(*serviceEnv) {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
 			return o, fmt.Errorf("-service-env: want NAME=VALUE, got %q", kv)
 		}
+		if strings.HasPrefix(k, coalesceEnvPrefix) {
+			return o, fmt.Errorf("-service-env: %s is the benchmark's to set (1 for the service mode); give the coalesced mode's in -coalesced-env", k)
+		}
 		o.ServiceEnv = append(o.ServiceEnv, kv)
+	}
+	for _, kv := range splitList(*coalescedEnv) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-coalesced-env: want NAME=VALUE, got %q", kv)
+		}
+		o.CoalescedEnv = append(o.CoalescedEnv, kv)
+	}
+	if _, ok := mysqldProfiles[o.MySQLD]; o.MySQLD != "" && !ok {
+		return o, fmt.Errorf("-mysqld: unknown profile %q (want %s, or empty for the server -mysql names)", o.MySQLD, strings.Join(profileNames(), ", "))
 	}
 	o.Workloads = splitList(*workloads)
 	o.Modes = splitList(*modes)
@@ -211,8 +253,8 @@ func parseFlags(args []string) (Options, error) {
 		}
 	}
 	for _, m := range o.Modes {
-		if m != modeDirect && m != modeHandwritten && m != modeService {
-			return o, fmt.Errorf("-modes: unknown mode %q (want direct, handwritten, service)", m)
+		if m != modeDirect && m != modeHandwritten && m != modeService && m != modeCoalesced {
+			return o, fmt.Errorf("-modes: unknown mode %q (want direct, handwritten, service, coalesced)", m)
 		}
 	}
 	switch {

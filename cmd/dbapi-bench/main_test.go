@@ -22,8 +22,13 @@ func TestParseFlags(t *testing.T) {
 	if got, want := defaults.Workloads, []string{"transfer", "get", "batch"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("default -workloads = %v, want %v", got, want)
 	}
-	if defaults.Rates != nil || defaults.Burst != 0 || defaults.Chart != "chart.png" || defaults.Out != "bench/out" {
-		t.Errorf("defaults: rates %v, burst %d, chart %q, out %q", defaults.Rates, defaults.Burst, defaults.Chart, defaults.Out)
+	if got, want := defaults.Modes, []string{"direct", "handwritten", "service", "coalesced"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default -modes = %v, want %v", got, want)
+	}
+	if defaults.Rates != nil || defaults.Burst != 0 || defaults.Chart != "chart.png" || defaults.Out != "bench/out" ||
+		defaults.MySQLD != "" || defaults.CoalescedEnv != nil {
+		t.Errorf("defaults: rates %v, burst %d, chart %q, out %q, mysqld %q, coalesced env %q",
+			defaults.Rates, defaults.Burst, defaults.Chart, defaults.Out, defaults.MySQLD, defaults.CoalescedEnv)
 	}
 
 	ok := []struct {
@@ -45,6 +50,13 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-service-env", "GOMAXPROCS=1, DBAPI_QUEUE_LEN=1024"}, func(o Options) bool {
 			return reflect.DeepEqual(o.ServiceEnv, []string{"GOMAXPROCS=1", "DBAPI_QUEUE_LEN=1024"})
 		}},
+		{[]string{"-coalesced-env", "DBAPI_COALESCE_MAX=16, DBAPI_COALESCE_WAIT=2ms"}, func(o Options) bool {
+			return reflect.DeepEqual(o.CoalescedEnv, []string{"DBAPI_COALESCE_MAX=16", "DBAPI_COALESCE_WAIT=2ms"}) && o.ServiceEnv == nil
+		}},
+		{[]string{"-modes", "coalesced", "-workloads", "transfer"}, func(o Options) bool {
+			return o.has(modeCoalesced) && !o.has(modeService)
+		}},
+		{[]string{"-mysqld", "binlog"}, func(o Options) bool { return o.MySQLD == "binlog" }},
 		{[]string{"-chart", "c.SVG"}, func(o Options) bool { return o.Chart == "c.SVG" }},
 		{[]string{"-chart", ""}, func(o Options) bool { return o.Chart == "" }},
 		{[]string{"-redraw", "-out", "x"}, func(o Options) bool { return o.Redraw && o.Out == "x" }},
@@ -102,6 +114,11 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-chart", "chart.jpg"}, `-chart: want a .png or .svg file name, got "chart.jpg"`},
 		{[]string{"-service-env", "GOMAXPROCS"}, `-service-env: want NAME=VALUE, got "GOMAXPROCS"`},
 		{[]string{"-service-env", "=1"}, `got "=1"`},
+		{[]string{"-service-env", "GOMAXPROCS=1,DBAPI_COALESCE_MAX=4"}, "-service-env: DBAPI_COALESCE_MAX is the benchmark's to set"},
+		{[]string{"-service-env", "DBAPI_COALESCE_WAIT=1ms"}, "give the coalesced mode's in -coalesced-env"},
+		{[]string{"-coalesced-env", "DBAPI_COALESCE_MAX"}, `-coalesced-env: want NAME=VALUE, got "DBAPI_COALESCE_MAX"`},
+		{[]string{"-mysqld", "fast"}, `-mysqld: unknown profile "fast" (want binlog, or empty for the server -mysql names)`},
+		{[]string{"-modes", "direct,coalesced,coalesced"}, `-modes: "coalesced" given twice`},
 		{[]string{"-clients", "1", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, c := range bad {

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -22,13 +23,13 @@ type Target struct {
 	Met  *bool  `json:"met"` // nil: not measured in this run
 }
 
-// pair is the direct, hand-written and service (dbapi) results of one
-// level.
+// pair is the direct, hand-written, service (dbapi) and coalesced (dbapi
+// with group commit) results of one level.
 type pair struct {
-	workload, loop        string
-	clients               int
-	rate                  float64
-	direct, hand, service *Level
+	workload, loop                   string
+	clients                          int
+	rate                             float64
+	direct, hand, service, coalesced *Level
 }
 
 func pairs(levels []Level) []*pair {
@@ -48,8 +49,10 @@ func pairs(levels []Level) []*pair {
 			p.direct = l
 		case modeHandwritten:
 			p.hand = l
-		default:
+		case modeService:
 			p.service = l
+		case modeCoalesced:
+			p.coalesced = l
 		}
 	}
 	return out
@@ -68,6 +71,23 @@ func (p *pair) ratio() (float64, bool) {
 	}
 	return p.service.RPS / p.direct.RPS, true
 }
+
+// rpsRatio returns a's requests/s over b's, and false unless both ran and
+// b did something.
+func rpsRatio(a, b *Level) (float64, bool) {
+	if a == nil || b == nil || b.RPS == 0 {
+		return 0, false
+	}
+	return a.RPS / b.RPS, true
+}
+
+// coalescedRatio returns coalesced dbapi's requests/s over direct's (one
+// transaction per request).
+func (p *pair) coalescedRatio() (float64, bool) { return rpsRatio(p.coalesced, p.direct) }
+
+// coalescedGain returns coalesced dbapi's requests/s over dbapi's with
+// one transaction per request.
+func (p *pair) coalescedGain() (float64, bool) { return rpsRatio(p.coalesced, p.service) }
 
 // handRatio returns dbapi's requests/s over the hand-written service's.
 func (p *pair) handRatio() (float64, bool) {
@@ -134,6 +154,14 @@ func evaluate(r *Results) []Target {
 	}
 	ratio("transfer", 32, 0.90)
 	ratio("get", 32, 0.75)
+	// Group commit: coalesced dbapi against one transaction per request.
+	t := Target{Name: "transfer at 32 clients: coalesced/direct requests/s (group commit against one transaction per request)", Want: ">= 1.20", Got: "not measured"}
+	if p := findPair(ps, "transfer", loopClosed, 32); p != nil {
+		if v, ok := p.coalescedRatio(); ok {
+			t.Got, t.Met = fmt.Sprintf("%.2f (%.0f / %.0f)", v, p.coalesced.RPS, p.direct.RPS), boolp(v >= 1.2)
+		}
+	}
+	ts = append(ts, t)
 	for _, w := range []string{"transfer", "get"} {
 		p := findPair(ps, w, loopClosed, 1)
 		add := func(name string, want int64, f func(Latency) int64) {
@@ -167,7 +195,7 @@ func evaluate(r *Results) []Target {
 		ts = append(ts, t1, t2)
 	}
 	ts = append(ts, handTargets(ps)...)
-	t := Target{Name: "burst of requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", Want: "no missing replies, only overloaded errors, peak RSS <= 64 MiB", Got: "not measured"}
+	t = Target{Name: "burst of requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", Want: "no missing replies, only overloaded errors, peak RSS <= 64 MiB", Got: "not measured"}
 	if b := r.Burst; b != nil {
 		t.Name = fmt.Sprintf("%d requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", b.Requests)
 		onlyOverload := true
@@ -259,12 +287,44 @@ func errString(m map[string]int64) string {
 	return strings.Join(parts, " ")
 }
 
+// hasMode reports whether any level ran in mode.
+func hasMode(levels []Level, mode string) bool {
+	for _, l := range levels {
+		if l.Mode == mode {
+			return true
+		}
+	}
+	return false
+}
+
 // writeTables writes the comparison and detail tables as markdown, which
-// also reads well on a terminal. "dbapi" is the service mode.
+// also reads well on a terminal. "dbapi" is the service mode (one
+// transaction per request), "coalesced" dbapi with group commit; the
+// comparison table has the coalesced columns only when a level ran in
+// that mode.
 func writeTables(w io.Writer, r *Results) {
 	ps := pairs(r.Levels)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | direct req/s | hand-written req/s | dbapi req/s | dbapi/hand-written | dbapi/direct | p50 direct / hand-written / dbapi | p99 direct / hand-written / dbapi | dbapi added p50 over hand-written | dbapi errors | CPU/req hand-written / dbapi | dbapi RSS |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+	co := hasMode(r.Levels, modeCoalesced)
+	row := func(cells ...string) { fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |") }
+	// opt returns the coalesced mode's cells, or none when no level ran
+	// in that mode.
+	opt := func(cells ...string) []string {
+		if co {
+			return cells
+		}
+		return nil
+	}
+	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	lats := "direct / hand-written / dbapi"
+	if co {
+		lats += " / coalesced"
+	}
+	row(cat([]string{"workload", "loop", "clients / rate", "direct req/s", "hand-written req/s", "dbapi req/s"}, opt("coalesced req/s"),
+		[]string{"dbapi/hand-written", "dbapi/direct"}, opt("coalesced/direct", "coalesced/dbapi"),
+		[]string{"p50 " + lats, "p99 " + lats, "dbapi added p50 over hand-written", "dbapi errors"}, opt("coalesced errors"),
+		[]string{"CPU/req hand-written / dbapi" + map[bool]string{true: " / coalesced"}[co], "dbapi RSS"})...)
+	fmt.Fprintln(w, "|"+strings.Join(cat([]string{"---", "---", "---:", "---:", "---:", "---:"}, opt("---:"), []string{"---:", "---:"}, opt("---:", "---:"),
+		[]string{"---:", "---:", "---:", "---"}, opt("---"), []string{"---:", "---:"}), "|")+"|")
 	for _, p := range ps {
 		cell := func(l *Level, f func(*Level) string) string {
 			if l == nil {
@@ -272,21 +332,28 @@ func writeTables(w io.Writer, r *Results) {
 			}
 			return f(l)
 		}
+		modes := []*Level{p.direct, p.hand, p.service}
+		if co {
+			modes = append(modes, p.coalesced)
+		}
 		rps := func(l *Level) string { return fmt.Sprintf("%.0f", l.RPS) }
 		lat := func(f func(Latency) int64) string {
-			parts := make([]string, 3)
-			for i, l := range []*Level{p.direct, p.hand, p.service} {
+			parts := make([]string, len(modes))
+			for i, l := range modes {
 				parts[i] = cell(l, func(l *Level) string { return fmtUS(f(l.Latency)) })
 			}
 			return strings.Join(parts, " / ")
 		}
-		ratio, hratio, hadded := "-", "-", "-"
-		if v, ok := p.ratio(); ok {
-			ratio = fmt.Sprintf("%.2f", v)
+		ratio := func(v float64, ok bool, bold bool) string {
+			switch {
+			case !ok:
+				return "-"
+			case bold:
+				return fmt.Sprintf("**%.2f**", v)
+			}
+			return fmt.Sprintf("%.2f", v)
 		}
-		if v, ok := p.handRatio(); ok {
-			hratio = fmt.Sprintf("**%.2f**", v)
-		}
+		hadded := "-"
 		if d, ok := p.handAdded(p50); ok {
 			hadded = fmtUS(d)
 		}
@@ -296,39 +363,54 @@ func writeTables(w io.Writer, r *Results) {
 			}
 			return "-"
 		}
+		cpus := cpu(p.hand) + " / " + cpu(p.service)
+		if co {
+			cpus += " / " + cpu(p.coalesced)
+		}
 		rss := "-"
 		if p.service != nil && p.service.Service != nil && p.service.Service.MaxRSSMiB > 0 {
 			rss = fmt.Sprintf("%.1f MiB", p.service.Service.MaxRSSMiB)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			p.workload, p.loop, p.level(), cell(p.direct, rps), cell(p.hand, rps), cell(p.service, rps), hratio, ratio,
-			lat(p50), lat(p99), hadded,
-			cell(p.service, func(l *Level) string { return errString(l.Errors) }), cpu(p.hand)+" / "+cpu(p.service), rss)
+		errs := func(l *Level) string { return errString(l.Errors) }
+		r1, ok1 := p.handRatio()
+		r2, ok2 := p.ratio()
+		r3, ok3 := p.coalescedRatio()
+		r4, ok4 := p.coalescedGain()
+		row(cat([]string{p.workload, p.loop, p.level(), cell(p.direct, rps), cell(p.hand, rps), cell(p.service, rps)}, opt(cell(p.coalesced, rps)),
+			[]string{ratio(r1, ok1, true), ratio(r2, ok2, false)}, opt(ratio(r3, ok3, true), ratio(r4, ok4, false)),
+			[]string{lat(p50), lat(p99), hadded, cell(p.service, errs)}, opt(cell(p.coalesced, errs)),
+			[]string{cpus, rss})...)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every level and mode (service is dbapi; latencies of successful requests; CPU seconds used in the measured window "+
+	fmt.Fprintln(w, "Every level and mode (service is dbapi with one transaction per request, coalesced dbapi with group commit; "+
+		"latencies of successful requests; CPU seconds used in the measured window "+
 		"by the process serving the requests, none for direct; "+
+		"commits/req is the COMMIT statements the database server ran in the window (Com_commit) per successful request, "+
+		"counting other sessions' on a shared server; "+
 		"other CPU s is what processes other than the benchmark, the services and the database used meanwhile, "+
 		"and load the 1-minute load average: both measure the noise):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU s | server max RSS | bench CPU s | database CPU s | other CPU s | load |")
-	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU s | server max RSS | bench CPU s | database CPU s | commits/req | other CPU s | load |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, p := range ps {
-		for _, l := range []*Level{p.direct, p.hand, p.service} {
+		for _, l := range []*Level{p.direct, p.hand, p.service, p.coalesced} {
 			if l == nil {
 				continue
 			}
-			svcCPU, svcRSS, dbCPU := "-", "-", "-"
+			svcCPU, svcRSS, dbCPU, commits := "-", "-", "-", "-"
 			if l.Service != nil {
 				svcCPU, svcRSS = fmt.Sprintf("%.2f", l.Service.CPUSeconds), fmt.Sprintf("%.1f MiB", l.Service.MaxRSSMiB)
 			}
 			if l.Database != nil {
 				dbCPU = fmt.Sprintf("%.2f", l.Database.CPUSeconds)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %.2f | %.1f |\n",
+			if l.Commits != nil && l.OK > 0 {
+				commits = fmt.Sprintf("%.2f", float64(*l.Commits)/float64(l.OK))
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f |\n",
 				l.Workload, l.Loop, p.level(), l.Mode, l.OK, l.RPS, fmtUS(l.Latency.P50), fmtUS(l.Latency.P90),
 				fmtUS(l.Latency.P99), fmtUS(l.Latency.P999), fmtUS(l.Latency.Max), errString(l.Errors),
-				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU, l.OtherCPUSeconds, l.Load1)
+				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU, commits, l.OtherCPUSeconds, l.Load1)
 		}
 	}
 }
@@ -355,11 +437,29 @@ func generated(r *Results, chart string) string {
 	var b bytes.Buffer
 	m := r.Machine
 	fmt.Fprintf(&b, "Measured %s by `%s`.\n\n", r.Date, r.Command)
-	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s). "+
+	if r.Profile != "" {
+		fmt.Fprintf(&b, "Database profile: **%s**: %s.\n\n", r.Profile, profileDesc(r.Profile))
+	}
+	syncBinlog := ""
+	if m.SyncBinlog != "" {
+		syncBinlog = ", sync_binlog=" + m.SyncBinlog
+	}
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s%s). "+
 		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database share these CPUs.\n\n",
-		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, r.Settings["nats"])
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, syncBinlog, r.Settings["nats"])
 	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, after %v s of warm-up (a quarter of it in later rounds), %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
 		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
+	if hasMode(r.Levels, modeCoalesced) {
+		env, _ := r.Settings["coalesced_env"].(string)
+		if env == "" {
+			env = "DBAPI_COALESCE_MAX and DBAPI_COALESCE_WAIT at their defaults"
+		} else {
+			env = "`" + env + "`"
+		}
+		fmt.Fprintf(&b, "Group commit: dbapi (the service mode) runs with `DBAPI_COALESCE_MAX=1`, one transaction per request like direct and the hand-written service; "+
+			"coalesced is a second dbapi process of the same binary with group commit on (%s), where requests of an operation that opts in and wait at the same time share one transaction, one SAVEPOINT each. "+
+			"It runs only the workloads whose operation coalesces.\n\n", env)
+	}
 	names := make([]string, 0, len(r.Workloads))
 	for k := range r.Workloads {
 		names = append(names, k)
@@ -435,6 +535,9 @@ func spliceGenerated(old string, exists bool, gen string) (string, error) {
 func (b *bench) report() error {
 	o, r := b.o, b.results
 	fmt.Println()
+	if r.Profile != "" {
+		fmt.Printf("Database profile: %s: %s.\n\n", r.Profile, profileDesc(r.Profile))
+	}
 	writeTables(os.Stdout, r)
 	fmt.Println()
 	writeTargets(os.Stdout, r)

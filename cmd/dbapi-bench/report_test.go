@@ -30,6 +30,7 @@ func withRSS(l Level, mib float64) Level {
 var targetKeys = map[string]string{
 	"transfer ratio": "transfer at 32 clients: service/direct",
 	"get ratio":      "get at 32 clients: service/direct",
+	"coalesced":      "transfer at 32 clients: coalesced/direct",
 	"transfer p50":   "transfer at 1 client: added p50",
 	"transfer p99":   "transfer at 1 client: added p99",
 	"get p50":        "get at 1 client: added p50",
@@ -73,7 +74,8 @@ func goodLevels() []Level {
 		lv("get", loopClosed, modeDirect, 1, 3000, 9000, 300, 700),
 		lv("get", loopClosed, modeService, 1, 2500, 8000, 290, 600), // faster: negative added latency
 		lv("transfer", loopClosed, modeDirect, 32, 1000, 4000, 900, 3000),
-		lv("transfer", loopClosed, modeService, 32, 950, 3800, 1000, 3500), // 0.95
+		lv("transfer", loopClosed, modeService, 32, 950, 3800, 1000, 3500),   // 0.95
+		lv("transfer", loopClosed, modeCoalesced, 32, 1200, 4800, 800, 2500), // 1.20 × direct: at the limit
 		lv("get", loopClosed, modeDirect, 32, 1000, 4000, 900, 3000),
 		lv("get", loopClosed, modeService, 32, 750, 3000, 1000, 3500), // 0.75: at the limit
 		lv("transfer", loopClosed, modeDirect, 512, 1000, 4000, 9000, 30000),
@@ -137,8 +139,16 @@ func TestEvaluate(t *testing.T) {
 			with(all("yes"), "transfer ratio", "no")},
 		{"get ratio below", edit("get", 32, modeService, func(l *Level) { l.RPS = 749.9 }), goodBurst(),
 			with(all("yes"), "get ratio", "no")},
-		{"no direct at 32", drop("transfer", 32, modeDirect), goodBurst(), with(all("yes"), "transfer ratio", "not measured")},
+		{"no direct at 32", drop("transfer", 32, modeDirect), goodBurst(),
+			with(all("yes"), "transfer ratio", "not measured", "coalesced", "not measured")},
 		{"direct at 32 did nothing", edit("transfer", 32, modeDirect, func(l *Level) { l.RPS, l.OK = 0, 0 }), goodBurst(),
+			with(all("yes"), "transfer ratio", "not measured", "coalesced", "not measured")},
+		{"coalesced just below", edit("transfer", 32, modeCoalesced, func(l *Level) { l.RPS = 1199.9 }), goodBurst(),
+			with(all("yes"), "coalesced", "no")},
+		{"coalesced does not count as service", edit("transfer", 32, modeCoalesced, func(l *Level) { l.RPS = 5000 }), goodBurst(),
+			all("yes")},
+		{"no coalesced at 32", drop("transfer", 32, modeCoalesced), goodBurst(), with(all("yes"), "coalesced", "not measured")},
+		{"no service at 32: coalesced still judged", drop("transfer", 32, modeService), goodBurst(),
 			with(all("yes"), "transfer ratio", "not measured")},
 		{"added p50 1 µs over", edit("transfer", 1, modeService, func(l *Level) { l.Latency.P50 = 651 }), goodBurst(),
 			with(all("yes"), "transfer p50", "no")},
@@ -265,6 +275,7 @@ func TestEvaluateGot(t *testing.T) {
 	for key, want := range map[string]string{
 		"transfer ratio": "0.95 (950 / 1000)",
 		"get ratio":      "0.75 (750 / 1000)",
+		"coalesced":      "1.20 (1200 / 1000)",
 		"transfer p50":   "150 µs (650 µs - 500 µs)",
 		"transfer p99":   "1.00 ms (1.90 ms - 900 µs)",
 		"get p50":        "-10 µs (290 µs - 300 µs)",
@@ -335,14 +346,23 @@ func TestPairs(t *testing.T) {
 		lv("get", loopClosed, modeService, 1, 1, 1, 1, 1),
 		lv("get", loopClosed, modeService, 8, 1, 1, 1, 1), // service only
 		lv("transfer", loopClosed, modeDirect, 1, 1, 1, 1, 1),
+		lv("transfer", loopClosed, modeCoalesced, 1, 1, 1, 1, 1),
+		lv("transfer", loopClosed, modeHandwritten, 1, 1, 1, 1, 1),
+		lv("transfer", loopClosed, modeCoalesced, 8, 1, 1, 1, 1), // coalesced only
 		open(modeDirect, 500), open(modeService, 500), open(modeDirect, 900.5), open(modeService, 900.5),
 	}
 	ps := pairs(levels)
 	var got []string
-	for _, p := range ps {
-		got = append(got, strings.Join([]string{p.workload, p.loop, p.level(), map[bool]string{true: "D", false: "-"}[p.direct != nil] + map[bool]string{true: "S", false: "-"}[p.service != nil]}, " "))
+	has := func(l *Level, c string) string {
+		if l != nil {
+			return c
+		}
+		return "-"
 	}
-	want := []string{"get closed 1 DS", "get closed 8 -S", "transfer closed 1 D-", "get open 500 req/s DS", "get open 900 req/s DS"}
+	for _, p := range ps {
+		got = append(got, strings.Join([]string{p.workload, p.loop, p.level(), has(p.direct, "D") + has(p.hand, "H") + has(p.service, "S") + has(p.coalesced, "C")}, " "))
+	}
+	want := []string{"get closed 1 D-S-", "get closed 8 --S-", "transfer closed 1 DH-C", "transfer closed 8 ---C", "get open 500 req/s D-S-", "get open 900 req/s D-S-"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("pairs:\n got %q\nwant %q", got, want)
 	}
@@ -351,6 +371,14 @@ func TestPairs(t *testing.T) {
 	}
 	if p := findPair(ps, "get", loopClosed, 32); p != nil {
 		t.Errorf("findPair of a level not run = %+v", p)
+	}
+	// The ratios of the coalesced mode.
+	p := findPair(ps, "transfer", loopClosed, 1)
+	if v, ok := p.coalescedRatio(); !ok || v != 1 {
+		t.Errorf("coalesced/direct = %v, %v; want 1, true", v, ok)
+	}
+	if v, ok := p.coalescedGain(); ok {
+		t.Errorf("coalesced/service without service = %v, want none", v)
 	}
 }
 
@@ -382,33 +410,82 @@ func TestErrString(t *testing.T) {
 }
 
 func TestWriteTables(t *testing.T) {
-	levels := append(goodLevels(), lv("batch", loopClosed, modeDirect, 8, 300, 1200, 3000, 9000))
-	hand := withRSS(lv("transfer", loopClosed, modeHandwritten, 32, 1000, 4000, 800, 5000), 20)
-	hand.Service.CPUPerReqUS = 120
-	levels = append(levels, hand)
-	var b bytes.Buffer
-	writeTables(&b, &Results{Levels: levels})
-	out := b.String()
-	for _, want := range []string{
-		// three modes: dbapi/hand-written in bold, dbapi/direct, p50 and
-		// p99 of each mode, p50 dbapi adds over hand-written
-		"| transfer | closed | 32 | 1000 | 1000 | 950 | **0.95** | 0.95 | 900 µs / 800 µs / 1.00 ms | 3.00 ms / 5.00 ms / 3.50 ms | 200 µs | - | 120 µs / - | - |",
-		// no hand-written level: its cells are "-"
-		"| transfer | closed | 1 | 1600 | - | 1400 | - | 0.88 | 500 µs / - / 650 µs | 900 µs / - / 1.90 ms | - | - | - / - | - |",
-		"| get | closed | 1 | 3000 | - | 2500 | - | 0.83 | 300 µs / - / 290 µs | 700 µs / - / 600 µs | - |",
-		"| transfer | closed | 512 | 1000 | - | 900 | - | 0.90 | 9.00 ms / - / 9.00 ms | 30.00 ms / - / 30.00 ms | - | overloaded=12 | - / 50 µs | 64.0 MiB |",
-		// a level without service: no ratio, no added latency
-		"| batch | closed | 8 | 300 | - | - | - | - | 3.00 ms / - / - | 9.00 ms / - / - | - | - | - / - | - |",
-		"| transfer | closed | 32 | handwritten | 4000 | 1000 |",
-		"| batch | closed | 8 | direct | 1200 | 300 |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("tables lack %q:\n%s", want, out)
+	// base is goodLevels without the coalesced mode, a batch level of
+	// direct only and a hand-written level at 32 clients.
+	base := func() []Level {
+		var ls []Level
+		for _, l := range goodLevels() {
+			if l.Mode != modeCoalesced {
+				ls = append(ls, l)
+			}
 		}
+		hand := withRSS(lv("transfer", loopClosed, modeHandwritten, 32, 1000, 4000, 800, 5000), 20)
+		hand.Service.CPUPerReqUS = 120
+		return append(ls, lv("batch", loopClosed, modeDirect, 8, 300, 1200, 3000, 9000), hand)
 	}
-	// One comparison row per level, one detail row per level and mode.
-	if n, want := strings.Count(out, "\n| transfer | closed |"), 3+7; n != want {
-		t.Errorf("%d transfer rows, want %d", n, want)
+	coalesced := func() []Level {
+		co := withRSS(withErrors(lv("transfer", loopClosed, modeCoalesced, 32, 1500, 6000, 700, 2500), map[string]int64{"overloaded": 4}), 22)
+		co.Service.CPUPerReqUS = 90
+		co.Commits = new(int64)
+		*co.Commits = 1500
+		one := lv("transfer", loopClosed, modeCoalesced, 1, 1200, 4800, 600, 1000)
+		return append(base(), co, one)
+	}
+	for _, c := range []struct {
+		name   string
+		levels []Level
+		want   []string
+		rows   int // transfer rows: comparison and detail
+	}{
+		{"without coalesced: three modes", base(), []string{
+			"| workload | loop | clients / rate | direct req/s | hand-written req/s | dbapi req/s | dbapi/hand-written | dbapi/direct | " +
+				"p50 direct / hand-written / dbapi | p99 direct / hand-written / dbapi | dbapi added p50 over hand-written | dbapi errors | " +
+				"CPU/req hand-written / dbapi | dbapi RSS |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
+			// dbapi/hand-written in bold, dbapi/direct, p50 and p99 of each
+			// mode, p50 dbapi adds over hand-written
+			"| transfer | closed | 32 | 1000 | 1000 | 950 | **0.95** | 0.95 | 900 µs / 800 µs / 1.00 ms | 3.00 ms / 5.00 ms / 3.50 ms | 200 µs | - | 120 µs / - | - |",
+			// no hand-written level: its cells are "-"
+			"| transfer | closed | 1 | 1600 | - | 1400 | - | 0.88 | 500 µs / - / 650 µs | 900 µs / - / 1.90 ms | - | - | - / - | - |",
+			"| get | closed | 1 | 3000 | - | 2500 | - | 0.83 | 300 µs / - / 290 µs | 700 µs / - / 600 µs | - |",
+			"| transfer | closed | 512 | 1000 | - | 900 | - | 0.90 | 9.00 ms / - / 9.00 ms | 30.00 ms / - / 30.00 ms | - | overloaded=12 | - / 50 µs | 64.0 MiB |",
+			// a level without service: no ratio, no added latency
+			"| batch | closed | 8 | 300 | - | - | - | - | 3.00 ms / - / - | 9.00 ms / - / - | - | - | - / - | - |",
+			"| transfer | closed | 32 | handwritten | 4000 | 1000 |",
+			"| batch | closed | 8 | direct | 1200 | 300 |",
+			// commits not read: "-"
+			"| 0.00 | - | - | 0.00 | 0.0 |",
+		}, 3 + 7},
+		{"with coalesced: four modes", coalesced(), []string{
+			"| workload | loop | clients / rate | direct req/s | hand-written req/s | dbapi req/s | coalesced req/s | dbapi/hand-written | dbapi/direct | " +
+				"coalesced/direct | coalesced/dbapi | p50 direct / hand-written / dbapi / coalesced | p99 direct / hand-written / dbapi / coalesced | " +
+				"dbapi added p50 over hand-written | dbapi errors | coalesced errors | CPU/req hand-written / dbapi / coalesced | dbapi RSS |\n" +
+				"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|\n",
+			// coalesced/direct in bold like dbapi/hand-written, then
+			// coalesced/dbapi; a fourth latency, coalesced errors and CPU
+			"| transfer | closed | 32 | 1000 | 1000 | 950 | 1500 | **0.95** | 0.95 | **1.50** | 1.58 | 900 µs / 800 µs / 1.00 ms / 700 µs | " +
+				"3.00 ms / 5.00 ms / 3.50 ms / 2.50 ms | 200 µs | - | overloaded=4 | 120 µs / - / 90 µs | - |",
+			"| transfer | closed | 1 | 1600 | - | 1400 | 1200 | - | 0.88 | **0.75** | 0.86 | 500 µs / - / 650 µs / 600 µs | 900 µs / - / 1.90 ms / 1.00 ms | - | - | - | - / - / - | - |",
+			// a workload without the coalesced mode: its cells are "-"
+			"| get | closed | 1 | 3000 | - | 2500 | - | - | 0.83 | - | - | 300 µs / - / 290 µs / - | 700 µs / - / 600 µs / - | - | - | - | - / - / - | - |",
+			"| batch | closed | 8 | 300 | - | - | - | - | - | - | - | 3.00 ms / - / - / - | 9.00 ms / - / - / - | - | - | - | - / - / - | - |",
+			// the detail row, with commits per request
+			"| transfer | closed | 32 | coalesced | 6000 | 1500 | 700 µs | 700 µs | 2.50 ms | 2.50 ms | 2.50 ms | overloaded=4 | 1.00 | 22.0 MiB | 0.00 | - | 0.25 | 0.00 | 0.0 |",
+		}, 3 + 7 + 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			writeTables(&b, &Results{Levels: c.levels})
+			out := b.String()
+			for _, want := range c.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("tables lack %q:\n%s", want, out)
+				}
+			}
+			// One comparison row per level, one detail row per level and mode.
+			if n := strings.Count(out, "\n| transfer | closed |"); n != c.rows {
+				t.Errorf("%d transfer rows, want %d", n, c.rows)
+			}
+		})
 	}
 }
 
@@ -473,16 +550,24 @@ func fullResults() *Results {
 	levels[0].Database = &ProcUsage{CPUSeconds: 1.25, CPUPerReqUS: 208.3333}
 	levels[0].Bench = ProcUsage{CPUSeconds: 0.5, CPUPerReqUS: 83.33333333333333}
 	levels[0].OtherCPUSeconds, levels[0].Load1 = 0.12, 1.5
+	for i := range levels {
+		if levels[i].Mode == modeCoalesced {
+			levels[i].Commits = new(int64)
+			*levels[i].Commits = 960 // 0.20 per request
+		}
+	}
 	open := lv("get", loopOpen, modeService, 1024, 1249.5, 4998, 300, 800)
 	open.Rate = 1250
 	levels = append(levels, open)
 	r := &Results{
 		Date:    "2026-11-25 09:25 UTC",
-		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", MemoryGiB: 24, OS: "linux/amd64", Kernel: "6.1", GoVersion: "go1.26.8", Database: "10.11.19-MariaDB", FlushAtTrx: "1", BinLog: "0"},
-		Command: "dbapi-bench -clients 1,32,512 -rates 50%",
+		Profile: "binlog",
+		Machine: Machine{CPUs: 2, CPUModel: "AMD EPYC", MemoryGiB: 24, OS: "linux/amd64", Kernel: "6.1", GoVersion: "go1.26.8", Database: "10.11.19-MariaDB", FlushAtTrx: "1", BinLog: "1", SyncBinlog: "1"},
+		Command: "dbapi-bench -clients 1,32,512 -rates 50% -mysqld binlog",
 		Settings: map[string]any{
 			"duration_s": 4.0, "warmup_s": 0.5, "accounts": 1_000_000, "rounds": 4, "pool": 16, "conns": 4,
-			"open_clients": 1024, "overload_wait_ms": int64(10), "service_env": "GOMAXPROCS=1", "nats": "embedded in the benchmark process",
+			"open_clients": 1024, "overload_wait_ms": int64(10), "service_env": "GOMAXPROCS=1", "coalesced_env": "DBAPI_COALESCE_WAIT=2ms",
+			"nats": "embedded in the benchmark process",
 		},
 		Workloads:   map[string]string{"transfer": workloadDefs["transfer"].desc, "get": workloadDefs["get"].desc, "batch": workloadDefs["batch"].desc},
 		Unavailable: map[string]string{"batch": "the service does not answer dbapibench.batch (no_responders)"},
@@ -523,7 +608,14 @@ func TestReportRedrawRoundTrip(t *testing.T) {
 		t.Fatalf("RESULTS.md: text around the block not kept or block not replaced:\n%s", md1)
 	}
 	for _, want := range []string{
-		"Measured 2026-11-25 09:25 UTC by `dbapi-bench -clients 1,32,512 -rates 50%`.",
+		"Measured 2026-11-25 09:25 UTC by `dbapi-bench -clients 1,32,512 -rates 50% -mysqld binlog`.\n\n" +
+			"Database profile: **binlog**: a mariadbd of the benchmark's own where commits cost most: binary log on and synced at each commit (--log-bin --sync-binlog=1)",
+		"(innodb_flush_log_at_trx_commit=1, log_bin=1, sync_binlog=1)",
+		"Group commit: dbapi (the service mode) runs with `DBAPI_COALESCE_MAX=1`",
+		"with group commit on (`DBAPI_COALESCE_WAIT=2ms`)",
+		"| transfer | closed | 32 | 1000 | - | 950 | 1200 | - | 0.95 | **1.20** | 1.26 |",
+		"| transfer | closed | 32 | coalesced | 4800 | 1200 |",
+		"| coalesced | 4800 | 1200 | 800 µs | 800 µs | 2.50 ms | 2.50 ms | 2.50 ms | - | - | - | 0.00 | - | 0.20 | 0.00 | 0.0 |",
 		"Settings: 4 s per level and mode, in 4 rounds that alternate the modes, after 0.5 s of warm-up",
 		"1000000 accounts, pool 16 connections",
 		"- `batch`: 10 accounts.transfer steps in one transaction — **not available**: the service does not answer",

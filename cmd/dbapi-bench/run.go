@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,7 @@ type Latency struct {
 type Level struct {
 	Workload string           `json:"workload"`
 	Loop     string           `json:"loop"`               // closed or open
-	Mode     string           `json:"mode"`               // direct, handwritten or service
+	Mode     string           `json:"mode"`               // direct, handwritten, service or coalesced
 	Clients  int              `json:"clients"`            // closed: clients; open: most outstanding
 	Rate     float64          `json:"offered_rate"`       // open loop: requests/s offered
 	Seconds  float64          `json:"seconds"`            // measured window
@@ -39,9 +40,13 @@ type Level struct {
 	RPS      float64          `json:"requests_per_s"`     // OK / Seconds
 	Latency  Latency          `json:"latency"`            // of successful requests
 	Errors   map[string]int64 `json:"errors,omitempty"`   // by code
-	Service  *ProcUsage       `json:"service,omitempty"`  // the service process (service and handwritten modes)
+	Service  *ProcUsage       `json:"service,omitempty"`  // the service process (all modes but direct)
 	Bench    ProcUsage        `json:"bench"`              // this process
 	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd, when found
+	// Commits is how many COMMIT statements the database server ran in
+	// the window (its global Com_commit: on a shared server other
+	// sessions' commits count too), nil where it could not be read.
+	Commits *int64 `json:"commits,omitempty"`
 	// OtherCPUSeconds is the CPU time that processes other than this one,
 	// the service and the database used in the window: the noise.
 	OtherCPUSeconds float64 `json:"other_cpu_s"`
@@ -57,7 +62,10 @@ type ProcUsage struct {
 
 // Results is everything one run measured; it is written as results.json.
 type Results struct {
-	Date        string            `json:"date"`
+	Date string `json:"date"`
+	// Profile is the database profile: "default" (the server -mysql
+	// names) or one that starts a server of its own, such as "binlog".
+	Profile     string            `json:"profile,omitempty"`
 	Machine     Machine           `json:"machine"`
 	Command     string            `json:"command"`
 	Settings    map[string]any    `json:"settings"`
@@ -76,7 +84,9 @@ type bench struct {
 	db      *sqlx.DB
 	runner  *txrunner.Runner
 	conns   []*nats.Conn
+	status  *sqlx.DB // one connection, apart from the pool, for SHOW GLOBAL STATUS
 	svc     *serviceProc
+	co      *serviceProc // the dbapi process with group commit on
 	hw      *serviceProc // the hand-written service
 	dbPID   string
 	results *Results
@@ -93,6 +103,19 @@ func run(ctx context.Context, o Options) error {
 	if err := loadOperations(); err != nil {
 		return err
 	}
+	profile, dbPID := profileDefault, ""
+	if o.MySQLD != "" {
+		fmt.Fprintf(os.Stderr, "starting a mariadbd of its own (profile %s) ...\n", o.MySQLD)
+		m, err := startMySQLD(ctx, o.MySQLD)
+		if err != nil {
+			return err
+		}
+		defer m.Stop()
+		cfg = m.dsn(cfg)
+		o.MySQLDSN = cfg.FormatDSN()
+		profile, dbPID = o.MySQLD, m.pid
+		fmt.Fprintf(os.Stderr, "mariadbd pid %s on %s, data in %s\n", m.pid, m.addr(), m.dir)
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -104,15 +127,24 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer db.Close()
+	status, err := txrunner.Open(octx, cfg, txrunner.PoolConfig{MaxOpen: 1})
+	if err != nil {
+		return err
+	}
+	defer status.Close()
 	if _, err := schema.Migrate(octx, db.DB, quiet, schema.OwnSet(), schema.Set{FS: bank.Migrations(), VersionTable: schema.AppVersionTable}); err != nil {
 		return err
 	}
+	if dbPID == "" {
+		dbPID = findProcess("mariadbd", "mysqld")
+	}
 	b := &bench{
-		o: &o, db: db,
+		o: &o, db: db, status: status,
 		runner: txrunner.New(db, txrunner.Config{Logger: quiet}),
-		dbPID:  findProcess("mariadbd", "mysqld"),
+		dbPID:  dbPID,
 		results: &Results{
 			Date:        time.Now().UTC().Format("2006-01-02 15:04 MST"),
+			Profile:     profile,
 			Machine:     describeMachine(octx, db),
 			Command:     strings.Join(append([]string{"dbapi-bench"}, o.Args...), " "),
 			Workloads:   map[string]string{},
@@ -120,8 +152,8 @@ func run(ctx context.Context, o Options) error {
 			Settings: map[string]any{
 				"duration_s": o.Duration.Seconds(), "warmup_s": o.Warmup.Seconds(), "accounts": o.Accounts,
 				"rounds": o.Rounds, "pool": o.Pool, "conns": o.Conns, "open_clients": o.OpenClients, "overload_wait_ms": o.OverloadWait.Milliseconds(),
-				"service_env": strings.Join(o.ServiceEnv, " "),
-				"nats":        map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
+				"service_env": strings.Join(o.ServiceEnv, " "), "coalesced_env": strings.Join(o.CoalescedEnv, " "),
+				"nats": map[bool]string{true: "embedded in the benchmark process", false: "external server"}[o.NATSURL == ""],
 			},
 		},
 	}
@@ -139,15 +171,34 @@ func run(ctx context.Context, o Options) error {
 			return err
 		}
 		defer closeAll(b.conns)
-		if o.has(modeService) || o.Burst > 0 {
-			if b.svc, err = startService(ctx, &o, natsURL, b.conns[0]); err != nil {
+		coalesced := b.coalescedRuns()
+		if o.has(modeService) || o.Burst > 0 || coalesced {
+			bin, cleanup, err := dbapiBinary(ctx, &o)
+			if err != nil {
 				return err
 			}
-			defer b.svc.Stop()
-			if rss, ok := procRSS(b.svc.pid); ok {
-				b.results.IdleRSSMiB = mib(rss)
+			defer cleanup()
+			if o.has(modeService) || o.Burst > 0 {
+				if b.svc, err = startService(ctx, &o, bin, false, natsURL, b.conns[0]); err != nil {
+					return err
+				}
+				defer b.svc.Stop()
+				if rss, ok := procRSS(b.svc.pid); ok {
+					b.results.IdleRSSMiB = mib(rss)
+				}
+				fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d, DBAPI_COALESCE_MAX=1\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
 			}
-			fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
+			if coalesced {
+				if b.co, err = startService(ctx, &o, bin, true, natsURL, b.conns[0]); err != nil {
+					return err
+				}
+				defer b.co.Stop()
+				env := strings.Join(o.CoalescedEnv, " ")
+				if env == "" {
+					env = "group commit at its defaults"
+				}
+				fmt.Fprintf(os.Stderr, "coalesced service pid %s, prefix %s, pool %d, %s\n", b.co.pid, coalescedPrefix(&o), o.Pool, env)
+			}
 		}
 		if o.has(modeHandwritten) {
 			if b.hw, err = startHandwritten(ctx, &o, natsURL, b.conns[0]); err != nil {
@@ -193,6 +244,11 @@ func run(ctx context.Context, o Options) error {
 	}
 	if b.svc != nil {
 		b.results.ErrorLog = b.svc.errorLines(10)
+	}
+	if b.co != nil {
+		for _, l := range b.co.errorLines(10) {
+			b.results.ErrorLog = append(b.results.ErrorLog, "coalesced: "+l)
+		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -241,22 +297,37 @@ func (b *bench) resolveRate(workload, s string) float64 {
 
 // segment is one mode's share of one round of a level.
 type segment struct {
-	run    levelRun
-	cpu    []time.Duration // this process, the service, the database, the machine
-	maxRSS int64           // of the service
-	load   float64
+	run     levelRun
+	cpu     []time.Duration // this process, the service, the database, the machine
+	maxRSS  int64           // of the service
+	load    float64
+	commits int64 // COMMIT statements the server ran; -1: not read
 }
 
 // modesOf returns the modes a workload runs in: the hand-written service
-// has no batch.
-func (b *bench) modesOf(wl *workload) []string {
+// has no batch, and the coalesced mode runs only operations that coalesce.
+func modesOf(o *Options, wl *workload) []string {
 	var out []string
-	for _, m := range b.o.Modes {
-		if m != modeHandwritten || wl.name != "batch" {
+	for _, m := range o.Modes {
+		switch {
+		case m == modeHandwritten && wl.name == "batch":
+		case m == modeCoalesced && !wl.coalesce:
+		default:
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// coalescedRuns reports whether any workload of the run has the coalesced
+// mode, which needs a dbapi process of its own.
+func (b *bench) coalescedRuns() bool {
+	for _, name := range b.o.Workloads {
+		if slices.Contains(modesOf(b.o, workloadDefs[name]), modeCoalesced) {
+			return true
+		}
+	}
+	return false
 }
 
 // levels runs one level in every mode, alternating the modes for -rounds
@@ -264,7 +335,7 @@ func (b *bench) modesOf(wl *workload) []string {
 // one Level per mode.
 func (b *bench) levels(ctx context.Context, wl *workload, loop string, clients int, rate float64) {
 	o := b.o
-	modes := b.modesOf(wl)
+	modes := modesOf(o, wl)
 	segs := map[string][]segment{}
 	for round := range o.Rounds {
 		for _, mode := range modes {
@@ -309,6 +380,12 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
 		}
 		svcPID = b.svc.pid
+	case modeCoalesced:
+		subject := coalescedPrefix(o) + "." + wl.subject
+		req = func(_ context.Context, i int, r *rand.Rand) string {
+			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
+		}
+		svcPID = b.co.pid
 	case modeHandwritten:
 		subject := o.Prefix + "hw." + wl.subject
 		req = func(_ context.Context, i int, r *rand.Rand) string {
@@ -317,6 +394,7 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		svcPID = b.hw.pid
 	}
 	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID)
+	commits := newStatusMeter(b.status, "Com_commit")
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
 	dur := o.Duration / time.Duration(o.Rounds)
 	// Later rounds find the pools and connections warm: a quarter of the
@@ -325,7 +403,9 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 	if round > 0 {
 		warmup /= 4
 	}
-	w := window{warmup: warmup, duration: dur, onStart: cpu.begin, onEnd: cpu.finish}
+	w := window{warmup: warmup, duration: dur,
+		onStart: func() { cpu.begin(); commits.begin() },
+		onEnd:   func() { cpu.finish(); commits.finish() }}
 	p := startProgress(o.Quiet, label, warmup+dur)
 	var res levelRun
 	if loop == loopClosed {
@@ -334,7 +414,7 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		res = openLoop(ctx, rate, clients, w, o.MaxRequests, o.Timeout, p, req)
 	}
 	p.end()
-	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage()}
+	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage(), commits: commits.used()}
 }
 
 // record merges the segments of one mode into a Level.
@@ -343,7 +423,13 @@ func (b *bench) record(wl *workload, mode, loop string, clients int, rate float6
 	cpu := make([]time.Duration, 4)
 	var maxRSS int64
 	var load float64
+	var commits int64
 	for _, s := range segs {
+		if commits >= 0 && s.commits >= 0 {
+			commits += s.commits
+		} else {
+			commits = -1
+		}
 		res.hist.Merge(s.run.hist)
 		res.ok += s.run.ok
 		res.elapsed += s.run.elapsed
@@ -370,9 +456,12 @@ func (b *bench) record(wl *workload, mode, loop string, clients int, rate float6
 	if len(res.errors) > 0 {
 		l.Errors = res.errors
 	}
-	if mode == modeService || mode == modeHandwritten {
+	if mode != modeDirect {
 		u := usage(cpu[1], res.ok, maxRSS)
 		l.Service = &u
+	}
+	if commits >= 0 && len(segs) > 0 {
+		l.Commits = &commits
 	}
 	if b.dbPID != "" {
 		u := usage(cpu[2], res.ok, 0)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,34 +127,81 @@ func moduleRoot() (string, error) {
 	return "", errors.New("run from the dbapi repository to build the service, or pass -dbapi PATH")
 }
 
-// startService starts the dbapi binary on the benchmark database and
-// natsURL, and waits until it answers.
-func startService(ctx context.Context, o *Options, natsURL string, nc *nats.Conn) (*serviceProc, error) {
+// dbapiBinary returns the dbapi binary to run: -dbapi, or the bank
+// example built into a temporary directory that the returned function
+// removes.
+func dbapiBinary(ctx context.Context, o *Options) (string, func(), error) {
+	if o.DBAPI != "" {
+		return o.DBAPI, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "dbapi-bench-bin-")
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintln(os.Stderr, "building ./examples/bank ...")
+	bin, err := buildDBAPI(ctx, tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	return bin, func() { os.RemoveAll(tmp) }, nil
+}
+
+// coalesceEnvPrefix starts the names of the group-commit settings of the
+// service (DBAPI_COALESCE_MAX, DBAPI_COALESCE_WAIT).
+const coalesceEnvPrefix = "DBAPI_COALESCE_"
+
+// coalescedPrefix is the subject prefix and queue group of the coalesced
+// dbapi process, so that it never shares a queue group with the other.
+func coalescedPrefix(o *Options) string { return o.Prefix + "co" }
+
+// serviceEnv returns the environment of a dbapi process: this process's,
+// without any group-commit setting, then -service-env; the service mode
+// then gets DBAPI_COALESCE_MAX=1 (one transaction per request), the
+// coalesced mode -coalesced-env.
+func serviceEnv(o *Options, base []string, coalesced bool, prefix, natsURL string) []string {
+	env := make([]string, 0, len(base)+len(o.ServiceEnv)+len(o.CoalescedEnv)+8)
+	for _, kv := range base {
+		if !strings.HasPrefix(kv, coalesceEnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "DBAPI_LOG_LEVEL=") }) {
+		env = append(env, "DBAPI_LOG_LEVEL=warn")
+	}
+	env = append(env, o.ServiceEnv...)
+	if coalesced {
+		env = append(env, o.CoalescedEnv...)
+	} else {
+		env = append(env, coalesceEnvPrefix+"MAX=1")
+	}
+	return append(env,
+		"DBAPI_MYSQL_DSN="+o.MySQLDSN,
+		"DBAPI_NATS_URL="+natsURL,
+		"DBAPI_PREFIX="+prefix,
+		"DBAPI_QUEUE_GROUP="+prefix,
+		"DBAPI_POOL_SIZE="+strconv.Itoa(o.Pool),
+	)
+}
+
+// startService starts the dbapi binary bin on the benchmark database and
+// natsURL, as the service mode (-prefix, one transaction per request) or
+// the coalesced mode (<-prefix>co, group commit on), and waits until it
+// answers.
+func startService(ctx context.Context, o *Options, bin string, coalesced bool, natsURL string, nc *nats.Conn) (*serviceProc, error) {
 	tmp, err := os.MkdirTemp("", "dbapi-bench-")
 	if err != nil {
 		return nil, err
 	}
-	bin := o.DBAPI
-	if bin == "" {
-		fmt.Fprintln(os.Stderr, "building ./examples/bank ...")
-		if bin, err = buildDBAPI(ctx, tmp); err != nil {
-			os.RemoveAll(tmp)
-			return nil, err
+	prefix, logPath := o.Prefix, o.ServiceLog
+	if coalesced {
+		prefix = coalescedPrefix(o)
+		if logPath != "" {
+			logPath += ".coalesced"
 		}
 	}
-	env := os.Environ()
-	if os.Getenv("DBAPI_LOG_LEVEL") == "" {
-		env = append(env, "DBAPI_LOG_LEVEL=warn")
-	}
-	env = append(env, o.ServiceEnv...)
-	env = append(env,
-		"DBAPI_MYSQL_DSN="+o.MySQLDSN,
-		"DBAPI_NATS_URL="+natsURL,
-		"DBAPI_PREFIX="+o.Prefix,
-		"DBAPI_QUEUE_GROUP="+o.Prefix,
-		"DBAPI_POOL_SIZE="+strconv.Itoa(o.Pool),
-	)
-	return startProc(ctx, tmp, o.ServiceLog, bin, []string{"serve"}, env, o.Prefix, nc)
+	env := serviceEnv(o, os.Environ(), coalesced, prefix, natsURL)
+	return startProc(ctx, tmp, logPath, bin, []string{"serve"}, env, prefix, nc)
 }
 
 // startHandwritten starts the hand-written service (this binary with

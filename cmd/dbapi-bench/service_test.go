@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,89 @@ func TestRunRefusesRemote(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: run returned %v, want an error with %q", c.args, err, c.want)
+		}
+	}
+}
+
+// TestServiceEnv checks the environment of the two dbapi processes: the
+// service mode always runs with DBAPI_COALESCE_MAX=1, the coalesced mode
+// with group commit at its defaults unless -coalesced-env sets it, and
+// neither inherits a group-commit setting from this process.
+func TestServiceEnv(t *testing.T) {
+	base := []string{"PATH=/bin", "DBAPI_COALESCE_MAX=5", "DBAPI_COALESCE_WAIT=9ms", "HOME=/root"}
+	// envMap is env as the process sees it: the last of a name wins.
+	envMap := func(env []string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name       string
+		base       []string
+		serviceEnv []string
+		coEnv      []string
+		coalesced  bool
+		want       map[string]string // "" for absent
+	}{
+		{"service", base, nil, nil, false, map[string]string{
+			"DBAPI_COALESCE_MAX": "1", "DBAPI_COALESCE_WAIT": "", "DBAPI_PREFIX": "p", "DBAPI_QUEUE_GROUP": "p",
+			"DBAPI_LOG_LEVEL": "warn", "PATH": "/bin", "DBAPI_POOL_SIZE": "16"}},
+		{"coalesced at the defaults", base, nil, nil, true, map[string]string{
+			"DBAPI_COALESCE_MAX": "", "DBAPI_COALESCE_WAIT": "", "DBAPI_PREFIX": "p", "DBAPI_LOG_LEVEL": "warn"}},
+		{"coalesced with -coalesced-env", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_WAIT=2ms", "GOMAXPROCS=2"}, true, map[string]string{
+			"DBAPI_COALESCE_MAX": "", "DBAPI_COALESCE_WAIT": "2ms", "GOMAXPROCS": "2"}},
+		{"-coalesced-env does not reach the service", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_MAX=16"}, false, map[string]string{
+			"DBAPI_COALESCE_MAX": "1", "GOMAXPROCS": "1"}},
+		{"log level kept", []string{"DBAPI_LOG_LEVEL=debug"}, nil, nil, false, map[string]string{"DBAPI_LOG_LEVEL": "debug"}},
+		{"-service-env wins over this process", []string{"DBAPI_POOL_SIZE=3", "GOMAXPROCS=8"}, []string{"GOMAXPROCS=1"}, nil, true,
+			map[string]string{"DBAPI_POOL_SIZE": "16", "GOMAXPROCS": "1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := &Options{ServiceEnv: c.serviceEnv, CoalescedEnv: c.coEnv, MySQLDSN: "root@tcp(127.0.0.1:3306)/b", Pool: 16}
+			env := envMap(serviceEnv(o, c.base, c.coalesced, "p", "nats://127.0.0.1:4222"))
+			for k, want := range c.want {
+				if got, ok := env[k]; got != want || ok != (want != "") {
+					t.Errorf("%s = %q (set: %v), want %q", k, got, ok, want)
+				}
+			}
+			if env["DBAPI_MYSQL_DSN"] != o.MySQLDSN || env["DBAPI_NATS_URL"] != "nats://127.0.0.1:4222" {
+				t.Errorf("DSN %q, NATS %q", env["DBAPI_MYSQL_DSN"], env["DBAPI_NATS_URL"])
+			}
+		})
+	}
+}
+
+func TestModesOf(t *testing.T) {
+	all := &Options{Modes: []string{modeDirect, modeHandwritten, modeService, modeCoalesced}}
+	for _, c := range []struct {
+		o        *Options
+		workload string
+		want     []string
+	}{
+		{all, "transfer", []string{modeDirect, modeHandwritten, modeService, modeCoalesced}},
+		{all, "get", []string{modeDirect, modeHandwritten, modeService}},
+		{all, "batch", []string{modeDirect, modeService}},
+		{&Options{Modes: []string{modeCoalesced, modeDirect}}, "transfer", []string{modeCoalesced, modeDirect}},
+		{&Options{Modes: []string{modeCoalesced}}, "get", nil},
+	} {
+		if got := modesOf(c.o, workloadDefs[c.workload]); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("modes %v, %s: %v, want %v", c.o.Modes, c.workload, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		modes, workloads []string
+		want             bool
+	}{
+		{all.Modes, []string{"get", "transfer"}, true},
+		{all.Modes, []string{"get", "batch"}, false},
+		{[]string{modeDirect, modeService}, []string{"transfer"}, false},
+	} {
+		b := &bench{o: &Options{Modes: c.modes, Workloads: c.workloads}}
+		if got := b.coalescedRuns(); got != c.want {
+			t.Errorf("modes %v, workloads %v: coalesced runs %v, want %v", c.modes, c.workloads, got, c.want)
 		}
 	}
 }

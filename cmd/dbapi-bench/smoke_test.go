@@ -92,10 +92,16 @@ func TestSmoke(t *testing.T) {
 		okBy[l.Workload+"/"+l.Mode] += l.OK
 		checkLevel(t, l, o)
 	}
+	// The modes of each workload: the coalesced one for transfer only.
+	modes := map[string][]string{
+		"get":      {modeDirect, modeHandwritten, modeService},
+		"transfer": {modeDirect, modeHandwritten, modeService, modeCoalesced},
+	}
+	wantLevels := 0
 	for _, w := range workloads {
 		bestService := 0.0
 		for _, n := range clients {
-			for _, m := range []string{modeDirect, modeHandwritten, modeService} {
+			for _, m := range modes[w] {
 				if seen[key{w, loopClosed, m, n}] == nil {
 					t.Errorf("%s %s at %d clients: no level", w, m, n)
 				}
@@ -116,14 +122,24 @@ func TestSmoke(t *testing.T) {
 		case d.Rate != float64(int(bestService/2)) || s.Rate != d.Rate:
 			t.Errorf("%s: open-loop rates %v and %v, want 50%% of %v", w, d.Rate, s.Rate, bestService)
 		}
-		for _, m := range []string{modeDirect, modeHandwritten, modeService} {
+		for _, m := range modes[w] {
+			if l := seen[key{w, loopOpen, m, o.OpenClients}]; d != nil && (l == nil || l.Rate != d.Rate) {
+				t.Errorf("%s %s: no open-loop level at %v req/s", w, m, d.Rate)
+			}
 			if okBy[w+"/"+m] == 0 {
 				t.Errorf("%s %s: no successful request at any level", w, m)
 			}
 		}
+		wantLevels += len(clients) * len(modes[w])
+		if d != nil {
+			wantLevels += len(modes[w])
+		}
 	}
-	if want := len(workloads) * (len(clients) + 1) * 3; len(r.Levels) != want {
-		t.Errorf("%d levels, want %d", len(r.Levels), want)
+	if len(r.Levels) != wantLevels {
+		t.Errorf("%d levels, want %d", len(r.Levels), wantLevels)
+	}
+	if r.Profile != profileDefault {
+		t.Errorf("profile %q, want %q", r.Profile, profileDefault)
 	}
 
 	// The burst: every request answered, only with 503 overloaded if not ok.
@@ -181,7 +197,9 @@ func TestSmoke(t *testing.T) {
 	for _, want := range []string{
 		"Measured " + r.Date + " by `dbapi-bench -workloads get,transfer",
 		"![throughput and p99 latency against concurrency](chart.png)",
-		"| get | closed | 1 |", "| transfer | closed | 4 |",
+		"Database profile: **default**: the server that -mysql names",
+		"Group commit: dbapi (the service mode) runs with `DBAPI_COALESCE_MAX=1`",
+		"| get | closed | 1 |", "| transfer | closed | 4 |", "| transfer | closed | 4 | coalesced |",
 		fmt.Sprintf("Burst: %d `transfer` requests published at once", burst),
 		"Targets:",
 	} {
@@ -214,7 +232,7 @@ func checkLevel(t *testing.T, l *Level, o Options) {
 	if l.OK == 0 && lat != (Latency{}) {
 		t.Errorf("%s: latencies %+v without a successful request", name, lat)
 	}
-	if (l.Service != nil) != (l.Mode == modeService || l.Mode == modeHandwritten) {
+	if (l.Service != nil) != (l.Mode != modeDirect) {
 		t.Errorf("%s: service usage %+v", name, l.Service)
 	}
 	if l.Service != nil && l.Service.MaxRSSMiB <= 0 {
@@ -222,6 +240,17 @@ func checkLevel(t *testing.T, l *Level, o Options) {
 	}
 	if l.Loop == loopOpen && (l.Clients != o.OpenClients || l.Rate <= 0) || l.Loop == loopClosed && l.Rate != 0 {
 		t.Errorf("%s: clients %d, rate %v", name, l.Clients, l.Rate)
+	}
+	// The server's COMMITs: each transfer of direct, hand-written and
+	// service (one transaction per request) commits once; those answered
+	// in the window but committed before it are at most one per client.
+	// Other sessions' commits only add. The coalesced mode commits less
+	// when it groups, so nothing holds of its count but that it was read.
+	switch {
+	case l.Commits == nil:
+		t.Errorf("%s: commits not read", name)
+	case l.Workload == "transfer" && l.Mode != modeCoalesced && *l.Commits < l.OK-int64(l.Clients):
+		t.Errorf("%s: %d commits for %d requests", name, *l.Commits, l.OK)
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 )
 
 const (
-	modeDirect  = "direct"
-	modeService = "service"
+	modeDirect    = "direct"
+	modeService   = "service"
+	modeCoalesced = "coalesced"
 
 	loopClosed = "closed"
 	loopOpen   = "open"
@@ -31,20 +32,23 @@ const (
 
 // workload is one kind of request. body builds a request body; direct
 // runs the same work in this process as one transaction, and when nil the
-// operation named by subject runs on a body from body.
+// operation named by subject runs on a body from body. coalesce says that
+// its operation opts in to group commit (dbapi.Operation.Coalesce), so the
+// coalesced mode runs it.
 type workload struct {
-	name    string
-	subject string // subject after the prefix
-	desc    string
-	body    func(r *rand.Rand, accounts int) []byte
-	direct  func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, accounts int) error
+	name     string
+	subject  string // subject after the prefix
+	desc     string
+	body     func(r *rand.Rand, accounts int) []byte
+	direct   func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, accounts int) error
+	coalesce bool
 }
 
 var workloadDefs = map[string]*workload{
 	"transfer": {
 		name: "transfer", subject: "accounts.transfer",
 		desc: "accounts.transfer of 0.01 between two random accounts",
-		body: transferBody,
+		body: transferBody, coalesce: true,
 	},
 	"get": {
 		name: "get", subject: "accounts.get",
