@@ -55,7 +55,7 @@ func testCoalescedTransfers(t *testing.T, groups int) {
 	runner := txrunner.New(db, txrunner.Config{Logger: quiet, OnRetry: func(string) { mu.Lock(); retries++; mu.Unlock() }})
 	exec := executor.New(runner, reg, executor.Config{Coalesce: executor.CoalesceConfig{
 		MaxGroups: groups,
-		OnGroup: func(_ string, n int) { mu.Lock(); sizes[n]++; mu.Unlock() },
+		OnGroup:   func(_ string, n int) { mu.Lock(); sizes[n]++; mu.Unlock() },
 	}})
 
 	// Every transfer has an amount of its own (in cents), so that its row
