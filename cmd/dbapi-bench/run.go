@@ -161,7 +161,7 @@ func run(ctx context.Context, o Options) error {
 		fmt.Fprintln(os.Stderr, "note: interpolateParams is off in -mysql; each statement costs extra round trips")
 	}
 
-	if o.has(modeService) || o.has(modeHandwritten) || o.Burst > 0 {
+	if o.has(modeService) || o.has(modeHandwritten) || o.has(modeCoalesced) || o.Burst > 0 {
 		natsURL, stopNATS, err := startNATS(&o)
 		if err != nil {
 			return err
