@@ -26,7 +26,7 @@ type Config struct {
 	Prefix         string        `envconfig:"PREFIX" default:"dbapi" desc:"subject prefix: operation x.y is served on <prefix>.x.y"`
 	QueueGroup     string        `envconfig:"QUEUE_GROUP" default:"dbapi" desc:"NATS queue group shared by all instances"`
 	PoolSize       int           `envconfig:"POOL_SIZE" default:"16" desc:"MySQL connections (max open = max idle)"`
-	Workers        int           `envconfig:"WORKERS" desc:"concurrent transactions per instance; 0: the pool size"`
+	Workers        int           `envconfig:"WORKERS" desc:"requests one instance runs at once; 0: the pool size, plus DBAPI_COALESCE_MAX × DBAPI_COALESCE_GROUPS if an operation coalesces"`
 	QueueLen       int           `envconfig:"QUEUE_LEN" default:"1024" desc:"requests that may wait for a worker; beyond: 503 overloaded"`
 	QueueBytes     int64         `envconfig:"QUEUE_BYTES" default:"67108864" desc:"request bytes that may wait for a worker; beyond: 503 overloaded"`
 	Timeout        time.Duration `envconfig:"TIMEOUT" default:"5s" desc:"deadline of a request without a Dbapi-Timeout header"`
@@ -44,6 +44,10 @@ type Config struct {
 	HTTPAddr       string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
 	MetricsAddr    string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
 	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
+
+	// coalescing is set once the operations are known if one of them
+	// coalesces (see workers).
+	coalescing bool
 
 	// ConnectTimeout is how long the service keeps trying at start while
 	// MySQL cannot be reached; 0 means one try.
@@ -234,10 +238,15 @@ func (c *Config) Level() (slog.Level, error) {
 }
 
 // workers returns the worker count: by default one per pooled connection,
-// so no worker waits for a connection while another sits idle.
+// so no worker waits for a connection while another sits idle. Requests
+// waiting in a group (group commit) hold a worker but no connection: when
+// an operation coalesces, there are workers enough to fill the groups too.
 func (c *Config) workers() int {
 	if c.Workers > 0 {
 		return c.Workers
+	}
+	if c.coalescing && c.CoalesceMax > 1 {
+		return c.PoolSize + c.CoalesceMax*c.CoalesceGroups
 	}
 	return c.PoolSize
 }

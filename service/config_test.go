@@ -108,3 +108,26 @@ func TestStartErrorsHideThePassword(t *testing.T) {
 		t.Logf("%s -> %v", dsn, err)
 	}
 }
+
+func TestWorkersDefault(t *testing.T) {
+	tests := []struct {
+		name       string
+		workers    int
+		max        int
+		coalescing bool
+		want       int
+	}{
+		{"no operation coalesces", 0, 8, false, 16},
+		{"an operation coalesces: room to fill the groups", 0, 8, true, 16 + 8*4},
+		{"group commit off", 0, 1, true, 16},
+		{"set explicitly", 10, 8, true, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{PoolSize: 16, Workers: tt.workers, CoalesceMax: tt.max, CoalesceGroups: 4, coalescing: tt.coalescing}
+			if got := c.workers(); got != tt.want {
+				t.Errorf("workers() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -23,6 +23,9 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		ct := reflect.TypeFor[Config]()
 		for i := range ct.NumField() {
 			f := ct.Field(i)
+			if !f.IsExported() {
+				continue
+			}
 			key, def, desc := envPrefix+"_"+f.Tag.Get("envconfig"), f.Tag.Get("default"), f.Tag.Get("desc")
 			if f.Tag.Get("envconfig") == "" || desc == "" {
 				t.Errorf("Config.%s needs envconfig and desc tags", f.Name)
@@ -87,6 +90,9 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	ct := reflect.TypeFor[Config]()
 	for i := range ct.NumField() {
 		f := ct.Field(i)
+		if !f.IsExported() {
+			continue
+		}
 		key, def := envPrefix+"_"+f.Tag.Get("envconfig"), f.Tag.Get("default")
 		got, ok := inREADME[key]
 		delete(inREADME, key)

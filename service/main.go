@@ -141,6 +141,9 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 // serve starts the idempotency sweeper, the consumer and, when
 // DBAPI_METRICS_ADDR is set, the metrics endpoint.
 func (m *Main) serve(reg *dbapi.Registry) error {
+	for _, op := range reg.Operations() {
+		m.Config.coalescing = m.Config.coalescing || op.Coalesce
+	}
 	runnerCfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
 	var observer consumer.Observer
 	var metricsTracer consumer.Tracer
