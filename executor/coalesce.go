@@ -296,8 +296,9 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 		rest := append(ms[:panicked:panicked], ms[panicked+1:]...)
 		return e.runGroup(op, rest) || retried
 	case splits(err):
-		// The group kept deadlocking, retries and all: nothing committed,
-		// so each request gets its own transaction and its own retries.
+		// The group kept deadlocking, retries and all, or lost its
+		// connection: nothing committed, so each request gets its own
+		// transaction and its own retries.
 		for _, m := range ms {
 			m.alone = true
 		}
@@ -363,13 +364,20 @@ func (e *Executor) memberAttempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Oper
 }
 
 // splits reports whether a group that failed with err should run its
-// requests one by one: err is a conflict the protocol's table calls
-// retryable (a deadlock, a lock wait timeout), which fewer requests per
-// transaction may avoid. A database that cannot be reached is no better
-// for smaller transactions.
+// requests one by one, each in a transaction of its own with its own
+// retries: nothing committed, and err is a conflict the protocol's table
+// calls retryable (a deadlock, a lock wait timeout, which fewer requests
+// per transaction may avoid), or the database was unavailable (a lost
+// connection: the server rolled the transaction back).
 func splits(err error) bool {
 	e := dbapi.AsError(err)
-	return e.Kind == dbapi.ECONFLICT && protocol.Lookup(e.Kind, e.ErrorCode()).Retryable
+	switch e.Kind {
+	case dbapi.ECONFLICT:
+		return protocol.Lookup(e.Kind, e.ErrorCode()).Retryable
+	case dbapi.EUNAVAILABLE:
+		return true
+	}
+	return false
 }
 
 // groupContext returns the context of a group's transaction: it lasts

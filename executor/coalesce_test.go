@@ -86,6 +86,15 @@ func newGroupEnv(t *testing.T, cfg executor.Config, rcfg txrunner.Config) *group
 			if call == 1 || call == 2 && p.Mode == "deadlock twice" {
 				return nil, &mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock (made by the test)"}
 			}
+		case "kill once":
+			if call == 1 {
+				// The connection dies under the group, as when the
+				// database restarts or a proxy cuts it; the next
+				// statement finds it gone.
+				tx.ExecContext(ctx, "KILL CONNECTION CONNECTION_ID()")
+				_, err := tx.ExecContext(ctx, "DO 1")
+				return nil, err
+			}
 		case "slow":
 			if _, err := tx.ExecContext(ctx, "DO SLEEP(0.3)"); err != nil {
 				return nil, err
@@ -260,6 +269,19 @@ func TestGroupThatKeepsDeadlockingSplits(t *testing.T) {
 	}
 	if e.calls["b"] != 3 || e.calls["a"] < 1 || e.calls["a"] > 3 {
 		t.Errorf("runs %v: want b three times (two group attempts, then alone)", e.calls)
+	}
+}
+
+func TestGroupThatLosesItsConnectionSplits(t *testing.T) {
+	e := newGroupEnv(t, groupConfig(3), txrunner.Config{})
+	replies := e.inGroup(t, put("a", ""), put("b", "kill once"), put("c", ""))
+	for i, r := range replies {
+		if r.Code != "ok" {
+			t.Errorf("request %d: %s %s", i, r.Code, r.Body)
+		}
+	}
+	if got := e.rows(t); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("rows %v, want a b c once each", got)
 	}
 }
 
