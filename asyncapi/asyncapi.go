@@ -117,6 +117,7 @@ type operation struct {
 	Reply       reply          `json:"reply"`
 	Bindings    map[string]any `json:"bindings,omitempty"`
 	ReadOnly    bool           `json:"x-dbapi-read-only"`
+	Coalesce    bool           `json:"x-dbapi-coalesce,omitempty"`
 	Timeout     string         `json:"x-dbapi-timeout,omitempty"`
 }
 
@@ -253,6 +254,7 @@ func build(s Service) (*document, error) {
 			Messages:    []ref{{"#/channels/" + op.Name + "/messages/request"}},
 			Reply:       reply{Channel: ref{"#/channels/" + replyID}, Messages: replyRefs},
 			ReadOnly:    op.ReadOnly,
+			Coalesce:    op.Coalesce,
 		}
 		if op.Timeout > 0 {
 			o.Timeout = op.Timeout.String()

@@ -236,6 +236,9 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 		if op.Description != "" {
 			meta["description"] = op.Description
 		}
+		if op.Coalesce {
+			meta["coalesce"] = "true"
+		}
 		if op.Result != "" {
 			meta[MetadataResult] = string(op.Result)
 		}

@@ -25,5 +25,6 @@
 // Metadata. Each endpoint's micro metadata describes it for clients: the
 // JSON Schema of its request body (params_schema), the kind of its result
 // (result: one, many or exec) and the result's JSON Schema
-// (result_schema), beside description and read_only.
+// (result_schema), beside description, read_only and, for an operation
+// whose requests may share a transaction (group commit), coalesce.
 package consumer
