@@ -28,7 +28,7 @@ func TestParseGood(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Name != "accounts.list" || d.Description != "List accounts by id, keyset paginated." ||
-		d.Result != ResultMany || d.Isolation != sql.LevelReadCommitted || !d.ReadOnly ||
+		d.Result != ResultMany || d.Isolation != sql.LevelReadCommitted || !d.ReadOnly || d.Coalesce ||
 		d.Timeout != 2*time.Second || d.MaxRows != 500 {
 		t.Errorf("header: got %+v", d)
 	}
@@ -58,7 +58,7 @@ func TestParseGood(t *testing.T) {
 	}
 	if d.Description != "Every parameter type, several statements, and text that looks like parameters but is not." ||
 		d.Result != ResultOne || d.NotFound != "nothing here" || !reflect.DeepEqual(d.JSON, []string{"doc"}) ||
-		d.ReadOnly || d.Isolation != sql.LevelDefault || d.Timeout != 0 {
+		d.ReadOnly || !d.Coalesce || d.Isolation != sql.LevelDefault || d.Timeout != 0 {
 		t.Errorf("header: got %+v", d)
 	}
 	var kinds []string
@@ -105,6 +105,7 @@ func TestParseBad(t *testing.T) {
 		"bad_type.sql":       `bad_type.sql:3: param: type "integer"`,
 		"bad_size.sql":       `bad_size.sql:3: param: type "decimal(20)"`,
 		"bad_result.sql":     `bad_result.sql:2: result "all": want one, many or exec`,
+		"bad_coalesce.sql":   `bad_coalesce.sql:3: coalesce "yes": want true or false`,
 		"bad_timeout.sql":    `bad_timeout.sql:3: timeout "soon"`,
 		"bad_default.sql":    `bad_default.sql:3: param: default "abc" does not fit: parameter "n": want an integer`,
 		"bad_min.sql":        `bad_min.sql:3: param: min applies only to int and decimal parameters`,
@@ -202,14 +203,17 @@ func TestLoad(t *testing.T) {
 	if want := []string{"accounts.list", "test.everything", "test.insert"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("names: got %v, want %v", names, want)
 	}
-	if op := ops[0]; !op.ReadOnly || op.Isolation != sql.LevelReadCommitted || op.Timeout != 2*time.Second ||
+	if op := ops[1]; !op.Coalesce {
+		t.Errorf("test.everything: Coalesce not set from its header")
+	}
+	if op := ops[0]; !op.ReadOnly || op.Coalesce || op.Isolation != sql.LevelReadCommitted || op.Timeout != 2*time.Second ||
 		op.Description != "List accounts by id, keyset paginated." {
 		t.Errorf("accounts.list: got %+v", op)
 	}
 
 	// The first bad file stops the load.
 	_, err = Load(os.DirFS("testdata/bad"), Config{})
-	if err == nil || !strings.HasPrefix(err.Error(), "bad_default.sql:3: ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "bad_coalesce.sql:3: ") {
 		t.Errorf("bad folder: got %v, want the first file's error", err)
 	}
 

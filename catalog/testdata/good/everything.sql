@@ -1,5 +1,5 @@
 -- This free comment is not a directive.
---
+-- coalesce: true
 -- name: test.everything
 -- description: Every parameter type, several statements, and text that
 -- description: looks like parameters but is not.

@@ -1,0 +1,4 @@
+-- name: x
+-- result: exec
+-- coalesce: yes
+DELETE FROM t;
