@@ -238,50 +238,48 @@ func TestGroupRequestsSeeTheOnesBefore(t *testing.T) {
 	}
 }
 
-func TestGroupDeadlockRunsTheGroupAgain(t *testing.T) {
-	e := newGroupEnv(t, groupConfig(3), txrunner.Config{})
-	replies := e.inGroup(t, put("a", ""), put("b", "deadlock once"), put("c", ""))
-	for i, r := range replies {
-		if r.Code != "ok" {
-			t.Errorf("request %d: %s %s", i, r.Code, r.Body)
-		}
+// A group whose transaction fails as a whole runs again, or splits into
+// one transaction per request; either way each request is applied once.
+func TestGroupRunsAgain(t *testing.T) {
+	tests := []struct {
+		name        string
+		mode        string // b's
+		maxAttempts int
+		check       func(t *testing.T, e *groupEnv)
+	}{
+		{"a deadlock runs the group again", "deadlock once", 0, func(t *testing.T, e *groupEnv) {
+			if e.retries.Load() != 1 {
+				t.Errorf("%d retries, want the group's one", e.retries.Load())
+			}
+		}},
+		// Two attempts per transaction: b deadlocks in both of its
+		// group's, then each request runs alone, and b's third run
+		// succeeds.
+		{"a group that keeps deadlocking splits", "deadlock twice", 2, func(t *testing.T, e *groupEnv) {
+			if e.calls["b"] != 3 || e.calls["a"] < 1 || e.calls["a"] > 3 {
+				t.Errorf("runs %v: want b three times (two group attempts, then alone)", e.calls)
+			}
+		}},
+		{"a group that loses its connection splits", "kill once", 0, func(t *testing.T, e *groupEnv) {
+			if e.calls["b"] != 2 {
+				t.Errorf("runs %v: want b twice (in the group, then alone)", e.calls)
+			}
+		}},
 	}
-	if got := e.rows(t); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Errorf("rows %v, want a b c once each", got)
-	}
-	if e.retries.Load() != 1 {
-		t.Errorf("%d retries, want the group's one", e.retries.Load())
-	}
-}
-
-func TestGroupThatKeepsDeadlockingSplits(t *testing.T) {
-	// Two attempts per transaction: b deadlocks in both of its group's,
-	// then each request runs alone, and b's third run succeeds.
-	e := newGroupEnv(t, groupConfig(3), txrunner.Config{MaxAttempts: 2})
-	replies := e.inGroup(t, put("a", ""), put("b", "deadlock twice"), put("c", ""))
-	for i, r := range replies {
-		if r.Code != "ok" {
-			t.Errorf("request %d: %s %s", i, r.Code, r.Body)
-		}
-	}
-	if got := e.rows(t); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Errorf("rows %v, want a b c once each", got)
-	}
-	if e.calls["b"] != 3 || e.calls["a"] < 1 || e.calls["a"] > 3 {
-		t.Errorf("runs %v: want b three times (two group attempts, then alone)", e.calls)
-	}
-}
-
-func TestGroupThatLosesItsConnectionSplits(t *testing.T) {
-	e := newGroupEnv(t, groupConfig(3), txrunner.Config{})
-	replies := e.inGroup(t, put("a", ""), put("b", "kill once"), put("c", ""))
-	for i, r := range replies {
-		if r.Code != "ok" {
-			t.Errorf("request %d: %s %s", i, r.Code, r.Body)
-		}
-	}
-	if got := e.rows(t); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Errorf("rows %v, want a b c once each", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newGroupEnv(t, groupConfig(3), txrunner.Config{MaxAttempts: tt.maxAttempts})
+			replies := e.inGroup(t, put("a", ""), put("b", tt.mode), put("c", ""))
+			for i, r := range replies {
+				if r.Code != "ok" {
+					t.Errorf("request %d: %s %s", i, r.Code, r.Body)
+				}
+			}
+			if got := e.rows(t); !slices.Equal(got, []string{"a", "b", "c"}) {
+				t.Errorf("rows %v, want a b c once each", got)
+			}
+			tt.check(t, e)
+		})
 	}
 }
 
