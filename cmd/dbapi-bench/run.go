@@ -311,7 +311,7 @@ func modesOf(o *Options, wl *workload) []string {
 	for _, m := range o.Modes {
 		switch {
 		case m == modeHandwritten && wl.name == "batch":
-		case m == modeCoalesced && !wl.coalesce:
+		case m == modeCoalesced && !wl.coalesces():
 		default:
 			out = append(out, m)
 		}

@@ -32,23 +32,22 @@ const (
 
 // workload is one kind of request. body builds a request body; direct
 // runs the same work in this process as one transaction, and when nil the
-// operation named by subject runs on a body from body. coalesce says that
-// its operation opts in to group commit (dbapi.Operation.Coalesce), so the
-// coalesced mode runs it.
+// operation named by subject runs on a body from body. The coalesced mode
+// runs the workloads whose operation opts in to group commit
+// (dbapi.Operation.Coalesce).
 type workload struct {
-	name     string
-	subject  string // subject after the prefix
-	desc     string
-	body     func(r *rand.Rand, accounts int) []byte
-	direct   func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, accounts int) error
-	coalesce bool
+	name    string
+	subject string // subject after the prefix
+	desc    string
+	body    func(r *rand.Rand, accounts int) []byte
+	direct  func(ctx context.Context, run *txrunner.Runner, r *rand.Rand, accounts int) error
 }
 
 var workloadDefs = map[string]*workload{
 	"transfer": {
 		name: "transfer", subject: "accounts.transfer",
 		desc: "accounts.transfer of 0.01 between two random accounts",
-		body: transferBody, coalesce: true,
+		body: transferBody,
 	},
 	"get": {
 		name: "get", subject: "accounts.get",
@@ -74,6 +73,17 @@ var workloadDefs = map[string]*workload{
 			})
 		},
 	},
+}
+
+// coalesces reports whether the workload's operation, one of the bank's
+// Go operations, opts in to group commit.
+func (wl *workload) coalesces() bool {
+	for _, op := range bank.Operations() {
+		if op.Name == wl.subject {
+			return op.Coalesce
+		}
+	}
+	return false
 }
 
 // ops holds the operations the service serves by default, built the same
