@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,7 +79,7 @@ func TestMain(m *testing.M) {
 }
 
 func setUp() error {
-	if _, _, err := mariadbBinaries(); err != nil {
+	if _, _, err := mariadbd.Binaries(); err != nil {
 		return err
 	}
 	var err error
@@ -98,7 +99,7 @@ func setUp() error {
 	if suite.nats, err = startNATS(suite.tmp + "/jetstream"); err != nil {
 		return err
 	}
-	if suite.mysqlLink, err = newLink("mysql", suite.db.addr()); err != nil {
+	if suite.mysqlLink, err = newLink("mysql", suite.db.Addr()); err != nil {
 		return err
 	}
 	if suite.natsLink, err = newLink("nats", suite.nats.addr()); err != nil {
@@ -121,7 +122,7 @@ func tearDown() {
 		suite.admin.Close()
 	}
 	if suite.db != nil {
-		suite.db.stop()
+		suite.db.Stop()
 	}
 }
 
@@ -332,18 +333,18 @@ func scenarios(md mode) []scenario {
 	stall := max(d, md.timeout+time.Second)
 	return []scenario{
 		{name: "MariaDB stopped and restarted", fault: func(h *harness) error {
-			if err := suite.db.stop(); err != nil {
+			if err := suite.db.Stop(); err != nil {
 				return err
 			}
 			sleep(d)
-			return suite.db.start()
+			return suite.db.restart()
 		}},
 		{name: "MariaDB killed with -9", fault: func(h *harness) error {
-			if err := suite.db.kill(); err != nil {
+			if err := suite.db.Kill(); err != nil {
 				return err
 			}
 			sleep(d / 3)
-			return suite.db.start()
+			return suite.db.restart()
 		}},
 		{name: "NATS restarted", fault: func(h *harness) error {
 			suite.nats.stop()

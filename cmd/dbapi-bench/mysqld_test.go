@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/dbapi-dev/dbapi/txrunner"
 )
 
@@ -14,7 +15,7 @@ import (
 // or fails it under CI, which must have them.
 func requireMariaDB(t *testing.T) {
 	t.Helper()
-	if _, _, err := mariadbBinaries(); err != nil {
+	if _, _, err := mariadbd.Binaries(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%v; CI needs it for the benchmark's database profiles", err)
 		}
@@ -40,8 +41,8 @@ func TestMySQLD(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Stop()
-	if !strings.HasPrefix(m.addr(), "127.0.0.1:") || !strings.HasPrefix(m.dir, tmp) {
-		t.Errorf("server on %s in %s", m.addr(), m.dir)
+	if !strings.HasPrefix(m.Addr(), "127.0.0.1:") || !strings.HasPrefix(m.Dir(), tmp) {
+		t.Errorf("server on %s in %s", m.Addr(), m.Dir())
 	}
 
 	// The DSN of -mysql, pointed at this server as root.
@@ -50,7 +51,7 @@ func TestMySQLD(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg = m.dsn(cfg)
-	if cfg.Addr != m.addr() || cfg.User != "root" || cfg.Passwd != "" || cfg.InterpolateParams {
+	if cfg.Addr != m.Addr() || cfg.User != "root" || cfg.Passwd != "" || cfg.InterpolateParams {
 		t.Errorf("dsn: %s", cfg.FormatDSN())
 	}
 	db, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: 2})
@@ -101,9 +102,7 @@ func TestMySQLD(t *testing.T) {
 	db.Close()
 
 	m.Stop()
-	select {
-	case <-m.done:
-	default:
+	if m.Running() {
 		t.Error("mariadbd still running after Stop")
 	}
 	m.Stop() // again: nothing to do

@@ -114,7 +114,7 @@ func run(ctx context.Context, o Options) error {
 		cfg = m.dsn(cfg)
 		o.MySQLDSN = cfg.FormatDSN()
 		profile, dbPID = o.MySQLD, m.pid
-		fmt.Fprintf(os.Stderr, "mariadbd pid %s on %s, data in %s\n", m.pid, m.addr(), m.dir)
+		fmt.Fprintf(os.Stderr, "mariadbd pid %s on %s, data in %s\n", m.pid, m.Addr(), m.Dir())
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	octx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -1,0 +1,246 @@
+package mariadbd
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// startTimeout bounds how long Start waits for the server to answer.
+const startTimeout = 2 * time.Minute
+
+// Binaries returns the paths of mariadbd (on PATH, else /usr/sbin) and
+// mariadb-install-db.
+func Binaries() (server, install string, err error) {
+	server, err = exec.LookPath("mariadbd")
+	if err != nil {
+		if _, e := os.Stat("/usr/sbin/mariadbd"); e != nil {
+			return "", "", errors.New("mariadbd not found (install the mariadb-server package)")
+		}
+		server = "/usr/sbin/mariadbd"
+	}
+	if install, err = exec.LookPath("mariadb-install-db"); err != nil {
+		return "", "", errors.New("mariadb-install-db not found (install the mariadb-server package)")
+	}
+	return server, install, nil
+}
+
+// Init initializes a data directory in dir/data with mariadb-install-db:
+// root with a password-less normal login, no test database. dir must
+// exist.
+func Init(ctx context.Context, dir string) error {
+	_, install, err := Binaries()
+	if err != nil {
+		return err
+	}
+	args := []string{"--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db",
+		"--datadir=" + filepath.Join(dir, "data")}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	if out, err := exec.CommandContext(ctx, install, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("mariadb-install-db: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Server is a mariadbd on the data directory in its folder (see Init) and
+// a port of 127.0.0.1 chosen once, so that it restarts where it was. Its
+// methods are safe for concurrent use.
+type Server struct {
+	dir  string
+	port int
+	args []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// New returns the server of the data directory Init made in dir, on a
+// port of 127.0.0.1 that is free now, with args (server options such as
+// --innodb-buffer-pool-size=64M) after its own. It does not start it.
+func New(dir string, args ...string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{dir: dir, port: port, args: args}, nil
+}
+
+// Dir is the server's folder.
+func (s *Server) Dir() string { return s.dir }
+
+// Addr is the server's address, 127.0.0.1:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// PID is the process id of the server last started, 0 before Start.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Running reports whether the server last started has not exited.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts mariadbd and waits until it answers root, for two minutes
+// at most or until ctx is done. The server dies with the calling process
+// (Linux) and has a process group of its own, so that a Ctrl-C on the
+// terminal reaches only the caller, which stops it in order. On error the
+// server is killed and the error has the tail of its error log.
+func (s *Server) Start(ctx context.Context) error {
+	if s.Running() {
+		return errors.New("mariadbd is already running")
+	}
+	server, _, err := Binaries()
+	if err != nil {
+		return err
+	}
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(s.dir, "data"),
+		"--port=" + strconv.Itoa(s.port),
+		"--bind-address=127.0.0.1",
+		"--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
+		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
+		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
+	}
+	args = append(args, s.args...)
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	cmd := exec.Command(server, args...)
+	setProcAttr(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mariadbd: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		err := s.ping(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("mariadbd exited at start: %v\n%s", cmd.ProcessState, s.ErrLog())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			s.Kill()
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("mariadbd did not answer within %s: %w\n%s", startTimeout, err, s.ErrLog())
+		}
+	}
+}
+
+// ping connects as root and checks that the server answers.
+func (s *Server) ping(ctx context.Context) error {
+	c := mysql.NewConfig()
+	c.Net, c.Addr, c.User, c.Timeout = "tcp", s.Addr(), "root", 2*time.Second
+	connector, err := mysql.NewConnector(c)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// ErrLog returns the tail of the server's error log (4000 bytes at most).
+func (s *Server) ErrLog() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "mariadbd.err"))
+	return string(b[max(0, len(b)-4000):])
+}
+
+// Signal sends sig to the server and waits up to wait for it to exit.
+// Without a running server it does nothing.
+func (s *Server) Signal(sig os.Signal, wait time.Duration) error {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		select {
+		case <-done: // it exited meanwhile
+			return nil
+		default:
+			return fmt.Errorf("signal mariadbd: %w", err)
+		}
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("mariadbd did not exit within %s of %v", wait, sig)
+	}
+}
+
+// Stop shuts the server down cleanly (SIGTERM) and waits for it; after
+// two minutes it kills it and returns an error. Without a running server
+// it does nothing.
+func (s *Server) Stop() error {
+	err := s.Signal(syscall.SIGTERM, 2*time.Minute)
+	if err != nil {
+		if kerr := s.Kill(); kerr != nil {
+			return errors.Join(err, kerr)
+		}
+	}
+	return err
+}
+
+// Kill kills the server (SIGKILL) and waits for it to exit.
+func (s *Server) Kill() error { return s.Signal(syscall.SIGKILL, 30*time.Second) }
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

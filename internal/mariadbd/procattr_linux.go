@@ -1,0 +1,13 @@
+package mariadbd
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr has the kernel kill cmd when the calling process dies, so
+// that a caller killed without a chance to clean up leaves no server
+// running, and puts cmd in a process group of its own.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}
