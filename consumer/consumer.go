@@ -113,16 +113,10 @@ type Service struct {
 	reg   *dbapi.Registry
 	stats map[string]*opStats
 
-	// Each request runs on a goroutine of its own, as a hand-written
-	// service's would; slots holds one token per request executing, so
-	// at most Workers run at once and the rest wait for a slot, first
-	// come first served (a channel's blocked senders are woken in order).
-	slots   chan struct{}
-	mu      sync.RWMutex // guards closed against new request goroutines
+	queue   chan *job
+	mu      sync.RWMutex // guards closed against sends on queue
 	closed  bool
-	running sync.WaitGroup // every request goroutine
-
-	waiting atomic.Int64 // requests waiting for a slot
+	workers sync.WaitGroup
 
 	// runCtx is the parent of every transaction; cancelling it (when the
 	// grace period of Stop runs out) rolls back what has not committed.
@@ -130,10 +124,10 @@ type Service struct {
 	cancelRun context.CancelFunc
 
 	handled     atomic.Uint64
-	queuedBytes atomic.Int64 // request bytes waiting for a slot
+	queuedBytes atomic.Int64 // request bytes waiting in queue
 }
 
-// job is a request, from its arrival to its reply.
+// job is a request waiting for a worker.
 type job struct {
 	req   executor.Request
 	stats *opStats
@@ -143,7 +137,7 @@ type job struct {
 }
 
 // Start registers every operation the executor runs as an endpoint on nc
-// nc should be a connection of the service's own:
+// and starts the workers. nc should be a connection of the service's own:
 // Stop waits for all of nc's subscriptions to drain.
 func Start(nc *nats.Conn, exec *executor.Executor, cfg Config) (*Service, error) {
 	cfg.setDefaults()
@@ -157,13 +151,17 @@ func Start(nc *nats.Conn, exec *executor.Executor, cfg Config) (*Service, error)
 		reg:   exec.Registry(),
 		log:   cfg.Logger,
 		stats: make(map[string]*opStats),
-		slots: make(chan struct{}, cfg.Workers),
+		queue: make(chan *job, cfg.QueueLen),
 	}
 	s.runCtx, s.cancelRun = context.WithCancel(context.Background())
+	for range cfg.Workers {
+		s.workers.Add(1)
+		go s.work()
+	}
 	if err := s.serve(s.reg); err != nil {
 		s.closeQueue()
 		s.cancelRun()
-		s.running.Wait()
+		s.workers.Wait()
 		return nil, err
 	}
 	return s, nil
@@ -266,7 +264,7 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 }
 
 // receive runs on the subscription's goroutine: it must not block. It
-// checks the request and starts its goroutine, or answers at once.
+// checks the request and queues it, or answers at once.
 func (s *Service) receive(r micro.Request, name string, st *opStats) {
 	j := &job{
 		req:   executor.Request{Op: name, Body: r.Data()},
@@ -290,43 +288,27 @@ func (s *Service) receive(r micro.Request, name string, st *opStats) {
 		s.reject(j, dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "stopping", "this instance is stopping; retry"))
 		return
 	}
-	// A free slot is taken here, so that requests arriving faster than
-	// their goroutines start never count as waiting while slots are free.
-	select {
-	case s.slots <- struct{}{}:
-		s.running.Add(1)
-		go s.run(j, false)
-		return
-	default:
-	}
 	n := int64(len(j.req.Body))
 	if s.queuedBytes.Add(n) > s.cfg.QueueBytes {
 		s.queuedBytes.Add(-n)
 		s.reject(j, errOverloaded)
 		return
 	}
-	if s.waiting.Add(1) > int64(s.cfg.QueueLen) {
-		s.waiting.Add(-1)
+	select {
+	case s.queue <- j:
+	default:
 		s.queuedBytes.Add(-n)
 		s.reject(j, errOverloaded)
-		return
 	}
-	s.running.Add(1)
-	go s.run(j, true)
 }
 
-// run executes j and replies, on j's own goroutine. If j is queued, it
-// first waits for a slot; otherwise receive took one for it.
-func (s *Service) run(j *job, queued bool) {
-	defer s.running.Done()
-	if queued {
-		s.slots <- struct{}{}
-		s.waiting.Add(-1)
+func (s *Service) work() {
+	defer s.workers.Done()
+	for j := range s.queue {
 		s.queuedBytes.Add(-int64(len(j.req.Body)))
+		j.trace.Dequeued()
+		s.finish(j, s.exec.Execute(withRequestID(j.trace.Context(s.runCtx), j.id), j.req))
 	}
-	j.trace.Dequeued()
-	s.finish(j, s.exec.Execute(withRequestID(j.trace.Context(s.runCtx), j.id), j.req))
-	<-s.slots
 }
 
 // reject answers a request that was not run.
@@ -365,7 +347,7 @@ func (s *Service) Info() micro.Info { return s.svc.Info() }
 
 // Queued returns the requests, and their bytes, waiting for a worker.
 func (s *Service) Queued() (requests int, bytes int64) {
-	return int(s.waiting.Load()), s.queuedBytes.Load()
+	return len(s.queue), s.queuedBytes.Load()
 }
 
 // Handled returns how many requests this instance has answered (or, for
@@ -375,14 +357,14 @@ func (s *Service) Handled() uint64 { return s.handled.Load() }
 // Stop stops taking requests and lets queued and running ones finish and
 // reply. If ctx ends first, transactions that have not committed are
 // rolled back (a COMMIT already sent is never cut off) and answered with a
-// timeout. Stop returns once every request's goroutine has finished.
+// timeout. Stop returns once every worker has finished.
 func (s *Service) Stop(ctx context.Context) error {
 	err := s.svc.Stop() // unsubscribes; messages already received are still delivered
 	s.waitDrained(ctx)
 	s.closeQueue()
 
 	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
+	go func() { s.workers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -416,5 +398,6 @@ func (s *Service) closeQueue() {
 	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
+		close(s.queue)
 	}
 }
