@@ -360,7 +360,7 @@ func (e *Executor) memberAttempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Oper
 			err = errMemberPanicked
 		}
 	}()
-	return e.attempt(ctx, tx, op, m.req.Body, m.hooks)
+	return e.attempt(ctx, tx, op.Run, m.req.Body, m.hooks)
 }
 
 // splits reports whether a group that failed with err should run its

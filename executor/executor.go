@@ -199,12 +199,15 @@ func txOptions(op dbapi.Operation, hooks bool) txrunner.Options {
 func (e *Executor) statement(ctx context.Context, sr StatementRunner, op dbapi.Operation, req Request) Reply {
 	start := time.Now()
 	var out Reply
+	// The closure captures only what it uses: capturing op would move
+	// the whole Operation to the heap on every request.
+	stmt, body, maxReply := op.Statement, req.Body, e.cfg.MaxReply
 	err := sr.RunStatement(ctx, txOptions(op, false), func(ctx context.Context, q sqlx.ExtContext) error {
-		res, err := op.Statement(ctx, q, req.Body)
+		res, err := stmt(ctx, q, body)
 		if err != nil {
 			return err
 		}
-		b, err := encode(res, e.cfg.MaxReply)
+		b, err := encode(res, maxReply)
 		out = Reply{Status: StatusOK, Code: "ok", Body: b}
 		return err
 	})
@@ -219,9 +222,10 @@ func (e *Executor) statement(ctx context.Context, sr StatementRunner, op dbapi.O
 func (e *Executor) transact(ctx context.Context, op dbapi.Operation, body []byte, hooks []TxHook) Reply {
 	start := time.Now()
 	var out Reply
+	run := op.Run // not op: the closure would move the whole Operation to the heap
 	err := e.runner.Run(ctx, txOptions(op, len(hooks) > 0), func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
-		out, err = e.attempt(ctx, tx, op, body, hooks)
+		out, err = e.attempt(ctx, tx, run, body, hooks)
 		return err
 	})
 	if err != nil {
@@ -232,7 +236,7 @@ func (e *Executor) transact(ctx context.Context, op dbapi.Operation, body []byte
 }
 
 // attempt is one run of the request's transaction body.
-func (e *Executor) attempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, body []byte, hooks []TxHook) (Reply, error) {
+func (e *Executor) attempt(ctx context.Context, tx *sqlx.Tx, run dbapi.Func, body []byte, hooks []TxHook) (Reply, error) {
 	for i, h := range hooks {
 		stored, err := h.Before(ctx, tx)
 		if err != nil {
@@ -242,7 +246,7 @@ func (e *Executor) attempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation,
 			return *stored, after(ctx, tx, hooks[:i], *stored)
 		}
 	}
-	res, err := op.Run(ctx, tx, body)
+	res, err := run(ctx, tx, body)
 	if err != nil {
 		return Reply{}, err
 	}

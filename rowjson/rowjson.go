@@ -172,11 +172,10 @@ func newEncoder(rows *sql.Rows, opts Options) (*encoder, error) {
 			opts.Cache.last.Store(p)
 		}
 	}
-	e := &encoder{
-		cols: p.cols,
-		vals: make([]any, len(types)),
-		ptrs: make([]any, len(types)),
-	}
+	// One allocation holds the values and the pointers to them.
+	n := len(types)
+	both := make([]any, 2*n)
+	e := &encoder{cols: p.cols, vals: both[:n:n], ptrs: both[n:]}
 	for i := range e.ptrs {
 		e.ptrs[i] = &e.vals[i]
 	}

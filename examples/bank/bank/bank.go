@@ -126,24 +126,15 @@ func Transfer(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error
 		return nil, dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", `parameter "amount": must be positive`)
 	}
 
-	var rows []struct {
-		ID      uint64 `db:"id"`
-		Balance Amount `db:"balance"`
-	}
-	if err := tx.SelectContext(ctx, &rows,
-		"SELECT id, balance FROM accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", p.From, p.To); err != nil {
+	// Plain Scan, not sqlx's reflection: this is the hot path.
+	from, to, found, err := lockBalances(ctx, tx, p.From, p.To)
+	if err != nil {
 		return nil, err
 	}
-	balances := make(map[uint64]Amount, 2)
-	for _, r := range rows {
-		balances[r.ID] = r.Balance
-	}
-	from, ok := balances[p.From]
-	if !ok {
+	if !found[0] {
 		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.From)
 	}
-	to, ok := balances[p.To]
-	if !ok {
+	if !found[1] {
 		return nil, dbapi.Errorf(dbapi.ENOTFOUND, "account %d does not exist", p.To)
 	}
 	if from.Cmp(amount) < 0 {
@@ -167,4 +158,33 @@ func Transfer(ctx context.Context, tx *sqlx.Tx, raw json.RawMessage) (any, error
 		return nil, err
 	}
 	return TransferResult{TransferID: id, FromBalance: from, ToBalance: to}, nil
+}
+
+// lockBalances locks accounts from and to (ascending id order) and returns
+// their balances, and whether each exists. The rows are closed before it
+// returns: the transaction's connection is free for the next statement.
+func lockBalances(ctx context.Context, tx *sqlx.Tx, fromID, toID uint64) (from, to Amount, found [2]bool, err error) {
+	rows, err := tx.QueryContext(ctx,
+		"SELECT id, balance FROM accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", fromID, toID)
+	if err != nil {
+		return from, to, found, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uint64
+		var balance Amount
+		if err := rows.Scan(&id, &balance); err != nil {
+			return from, to, found, err
+		}
+		switch id {
+		case fromID:
+			from, found[0] = balance, true
+		case toID:
+			to, found[1] = balance, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return from, to, found, err
+	}
+	return from, to, found, rows.Close()
 }
