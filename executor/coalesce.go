@@ -76,11 +76,11 @@ const savepoint = "dbapi_request"
 type coalescer struct {
 	cfg     CoalesceConfig
 	mu      sync.Mutex
-	open    *group     // the group taking members, if any
-	running int        // groups running
-	limit   int        // groups that may run at once: 1 to MaxGroups
-	clean   int        // groups in a row that committed without a retry
-	ended   *sync.Cond // signalled when a group ends (on mu)
+	open    *group          // the group taking members, if any
+	running int             // groups running
+	limit   int             // groups that may run at once: 1 to MaxGroups
+	clean   int             // groups in a row that committed without a retry
+	waiting []chan struct{} // leaders waiting to run their group, oldest first
 }
 
 // cleanToGrow is how many groups in a row must commit without a retry
@@ -88,9 +88,7 @@ type coalescer struct {
 const cleanToGrow = 16
 
 func newCoalescer(cfg CoalesceConfig) *coalescer {
-	c := &coalescer{cfg: cfg, limit: cfg.MaxGroups}
-	c.ended = sync.NewCond(&c.mu)
-	return c
+	return &coalescer{cfg: cfg, limit: cfg.MaxGroups}
 }
 
 // group is requests that will share a transaction.
@@ -139,19 +137,26 @@ func (c *coalescer) seal(g *group) []*member {
 }
 
 // acquire waits until fewer than limit groups run, and counts one more.
+// Groups start in the order their leaders came: a group that waited is
+// never overtaken.
 func (c *coalescer) acquire() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.running >= c.limit {
-		c.ended.Wait()
+	if c.running < c.limit && len(c.waiting) == 0 {
+		c.running++
+		c.mu.Unlock()
+		return
 	}
-	c.running++
+	turn := make(chan struct{})
+	c.waiting = append(c.waiting, turn)
+	c.mu.Unlock()
+	<-turn // release counted us as running
 }
 
-// release counts a group that ended. Groups that run at once can lock
-// the same rows in different orders and deadlock; so a group that had to
-// run again halves the limit, and cleanToGrow groups in a row without a
-// retry raise it by one, up to MaxGroups.
+// release counts a group that ended and lets the groups waiting start,
+// oldest first, while fewer than limit run. Groups that run at once can
+// lock the same rows in different orders and deadlock; so a group that
+// had to run again halves the limit, and cleanToGrow groups in a row
+// without a retry raise it by one, up to MaxGroups.
 func (c *coalescer) release(retried bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -164,7 +169,12 @@ func (c *coalescer) release(retried bool) {
 			c.limit, c.clean = c.limit+1, 0
 		}
 	}
-	c.ended.Broadcast()
+	for c.running < c.limit && len(c.waiting) > 0 {
+		c.running++
+		close(c.waiting[0])
+		c.waiting[0] = nil
+		c.waiting = c.waiting[1:]
+	}
 }
 
 // forming returns how many members g has if it still takes more, else 0.
