@@ -34,12 +34,11 @@ import (
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	hw "github.com/dbapi-dev/dbapi/internal/handwritten"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
-	"github.com/shopspring/decimal"
 )
 
 // noop is a trivial operation: it touches nothing and returns a small
@@ -232,106 +231,17 @@ func BenchmarkDispatch(b *testing.B) {
 }
 
 // handwritten serves accounts.get and accounts.transfer as the service a
-// user would write instead of dbapi does (cmd/dbapi-bench's handwritten
-// mode): a micro endpoint that starts a goroutine per request and runs the
-// same SQL on the pool, for comparing allocations per request.
+// user would write instead of dbapi does (package internal/handwritten,
+// cmd/dbapi-bench's handwritten mode), under the prefix "hw", for
+// comparing allocations and CPU per request.
 func handwritten(b *testing.B, db *sqlx.DB) *nats.Conn {
 	b.Helper()
 	url := natstest.URL(b)
-	snc := natstest.Connect(b, url)
-	svc, err := micro.AddService(snc, micro.Config{Name: "handwritten", Version: "1.0.0"})
+	svc, err := hw.Serve(natstest.Connect(b, url), db.DB, "hw", "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { svc.Stop() })
-	g := svc.AddGroup("hw")
-	handle := func(name string, h func(ctx context.Context, data []byte) (any, error)) {
-		err := g.AddEndpoint(name, micro.HandlerFunc(func(r micro.Request) {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				res, err := h(ctx, r.Data())
-				if err != nil {
-					r.Error("500", err.Error(), nil)
-					return
-				}
-				body, _ := json.Marshal(res)
-				r.Respond(body)
-			}()
-		}), micro.WithEndpointSubject("accounts."+name))
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	handle("get", func(ctx context.Context, data []byte) (any, error) {
-		var p struct {
-			ID uint64 `json:"id"`
-		}
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, err
-		}
-		var a struct {
-			ID        uint64    `json:"id"`
-			Owner     string    `json:"owner"`
-			Balance   string    `json:"balance"`
-			CreatedAt time.Time `json:"created_at"`
-		}
-		err := db.QueryRowContext(ctx, "SELECT id, owner, balance, created_at FROM accounts WHERE id = ?", p.ID).
-			Scan(&a.ID, &a.Owner, &a.Balance, &a.CreatedAt)
-		return a, err
-	})
-	handle("transfer", func(ctx context.Context, data []byte) (any, error) {
-		var p struct {
-			From   uint64          `json:"from"`
-			To     uint64          `json:"to"`
-			Amount decimal.Decimal `json:"amount"`
-		}
-		if err := json.Unmarshal(data, &p); err != nil {
-			return nil, err
-		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		defer tx.Rollback()
-		rows, err := tx.QueryContext(ctx, "SELECT id, balance FROM accounts WHERE id IN (?, ?) ORDER BY id FOR UPDATE", p.From, p.To)
-		if err != nil {
-			return nil, err
-		}
-		bal := map[uint64]decimal.Decimal{}
-		for rows.Next() {
-			var id uint64
-			var v decimal.Decimal
-			if err := rows.Scan(&id, &v); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			bal[id] = v
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		from, to := bal[p.From].Sub(p.Amount), bal[p.To].Add(p.Amount)
-		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = CASE id WHEN ? THEN ? ELSE ? END WHERE id IN (?, ?)", p.From, from, to, p.From, p.To); err != nil {
-			return nil, err
-		}
-		res, err := tx.ExecContext(ctx, "INSERT INTO transfers (from_id, to_id, amount) VALUES (?, ?, ?)", p.From, p.To, p.Amount)
-		if err != nil {
-			return nil, err
-		}
-		id, _ := res.LastInsertId()
-		if err := tx.Commit(); err != nil {
-			return nil, err
-		}
-		return struct {
-			TransferID  int64           `json:"transfer_id"`
-			FromBalance decimal.Decimal `json:"from_balance"`
-			ToBalance   decimal.Decimal `json:"to_balance"`
-		}{id, from, to}, nil
-	})
-	if err := snc.Flush(); err != nil {
-		b.Fatal(err)
-	}
 	return natstest.Connect(b, url)
 }
 

@@ -8,7 +8,7 @@
 //     bank.Get, ...) called in this process by N goroutines on a pool sized
 //     like the service's. This is the physical limit of the database.
 //   - handwritten: N concurrent NATS requesters against the service a user
-//     would write instead of dbapi (handwritten.go): a nats.go micro
+//     would write instead of dbapi (internal/handwritten): a nats.go micro
 //     endpoint that starts a goroutine per request and runs the same SQL on
 //     a pool of the same size, in a process of its own (this binary with
 //     -serve-handwritten). Not for batch.
