@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/internal/drain"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -366,17 +366,9 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.waitDrained(ctx)
 	s.closeQueue()
 
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.log.Warn("grace period over; rolling back unfinished transactions")
-		s.cancelRun()
-		<-done
-	}
+	drain.Wait(ctx, &s.workers, s.cancelRun, s.log, "grace period over; rolling back unfinished transactions")
 	s.cancelRun()
-	if ferr := s.nc.Flush(); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+	if ferr := drain.Flush(s.nc); err == nil {
 		err = ferr
 	}
 	return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/internal/drain"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -258,18 +259,10 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.stopFetch()
 	<-s.fetchDone
 	<-s.sweepDone
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.log.Warn("grace period over; rolling back unfinished durable requests")
-		s.cancelRun()
-		<-done
-	}
+	drain.Wait(ctx, &s.wg, s.cancelRun, s.log, "grace period over; rolling back unfinished durable requests")
 	s.cancelRun()
 	err := s.svc.Stop()
-	if ferr := s.nc.Flush(); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+	if ferr := drain.Flush(s.nc); err == nil {
 		err = ferr
 	}
 	return err
