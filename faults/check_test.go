@@ -8,25 +8,25 @@ import (
 	"testing"
 
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/jmoiron/sqlx"
 )
 
-// The checker must see every kind of broken promise: it is what makes the
-// fault suite able to fail. This runs it on a database (on the test
-// server, not the suite's own) written by hand with one of each.
-func TestCheckFindsBrokenPromises(t *testing.T) {
+// twoAccounts returns a bank database with accounts 1 and 2, each holding
+// the opening balance.
+func twoAccounts(t *testing.T) *sqlx.DB {
 	db, _ := dbtest.New(t, dbtest.Bank()...)
 	for range 2 {
 		db.MustExec("INSERT INTO accounts (owner, balance) VALUES ('x', ?)", opening)
 	}
-	// Each row is (id, cents); every transfer goes from account 1 to 2.
-	rows := []struct{ id, cents int64 }{
-		{101, 1},           // request 1: acknowledged as 101, applied once: fine
-		{103, 3},           // request 3: answered 503, yet applied
-		{104, 4}, {105, 4}, // request 4: unknown outcome, applied twice
-		{106, 5}, // no request has 5 cents
-		{107, 8}, // request 8: acknowledged as 999, but the row is 107
-		{108, 9}, // request 9: no reply, applied
-	}
+	return db
+}
+
+// handRow is a transfers row written by hand: its id and cents.
+type handRow struct{ id, cents int64 }
+
+// writeTransfers writes rows as transfers from account 1 to 2 and moves
+// their sum between the two balances, as if the transfers had run.
+func writeTransfers(db *sqlx.DB, rows []handRow) {
 	var total int64
 	for _, r := range rows {
 		db.MustExec("INSERT INTO transfers (id, from_id, to_id, amount) VALUES (?, 1, 2, ?)", r.id, fmt.Sprintf("%d.%02d", r.cents/100, r.cents%100))
@@ -35,6 +35,23 @@ func TestCheckFindsBrokenPromises(t *testing.T) {
 	moved := fmt.Sprintf("%d.%02d", total/100, total%100)
 	db.MustExec("UPDATE accounts SET balance = balance - ? WHERE id = 1", moved)
 	db.MustExec("UPDATE accounts SET balance = balance + ? WHERE id = 2", moved)
+}
+
+// The checker must see every kind of broken promise: it is what makes the
+// fault suite able to fail. This runs it on a database (on the test
+// server, not the suite's own) written by hand with one of each.
+func TestCheckFindsBrokenPromises(t *testing.T) {
+	db := twoAccounts(t)
+	// Each row is (id, cents); every transfer goes from account 1 to 2.
+	rows := []handRow{
+		{101, 1},           // request 1: acknowledged as 101, applied once: fine
+		{103, 3},           // request 3: answered 503, yet applied
+		{104, 4}, {105, 4}, // request 4: unknown outcome, applied twice
+		{106, 5}, // no request has 5 cents
+		{107, 8}, // request 8: acknowledged as 999, but the row is 107
+		{108, 9}, // request 9: no reply, applied
+	}
+	writeTransfers(db, rows)
 
 	l := &load{accounts: []uint64{1, 2}, reqs: []*request{
 		{cents: 1, from: 1, to: 2, out: gotSuccess, id: 101},
@@ -86,24 +103,14 @@ func TestCheckFindsBrokenPromises(t *testing.T) {
 // that was applied, and an outcome no request accounts for; a publish the
 // stream did not acknowledge is counted as unknown, not as a problem.
 func TestResolveDurableFindsBrokenPromises(t *testing.T) {
-	db, _ := dbtest.New(t, dbtest.Bank()...)
-	for range 2 {
-		db.MustExec("INSERT INTO accounts (owner, balance) VALUES ('x', ?)", opening)
-	}
-	rows := []struct{ id, cents int64 }{
+	db := twoAccounts(t)
+	rows := []handRow{
 		{101, 1},           // request 1: outcome names 101: fine
 		{103, 3}, {104, 3}, // request 3: applied twice
 		{105, 4}, // request 4: its outcome is an error, yet applied
 		{106, 5}, // request 5: publish not acknowledged, applied: counted
 	}
-	var total int64
-	for _, r := range rows {
-		db.MustExec("INSERT INTO transfers (id, from_id, to_id, amount) VALUES (?, 1, 2, ?)", r.id, fmt.Sprintf("%d.%02d", r.cents/100, r.cents%100))
-		total += r.cents
-	}
-	moved := fmt.Sprintf("%d.%02d", total/100, total%100)
-	db.MustExec("UPDATE accounts SET balance = balance - ? WHERE id = 1", moved)
-	db.MustExec("UPDATE accounts SET balance = balance + ? WHERE id = 2", moved)
+	writeTransfers(db, rows)
 	for _, o := range []struct {
 		key    string
 		status int
