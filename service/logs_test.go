@@ -2,7 +2,6 @@ package service
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -109,16 +108,7 @@ func TestOperatorLogs(t *testing.T) {
 	waitAnswers(t, nc, subject, logs)
 	// One worker held by a locked table, one request queued: the rest are
 	// refused.
-	db := e.sqlx()
-	ctx := context.Background()
-	lock, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "LOCK TABLES accounts WRITE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := e.lockAccounts()
 	const n = 50
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -143,7 +133,7 @@ func TestOperatorLogs(t *testing.T) {
 			break
 		}
 	}
-	lock.ExecContext(ctx, "UNLOCK TABLES")
+	unlock()
 	wg.Wait()
 	// A bad request is logged (at debug) with its request id.
 	nc.Request(subject, []byte(`{"owner":""}`), 10*time.Second)

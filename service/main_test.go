@@ -96,6 +96,34 @@ func (e *env) sqlx() *sqlx.DB {
 	return db
 }
 
+// lockAccounts locks the accounts table from a connection of its own, so
+// that every request that touches it waits, and returns unlock, which
+// releases it; unlock may be called more than once and runs anyway when
+// the test ends.
+func (e *env) lockAccounts() (unlock func()) {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := e.sqlx().Conn(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES accounts WRITE"); err != nil {
+		conn.Close()
+		e.t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+				e.t.Error(err)
+			}
+			conn.Close()
+		})
+	}
+	e.t.Cleanup(unlock)
+	return unlock
+}
+
 // reply is what a client saw.
 type reply struct {
 	status int    // 0 on success, else Nats-Service-Error-Code

@@ -130,25 +130,7 @@ func flood(t *testing.T, bin string, embedded bool) {
 	sub.SetPendingLimits(-1, -1)
 	// The table locked, so that every worker waits with its request and the
 	// queue fills up: the most requests the service holds at once.
-	db := e.sqlx()
-	lock, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "LOCK TABLES accounts WRITE"); err != nil {
-		t.Fatal(err)
-	}
-	unlocked := false
-	unlock := func() {
-		if !unlocked {
-			unlocked = true
-			if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	defer unlock()
+	unlock := e.lockAccounts()
 	for i := range n {
 		if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: fmt.Sprintf("%s.%d", inbox, i), Data: body}); err != nil {
 			t.Fatal(err)
