@@ -55,7 +55,8 @@ var codes = []Code{
 	{"duplicate", 409, KindConflict, false, "a row with the same unique key exists"},
 	{"deadlock", 409, KindConflict, true, "the transaction kept deadlocking after the service's own retries; nothing was committed"},
 	{"lock_wait_timeout", 409, KindConflict, true, "the transaction kept waiting too long for a lock after the service's own retries; nothing was committed"},
-	{"idempotency_key_reused", 409, KindConflict, false, "the key was used for a different body of the same operation"},
+	{"certification_conflict", 409, KindConflict, true, "a cluster (Galera, Group Replication) kept refusing the transaction because other nodes changed the same rows, after the service's own retries; nothing was committed"},
+	{"idempotency_key_reused", 409, KindConflict, false, "the key (Idempotency-Key, or a durable request's Nats-Msg-Id) was used for a different body or operation"},
 	{"multiple_rows", 409, KindConflict, false, "a declared operation with result one matched more than one row"},
 
 	{KindTooLarge, 413, KindTooLarge, false, "over a limit"},
@@ -63,7 +64,7 @@ var codes = []Code{
 	{"result_too_large", 413, KindTooLarge, false, "the result is over what NATS can carry; ask for less"},
 	{"batch_too_large", 413, KindTooLarge, false, "the batch has more steps than DBAPI_MAX_BATCH"},
 
-	{KindUnavailable, 503, KindUnavailable, true, "the database cannot be reached or is read-only; nothing was committed"},
+	{KindUnavailable, 503, KindUnavailable, true, "the database cannot be reached, is read-only, or is a cluster node that cannot serve now; nothing was committed"},
 	{KindOverloaded, 503, KindOverloaded, true, "too many requests wait for a worker; nothing was run"},
 	{"stopping", 503, KindUnavailable, true, "this instance is stopping; nothing was run"},
 	{"idempotency_race", 503, KindUnavailable, true, "the idempotency key expired and was swept while the request ran; nothing was committed"},

@@ -9,6 +9,18 @@
 // retried: a COMMIT whose reply was lost is reported as
 // dbapi.ErrCommitUnknown, never as success or as plain failure.
 //
+// Clustered MySQL adds errors of its own, in the same table (error.go): a
+// Galera node that is joining or outside the primary component (1047) or
+// a Group Replication member whose commit hook failed (3100) is
+// unavailable, and the transaction runs again on a new connection; a
+// certification conflict (Galera's 1213 "wsrep aborted transaction",
+// Group Replication's 3101) is retried like a deadlock, under its own
+// cause; a server that turned read-only in a failover (1290, 1836) is a
+// 503 at once. Each transaction runs on a connection of its own from the
+// pool, and a connection whose server cannot serve now is closed rather
+// than given back, so that the pool reconnects (through a proxy, to a
+// server that can).
+//
 // A *sql.Tx belongs to one goroutine. The function gets its own transaction
 // and must neither share it nor use the pool while it runs (a goroutine that
 // holds a connection and asks for a second can deadlock a full pool).

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/dbapi-dev/dbapi"
@@ -15,12 +16,14 @@ import (
 const (
 	erCheckRead          = 1020 // MariaDB: record changed since last read (snapshot isolation)
 	erConCount           = 1040 // too many connections
+	erUnknownCom         = 1047 // Galera: "WSREP has not yet prepared node for application use"
 	erBadNull            = 1048
 	erBadDB              = 1049 // unknown database
 	erServerShutdown     = 1053
 	erDupEntry           = 1062
 	erTooManyUserConns   = 1203
 	erLockWaitTimeout    = 1205
+	erErrorDuringCommit  = 1180 // "Got error %d during COMMIT" (Galera: the node lost the cluster)
 	erLockDeadlock       = 1213
 	erOutOfRange         = 1264
 	erTruncatedWrongVal  = 1292
@@ -37,9 +40,93 @@ const (
 	erNoReferencedRowOld = 1217 // older code for 1452
 	erStatementTimeout   = 1969 // MariaDB max_statement_time
 	erQueryTimeout       = 3024 // MySQL max_execution_time
+	erRunHook            = 3100 // MySQL Group Replication: "Error on observer while running replication hook 'before_commit'"
+	erRollbackOnCommit   = 3101 // MySQL Group Replication: "Plugin instructed the server to rollback the current transaction"
 	erCheckViolated      = 3819 // MySQL CHECK constraint
 	erConstraintFailed   = 4025 // MariaDB CHECK constraint
 )
+
+// meaning is what a server error means to the service.
+type meaning struct {
+	kind, code string
+	message    string // for clients: never the server's own text
+	// retry: the server rolled the transaction back (or will, once we
+	// do) and the same transaction may succeed if run again.
+	retry bool
+	// discard: the server behind this connection cannot serve now (a
+	// Galera node outside the primary component, a server that turned
+	// read-only in a failover). The connection is closed instead of going
+	// back to the pool, so that the next one is made afresh: through a
+	// proxy, to a server that can.
+	discard bool
+}
+
+const (
+	msgUnavailable = "the database is unavailable"
+	msgReadOnly    = "the database is read-only; nothing was committed"
+	msgNodeNotUp   = "the database server cannot serve requests now (a cluster node that is joining or outside the primary component); nothing was committed"
+	msgDeadlock    = "the transaction kept conflicting with others; retry later"
+	msgCertify     = "the transaction kept conflicting with writes on other cluster nodes; retry later"
+	msgTimedOut    = "a statement ran out of time; nothing was committed"
+	msgBadValue    = "a value does not fit its column"
+	msgForeignKey  = "a referenced row does not exist"
+	msgReferenced  = "the row is still referenced by other rows"
+)
+
+// meanings is the one table of what each server error means: the reply
+// kind and code, the message clients see, whether the transaction is run
+// again and whether the connection is dropped. An error number it does
+// not list is an internal error. Written from the MySQL and MariaDB
+// error references, the Galera documentation (1047, and 1213 for a
+// certification failure) and MySQL's Group Replication documentation
+// (3100, 3101).
+var meanings = map[uint16]meaning{
+	erDupEntry:           {kind: dbapi.ECONFLICT, code: "duplicate", message: "a row with the same unique key already exists"},
+	erLockDeadlock:       {kind: dbapi.ECONFLICT, code: "deadlock", message: msgDeadlock, retry: true},
+	erCheckRead:          {kind: dbapi.ECONFLICT, code: "deadlock", message: msgDeadlock, retry: true},
+	erLockWaitTimeout:    {kind: dbapi.ECONFLICT, code: "lock_wait_timeout", message: "the transaction waited too long for a lock; retry later", retry: true},
+	erRollbackOnCommit:   {kind: dbapi.ECONFLICT, code: "certification_conflict", message: msgCertify, retry: true},
+	erNoReferencedRow:    {kind: dbapi.EINVALID, code: "foreign_key", message: msgForeignKey},
+	erNoReferencedRowOld: {kind: dbapi.EINVALID, code: "foreign_key", message: msgForeignKey},
+	erRowIsReferenced:    {kind: dbapi.EINVALID, code: "foreign_key", message: msgReferenced},
+	erRowIsReferenced2:   {kind: dbapi.EINVALID, code: "foreign_key", message: msgReferenced},
+	erCheckViolated:      {kind: dbapi.EINVALID, code: "check_violation", message: "a value breaks a check constraint"},
+	erConstraintFailed:   {kind: dbapi.EINVALID, code: "check_violation", message: "a value breaks a check constraint"},
+	erDataTooLong:        {kind: dbapi.EINVALID, code: "too_long", message: "a value is too long for its column"},
+	erTruncatedWrongFld:  {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erTruncatedWrongVal:  {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erDataTruncated:      {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erOutOfRange:         {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erBadNull:            {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erNoDefault:          {kind: dbapi.EINVALID, code: "bad_value", message: msgBadValue},
+	erConCount:           {kind: dbapi.EUNAVAILABLE, message: msgUnavailable},
+	erTooManyUserConns:   {kind: dbapi.EUNAVAILABLE, message: msgUnavailable},
+	erServerShutdown:     {kind: dbapi.EUNAVAILABLE, message: msgUnavailable, discard: true},
+	// A Galera node that is joining, or outside the primary component,
+	// refuses every statement: nothing ran there. Another node (through a
+	// proxy) or the same one a moment later may serve.
+	erUnknownCom: {kind: dbapi.EUNAVAILABLE, message: msgNodeNotUp, retry: true, discard: true},
+	// Group Replication's hook failed before the commit (the member left
+	// the group, or is not ONLINE): the transaction was rolled back.
+	erRunHook: {kind: dbapi.EUNAVAILABLE, message: msgNodeNotUp, retry: true, discard: true},
+	// A read-only server (a replica, or a primary demoted in a failover)
+	// refused a write: nothing was committed. The connection is dropped so
+	// that the pool reconnects, through a proxy to the new primary; the
+	// request is not run again here (a server that stays read-only would
+	// only delay the 503).
+	erOptionPrevents:   {kind: dbapi.EUNAVAILABLE, message: msgReadOnly, discard: true},
+	erReadOnlyMode:     {kind: dbapi.EUNAVAILABLE, message: msgReadOnly, discard: true},
+	erStatementTimeout: {kind: dbapi.ETIMEOUT, message: msgTimedOut},
+	erQueryTimeout:     {kind: dbapi.ETIMEOUT, message: msgTimedOut},
+	erQueryInterrupted: {kind: dbapi.ETIMEOUT, message: msgTimedOut},
+}
+
+// certification is the meaning of a 1213 that Galera gives a transaction
+// it aborted because a write set of another node touched the same rows
+// ("Deadlock: wsrep aborted transaction"), at COMMIT or, as a brute-force
+// abort, at any statement. It is rolled back and may be run again, as a
+// deadlock, but counted under its own cause.
+var certification = meaning{kind: dbapi.ECONFLICT, code: "certification_conflict", message: msgCertify, retry: true}
 
 func mysqlNumber(err error) (uint16, bool) {
 	var me *mysql.MySQLError
@@ -49,19 +136,32 @@ func mysqlNumber(err error) (uint16, bool) {
 	return 0, false
 }
 
+// serverMeaning returns what a server error means, and false for an error
+// that is not the server's or that the table does not list.
+func serverMeaning(err error) (meaning, bool) {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return meaning{}, false
+	}
+	if me.Number == erLockDeadlock && strings.Contains(strings.ToLower(me.Message), "wsrep") {
+		return certification, true
+	}
+	m, ok := meanings[me.Number]
+	return m, ok
+}
+
 // isRetryable reports whether err means the server rolled back (or will
 // roll back, once we do) and the same transaction may succeed if run again.
 func isRetryable(err error) bool {
-	n, ok := mysqlNumber(err)
-	return ok && isRetryableNumber(n)
+	m, ok := serverMeaning(err)
+	return ok && m.retry
 }
 
-func isRetryableNumber(n uint16) bool {
-	switch n {
-	case erLockDeadlock, erLockWaitTimeout, erCheckRead:
-		return true
-	}
-	return false
+// discards reports whether the connection that returned err must be
+// closed rather than reused: its server cannot serve now.
+func discards(err error) bool {
+	m, ok := serverMeaning(err)
+	return ok && m.discard
 }
 
 // isConnError reports whether err is a broken or refused connection.
@@ -90,39 +190,11 @@ func classify(err error) *dbapi.Error {
 		e.Kind, e.Message = dbapi.ETIMEOUT, "the deadline passed before the transaction committed; nothing was committed"
 		return e
 	case isConnError(err):
-		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is unavailable"
+		e.Kind, e.Message = dbapi.EUNAVAILABLE, msgUnavailable
 		return e
 	}
-	n, ok := mysqlNumber(err)
-	if !ok {
-		return e
-	}
-	switch n {
-	case erDupEntry:
-		e.Kind, e.Code, e.Message = dbapi.ECONFLICT, "duplicate", "a row with the same unique key already exists"
-	case erLockDeadlock, erCheckRead:
-		e.Kind, e.Code, e.Message = dbapi.ECONFLICT, "deadlock", "the transaction kept conflicting with others; retry later"
-	case erLockWaitTimeout:
-		e.Kind, e.Code, e.Message = dbapi.ECONFLICT, "lock_wait_timeout", "the transaction waited too long for a lock; retry later"
-	case erNoReferencedRow, erNoReferencedRowOld:
-		e.Kind, e.Code, e.Message = dbapi.EINVALID, "foreign_key", "a referenced row does not exist"
-	case erRowIsReferenced, erRowIsReferenced2:
-		e.Kind, e.Code, e.Message = dbapi.EINVALID, "foreign_key", "the row is still referenced by other rows"
-	case erCheckViolated, erConstraintFailed:
-		e.Kind, e.Code, e.Message = dbapi.EINVALID, "check_violation", "a value breaks a check constraint"
-	case erDataTooLong:
-		e.Kind, e.Code, e.Message = dbapi.EINVALID, "too_long", "a value is too long for its column"
-	case erTruncatedWrongFld, erTruncatedWrongVal, erDataTruncated, erOutOfRange, erBadNull, erNoDefault:
-		e.Kind, e.Code, e.Message = dbapi.EINVALID, "bad_value", "a value does not fit its column"
-	case erConCount, erTooManyUserConns, erServerShutdown:
-		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is unavailable"
-	case erOptionPrevents, erReadOnlyMode:
-		// A read-only server (a replica, or a primary being switched over)
-		// refused a write: the transaction did not commit, and may succeed
-		// once a writable server is back.
-		e.Kind, e.Message = dbapi.EUNAVAILABLE, "the database is read-only; nothing was committed"
-	case erStatementTimeout, erQueryTimeout, erQueryInterrupted:
-		e.Kind, e.Message = dbapi.ETIMEOUT, "a statement ran out of time; nothing was committed"
+	if m, ok := serverMeaning(err); ok {
+		e.Kind, e.Code, e.Message = m.kind, m.code, m.message
 	}
 	return e
 }
@@ -143,14 +215,21 @@ func IsUnknownDatabase(err error) bool {
 	return ok && n == erBadDB
 }
 
+// IsDuplicateKey reports whether err is the server refusing a row whose
+// unique key another row has (1062).
+func IsDuplicateKey(err error) bool {
+	n, ok := mysqlNumber(err)
+	return ok && n == erDupEntry
+}
+
 // Aborts reports whether err, returned by a statement inside a
 // transaction, leaves that transaction unusable as a whole: the server
 // rolled it back or will want it run again (a deadlock, a lock wait
-// timeout, a changed snapshot), the connection broke, or the context
-// ended. Any other error undid at most the statement that failed, so a
-// ROLLBACK TO SAVEPOINT can take the transaction back to an earlier point
-// and go on.
+// timeout, a changed snapshot, a cluster node that cannot serve), the
+// connection broke, or the context ended. Any other error undid at most
+// the statement that failed, so a ROLLBACK TO SAVEPOINT can take the
+// transaction back to an earlier point and go on.
 func Aborts(err error) bool {
-	return isRetryable(err) || isConnError(err) ||
+	return isRetryable(err) || discards(err) || isConnError(err) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

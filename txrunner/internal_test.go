@@ -34,7 +34,13 @@ func TestCommitError(t *testing.T) {
 		{"bad connection", driver.ErrBadConn, true, false},
 		{"network error", &fakeNetErr{}, true, false},
 		{"server refused: deadlock", &mysql.MySQLError{Number: 1213}, false, true},
-		{"server refused: other", &mysql.MySQLError{Number: 1180}, false, false},
+		{"server refused: other", &mysql.MySQLError{Number: 1062}, false, false},
+		{"galera certification failure", &mysql.MySQLError{Number: 1213, Message: "Deadlock: wsrep aborted transaction"}, false, true},
+		{"group replication rollback", &mysql.MySQLError{Number: 3101}, false, true},
+		// A cluster node that lost the cluster while it replicated the
+		// COMMIT cannot say whether the other nodes applied it.
+		{"galera node left the cluster during COMMIT (1047)", &mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}, true, false},
+		{"galera: got error during COMMIT (1180)", &mysql.MySQLError{Number: 1180, Message: "Got error 6 \"No such device or address\" during COMMIT"}, true, false},
 		{"context checked before COMMIT", context.DeadlineExceeded, false, false},
 		{"rolled back before COMMIT", sql.ErrTxDone, false, false},
 	}

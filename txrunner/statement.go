@@ -54,6 +54,10 @@ func (r *Runner) statement(ctx context.Context, opts Options, fn StatementFunc) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	conn, err := r.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = &dbapi.Error{
@@ -62,6 +66,18 @@ func (r *Runner) statement(ctx context.Context, opts Options, fn StatementFunc) 
 				Err:     fmt.Errorf("panic in statement: %v\n%s", p, debug.Stack()),
 			}
 		}
+		release(conn, err)
 	}()
-	return fn(ctx, r.db)
+	return fn(ctx, extConn{conn})
 }
+
+// extConn is a pool connection as the sqlx.ExtContext a StatementFunc
+// takes (sqlx.Conn lacks the named-parameter binding of sqlx.DB).
+type extConn struct{ *sqlx.Conn }
+
+func (extConn) DriverName() string { return "mysql" }
+
+func (extConn) BindNamed(query string, arg any) (string, []any, error) {
+	return sqlx.BindNamed(sqlx.QUESTION, query, arg)
+}
+

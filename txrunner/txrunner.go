@@ -3,6 +3,7 @@ package txrunner
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,6 +134,10 @@ func (r *Runner) sleep(ctx context.Context, attempt int) error {
 
 // attempt runs fn once. retry reports whether the whole transaction may be
 // run again: it was certainly rolled back and the cause may pass.
+//
+// The transaction runs on a connection taken from the pool for it alone,
+// so that one whose server cannot serve now (see discards) is closed
+// instead of going back to the pool.
 func (r *Runner) attempt(ctx context.Context, opts Options, fn Func) (err error, retry bool) {
 	if opts.AttemptTimeout > 0 {
 		var cancel context.CancelFunc
@@ -142,10 +147,16 @@ func (r *Runner) attempt(ctx context.Context, opts Options, fn Func) (err error,
 	if err := ctx.Err(); err != nil {
 		return err, false
 	}
-	tx, err := r.db.BeginTxx(ctx, &sql.TxOptions{Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
+	conn, err := r.db.Connx(ctx)
 	if err != nil {
 		// Nothing ran yet, so a broken connection is safe to retry.
-		return fmt.Errorf("begin: %w", err), isConnError(err) && ctx.Err() == nil
+		return fmt.Errorf("connect: %w", err), isConnError(err) && ctx.Err() == nil
+	}
+	defer func() { release(conn, err) }()
+	tx, err := conn.BeginTxx(ctx, &sql.TxOptions{Isolation: opts.Isolation, ReadOnly: opts.ReadOnly})
+	if err != nil {
+		// Nothing ran yet, so a broken connection is safe to retry.
+		return fmt.Errorf("begin: %w", err), (isConnError(err) || isRetryable(err)) && ctx.Err() == nil
 	}
 	if err := callFn(ctx, tx, fn); err != nil {
 		r.rollback(ctx, tx)
@@ -160,6 +171,16 @@ func (r *Runner) attempt(ctx context.Context, opts Options, fn Func) (err error,
 	// database/sql does not cancel a Commit that has started, even if ctx
 	// ends meanwhile: the COMMIT is never cut off by the requester's deadline.
 	return commitError(tx.Commit())
+}
+
+// release gives the connection of an attempt back to the pool, or closes
+// it if err says its server cannot serve now.
+func release(conn *sqlx.Conn, err error) {
+	if err != nil && discards(err) {
+		// database/sql closes a connection whose Raw call reports it bad.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	_ = conn.Close()
 }
 
 // callFn calls fn, turning a panic into an error so the transaction rolls
@@ -184,6 +205,13 @@ func (r *Runner) rollback(ctx context.Context, tx *sqlx.Tx) {
 	}
 }
 
+// commitUnknown lists the server errors that, answered to a COMMIT, do not
+// say whether it took effect: a cluster node that lost the cluster while
+// replicating the transaction (Galera's "WSREP has not yet prepared node"
+// 1047, and 1180 "Got error 6 during COMMIT") cannot know whether the
+// other nodes committed its write set.
+var commitUnknown = map[uint16]bool{erUnknownCom: true, erErrorDuringCommit: true}
+
 // commitError sorts a COMMIT's error into what is known about the outcome.
 func commitError(err error) (error, bool) {
 	switch {
@@ -194,9 +222,9 @@ func commitError(err error) (error, bool) {
 		// rolled the transaction back.
 		return err, false
 	}
-	if n, ok := mysqlNumber(err); ok {
+	if n, ok := mysqlNumber(err); ok && !commitUnknown[n] {
 		// The server answered: the transaction did not commit.
-		return err, isRetryableNumber(n)
+		return err, isRetryable(err)
 	}
 	return &dbapi.Error{
 		Kind:    dbapi.ECOMMITUNKNOWN,
