@@ -80,4 +80,3 @@ func (extConn) DriverName() string { return "mysql" }
 func (extConn) BindNamed(query string, arg any) (string, []any, error) {
 	return sqlx.BindNamed(sqlx.QUESTION, query, arg)
 }
-
