@@ -109,9 +109,15 @@ type Service struct {
 	nc    *nats.Conn
 	exec  *executor.Executor
 	log   *slog.Logger
-	svc   micro.Service
 	reg   *dbapi.Registry
 	stats map[string]*opStats
+	// endpoints are what the micro service serves, made once.
+	endpoints []endpoint
+
+	svcMu   sync.Mutex
+	svc     micro.Service // the current one; a stopped one while paused
+	paused  bool
+	stopped bool // Stop was called
 
 	queue   chan *job
 	mu      sync.RWMutex // guards closed against sends on queue
@@ -158,7 +164,11 @@ func Start(nc *nats.Conn, exec *executor.Executor, cfg Config) (*Service, error)
 		s.workers.Add(1)
 		go s.work()
 	}
-	if err := s.serve(s.reg); err != nil {
+	err := s.prepare(s.reg)
+	if err == nil {
+		s.svc, err = s.subscribe()
+	}
+	if err != nil {
 		s.closeQueue()
 		s.cancelRun()
 		s.workers.Wait()
@@ -178,8 +188,16 @@ func ValidPrefix(p string) error {
 	return nil
 }
 
-// serve adds the micro service and one endpoint per operation.
-func (s *Service) serve(reg *dbapi.Registry) error {
+// endpoint is one endpoint of the micro service: an operation, or batch.
+type endpoint struct {
+	name  string // the operation's name
+	meta  map[string]string
+	stats *opStats
+}
+
+// prepare checks the operations' names and makes the endpoints' metadata
+// and statistics, once: subscribe uses them each time it subscribes.
+func (s *Service) prepare(reg *dbapi.Registry) error {
 	if _, clash := reg.Lookup(batch.Name); clash {
 		return fmt.Errorf("operation %q clashes with the batch endpoint", batch.Name)
 	}
@@ -192,10 +210,40 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 	}
 	// The stats map is complete before the service exists: its STATS
 	// handler reads the map from another goroutine.
-	for _, op := range reg.Operations() {
-		s.stats[s.cfg.Prefix+"."+op.Name] = &opStats{}
+	add := func(name string, meta map[string]string) {
+		st := &opStats{}
+		s.stats[s.cfg.Prefix+"."+name] = st
+		s.endpoints = append(s.endpoints, endpoint{name: name, meta: meta, stats: st})
 	}
-	s.stats[s.cfg.Prefix+"."+batch.Name] = &opStats{}
+	for _, op := range reg.Operations() {
+		meta := map[string]string{
+			"read_only":          fmt.Sprint(op.ReadOnly),
+			MetadataParamsSchema: string(op.ParamsSchema()),
+			MetadataResultSchema: string(op.ResultSchemaOrKind()),
+		}
+		if op.Description != "" {
+			meta["description"] = op.Description
+		}
+		if op.Coalesce {
+			meta["coalesce"] = "true"
+		}
+		if op.Result != "" {
+			meta[MetadataResult] = string(op.Result)
+		}
+		add(op.Name, meta)
+	}
+	add(batch.Name, map[string]string{
+		"description":        batch.Description,
+		MetadataParamsSchema: string(batch.ParamsSchema),
+		MetadataResult:       string(dbapi.ResultOne),
+		MetadataResultSchema: string(batch.ResultSchema),
+	})
+	return nil
+}
+
+// subscribe adds the micro service with its endpoints: from now on the
+// queue group hands this instance its share of the requests.
+func (s *Service) subscribe() (micro.Service, error) {
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        "dbapi",
 		Version:     s.cfg.Version,
@@ -215,55 +263,68 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("nats micro service: %w", err)
+		return nil, fmt.Errorf("nats micro service: %w", err)
 	}
-	s.svc = svc
 	group := svc.AddGroup(s.cfg.Prefix)
-	pendingBytes := PendingBytes(s.cfg.QueueBytes, s.cfg.MaxPayload, len(s.stats))
-	add := func(name string, meta map[string]string) error {
-		st := s.stats[s.cfg.Prefix+"."+name]
-		return group.AddEndpoint(strings.ReplaceAll(name, ".", "_"),
-			micro.HandlerFunc(func(r micro.Request) { s.receive(r, name, st) }),
-			micro.WithEndpointSubject(name), micro.WithEndpointMetadata(meta),
+	pendingBytes := PendingBytes(s.cfg.QueueBytes, s.cfg.MaxPayload, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		err := group.AddEndpoint(strings.ReplaceAll(ep.name, ".", "_"),
+			micro.HandlerFunc(func(r micro.Request) { s.receive(r, ep.name, ep.stats) }),
+			micro.WithEndpointSubject(ep.name), micro.WithEndpointMetadata(ep.meta),
 			micro.WithEndpointPendingLimits(PendingMsgs, pendingBytes))
-	}
-	for _, op := range reg.Operations() {
-		meta := map[string]string{
-			"read_only":          fmt.Sprint(op.ReadOnly),
-			MetadataParamsSchema: string(op.ParamsSchema()),
-			MetadataResultSchema: string(op.ResultSchemaOrKind()),
-		}
-		if op.Description != "" {
-			meta["description"] = op.Description
-		}
-		if op.Coalesce {
-			meta["coalesce"] = "true"
-		}
-		if op.Result != "" {
-			meta[MetadataResult] = string(op.Result)
-		}
-		if err := add(op.Name, meta); err != nil {
+		if err != nil {
 			svc.Stop()
-			return fmt.Errorf("endpoint %s: %w", op.Name, err)
+			return nil, fmt.Errorf("endpoint %s: %w", ep.name, err)
 		}
-	}
-	if err := add(batch.Name, map[string]string{
-		"description":        batch.Description,
-		MetadataParamsSchema: string(batch.ParamsSchema),
-		MetadataResult:       string(dbapi.ResultOne),
-		MetadataResultSchema: string(batch.ResultSchema),
-	}); err != nil {
-		svc.Stop()
-		return fmt.Errorf("endpoint %s: %w", batch.Name, err)
 	}
 	// Once the server has seen the subscriptions, requests reach us: a
 	// caller that starts us and then sends a request gets an answer, not
 	// "no responders".
 	if err := s.nc.Flush(); err != nil {
 		svc.Stop()
-		return fmt.Errorf("nats flush: %w", err)
+		return nil, fmt.Errorf("nats flush: %w", err)
 	}
+	return svc, nil
+}
+
+// Pause stops taking requests: the endpoints unsubscribe, so that the
+// queue group hands every request to the other instances (or, with none,
+// the requester gets "no responders" at once). Requests already received
+// are still run and answered. Resume takes requests again.
+func (s *Service) Pause() error {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if s.paused || s.stopped {
+		return nil
+	}
+	if err := s.svc.Stop(); err != nil {
+		return err // the next Pause stops the rest
+	}
+	s.paused = true
 	return nil
+}
+
+// Resume takes requests again after Pause: the service and its endpoints
+// are added anew (with a new service id).
+func (s *Service) Resume() error {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	if !s.paused || s.stopped {
+		return nil
+	}
+	svc, err := s.subscribe()
+	if err != nil {
+		return err
+	}
+	s.svc, s.paused = svc, false
+	return nil
+}
+
+// Paused reports whether the service is paused.
+func (s *Service) Paused() bool {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	return s.paused
 }
 
 // receive runs on the subscription's goroutine: it must not block. It
@@ -346,7 +407,11 @@ func (s *Service) finish(j *job, r executor.Reply) {
 
 // Info returns the micro service's description: its id, endpoints and
 // subjects, as `nats micro info` shows them.
-func (s *Service) Info() micro.Info { return s.svc.Info() }
+func (s *Service) Info() micro.Info {
+	s.svcMu.Lock()
+	defer s.svcMu.Unlock()
+	return s.svc.Info()
+}
 
 // Queued returns the requests, and their bytes, waiting for a worker.
 func (s *Service) Queued() (requests int, bytes int64) {
@@ -362,7 +427,10 @@ func (s *Service) Handled() uint64 { return s.handled.Load() }
 // rolled back (a COMMIT already sent is never cut off) and answered with a
 // timeout. Stop returns once every worker has finished.
 func (s *Service) Stop(ctx context.Context) error {
+	s.svcMu.Lock()
+	s.stopped = true    // no Resume from now on
 	err := s.svc.Stop() // unsubscribes; messages already received are still delivered
+	s.svcMu.Unlock()
 	s.waitDrained(ctx)
 	s.closeQueue()
 

@@ -3,7 +3,11 @@
 //
 // Set-up. Start creates or updates the stream (work-queue retention) on
 // <prefix>.durable.> and one durable pull consumer with explicit acks that
-// every instance shares. An instance fetches only as many messages as it
+// every instance shares, both named after the prefix unless configured
+// (StreamName, ConsumerName). A stream of that name with other subjects
+// is another service's: Start refuses it, never rewrites it. While
+// JetStream cannot set them up (a cluster without a leader yet) Start
+// keeps trying for SetUpPatience. An instance fetches only as many messages as it
 // has free workers, so backpressure comes from the consumer, not from a
 // queue in memory.
 //
@@ -18,6 +22,9 @@
 //
 //   - committed: acked (after the COMMIT, never before). A redelivered
 //     message whose key has an outcome is acked without running again.
+//   - its key holds another request's outcome (another operation, or the
+//     SHA-256 of another body, both stored with the outcome): answered 409
+//     idempotency_key_reused, acked, not run; the outcome stays as it was.
 //   - failed for good (400, 404, 409 after retries, ...): the error
 //     outcome is stored in a transaction of its own and the message is
 //     acked (not terminated: a work-queue stream before NATS 2.10 keeps a
@@ -25,6 +32,11 @@
 //   - retryable (database unavailable, deadline, deadlock after every
 //     attempt, COMMIT outcome unknown): nak'ed with a doubling backoff, up
 //     to MaxDeliver deliveries; then stored as failed and acked.
+//
+// A failed fetch (NATS unreachable, no stream or consumer leader) is tried
+// again within a second, so fetching resumes about a second after
+// JetStream is back. Pause stops fetching while the database cannot
+// serve (package health); Resume starts again.
 //
 // While a transaction runs the message gets in-progress acks every third
 // of AckWait. If the message carries Dbapi-Reply-To, its outcome is also

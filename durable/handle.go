@@ -2,6 +2,7 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	k := key(msg, meta)
 	op := s.op(msg.Subject())
 	h := msg.Headers()
-	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.outcomes.hook(k, op)}}
+	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.outcomes.hook(k, op, msg.Data())}}
 	var r executor.Reply
 	// Headers mean what they mean in request-reply, Dbapi-Timeout aside:
 	// the deadline is the default one, from now.
@@ -58,13 +59,12 @@ func (s *Service) handle(msg jetstream.Msg) {
 		if r.Replayed {
 			outcome = OutcomeReplayed
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
-		err := msg.DoubleAck(ctx)
-		cancel()
-		if err != nil {
-			// The outcome is committed: a redelivery replays it.
-			s.log.Warn("durable ack failed; a redelivery will replay the outcome", "key", k, "err", err)
-		}
+		s.ack(msg, k)
+	case errors.Is(r.Err, errKeyReused):
+		// Its key is another request's: answered 409, and acked without
+		// touching the stored outcome.
+		outcome = OutcomeKeyReused
+		s.ack(msg, k)
 	case retryable(r.Err) && meta.NumDelivered < uint64(s.cfg.MaxDeliver) && s.runCtx.Err() == nil:
 		outcome = OutcomeRetried
 		if err := msg.NakWithDelay(s.backoff(meta.NumDelivered)); err != nil {
@@ -79,7 +79,12 @@ func (s *Service) handle(msg jetstream.Msg) {
 		if retryable(r.Err) {
 			outcome = OutcomeGaveUp
 		}
-		stored, err := s.outcomes.saveFailure(s.runCtx, k, op, r)
+		stored, err := s.outcomes.saveFailure(s.runCtx, k, op, msg.Data(), r)
+		if errors.Is(err, errKeyReused) {
+			outcome, r = OutcomeKeyReused, executor.ErrorReply(err)
+			s.ack(msg, k)
+			break
+		}
 		if err != nil {
 			// Not stored: try again later rather than lose the outcome.
 			s.log.Error("storing a durable failure failed; retrying later", "key", k, "err", err)
@@ -95,12 +100,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 		// done with, and a work-queue stream before NATS 2.10 keeps a
 		// terminated message for ever (found against the Debian server,
 		// 2.9.10). Either way it is never delivered again.
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
-		err = msg.DoubleAck(ctx)
-		cancel()
-		if err != nil {
-			s.log.Warn("durable ack failed; a redelivery will replay the outcome", "key", k, "err", err)
-		}
+		s.ack(msg, k)
 	}
 	s.record(op, outcome, r)
 	if outcome == OutcomeRetried {
@@ -110,6 +110,17 @@ func (s *Service) handle(msg jetstream.Msg) {
 		if err := s.nc.PublishMsg(&nats.Msg{Subject: to, Header: r.Header, Data: r.Body}); err != nil {
 			s.log.Warn("durable outcome not published", "key", k, "reply_to", to, "err", err)
 		}
+	}
+}
+
+// ack acknowledges a message whose outcome is settled, and waits for the
+// stream to confirm it.
+func (s *Service) ack(msg jetstream.Msg, key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckWait)
+	defer cancel()
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The outcome is settled: a redelivery replays it.
+		s.log.Warn("durable ack failed; a redelivery will replay the outcome", "key", key, "err", err)
 	}
 }
 
@@ -144,6 +155,8 @@ func (s *Service) record(op, outcome string, r executor.Reply) {
 	}
 	switch {
 	case r.Err == nil || outcome == OutcomeReplayed:
+	case outcome == OutcomeKeyReused:
+		s.log.Warn("durable request refused: its key holds the outcome of another request", "op", op, "err", r.Err)
 	case outcome == OutcomeRetried:
 		s.log.Warn("durable request will be retried", "op", op, "code", r.Code, "err", r.Err)
 	default:

@@ -1,6 +1,7 @@
 package durable
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -12,12 +13,11 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/txrunner"
-	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 )
-
-const erDupEntry = 1062
 
 // maxKey is the longest key stored as it is; a longer one is stored as
 // its SHA-256.
@@ -38,8 +38,10 @@ type outcomes struct {
 	runner executor.Runner
 }
 
-// row is a stored outcome.
+// row is a stored outcome, and the request it belongs to.
 type row struct {
+	Op      string         `db:"op"`
+	Hash    []byte         `db:"request_hash"` // nil for rows stored before hashes were
 	Status  sql.NullInt64  `db:"status"`
 	Code    sql.NullString `db:"code"`
 	Headers []byte         `db:"headers"`
@@ -70,35 +72,59 @@ func encodeHeaders(h map[string][]string) []byte {
 	return b
 }
 
-// hook returns the TxHook that claims key in the request's transaction
-// and stores its reply there.
-func (o *outcomes) hook(key, op string) executor.TxHook {
-	return &outcomeHook{key: storedKey(key), op: op}
+// belongs reports whether the stored row is the outcome of the request
+// for op with hash: a key is one request's (its operation and body).
+func (r row) belongs(op string, hash []byte) bool {
+	return r.Op == op && (r.Hash == nil || bytes.Equal(r.Hash, hash))
 }
 
-type outcomeHook struct{ key, op string }
+// errKeyReused is the cause of keyReused's error, for errors.Is.
+var errKeyReused = errors.New("the key holds the outcome of another request")
+
+// keyReused answers a message whose key holds the outcome of another
+// request: it runs nothing and leaves that outcome as it is.
+func keyReused(key string) error {
+	e := dbapi.CodeErrorf(dbapi.ECONFLICT, "idempotency_key_reused",
+		"%s %q was used for a different request (another operation or body); this one was not run", protocol.HeaderMsgID, key)
+	e.Err = errKeyReused
+	return e
+}
+
+const selectRow = "SELECT op, request_hash, status, code, headers, body FROM dbapi_durable_outcomes WHERE outcome_key = ?"
+
+// hook returns the TxHook that claims key for the request for op with
+// body in the request's transaction, and stores its reply there.
+func (o *outcomes) hook(key, op string, body []byte) executor.TxHook {
+	return &outcomeHook{key: key, stored: storedKey(key), op: op, hash: idempotency.Hash(op, body)}
+}
+
+type outcomeHook struct {
+	key, stored, op string
+	hash            []byte
+}
 
 // Before inserts the key's row, which the transaction holds until it
 // commits. If the row exists, the key already has an outcome (a
 // concurrent run of the same key waits for the first to commit or roll
-// back): that outcome is the reply, and nothing runs.
+// back): that outcome is the reply, and nothing runs; or, if the outcome
+// is another request's, the request is refused with 409
+// idempotency_key_reused.
 func (h *outcomeHook) Before(ctx context.Context, tx *sqlx.Tx) (*executor.Reply, error) {
 	_, err := tx.ExecContext(ctx,
-		"INSERT INTO dbapi_durable_outcomes (outcome_key, op, created_at) VALUES (?, ?, UTC_TIMESTAMP(6))", h.key, h.op)
-	if err == nil {
-		return nil, nil
-	}
-	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != erDupEntry {
+		"INSERT INTO dbapi_durable_outcomes (outcome_key, op, request_hash, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))", h.stored, h.op, h.hash)
+	if err == nil || !txrunner.IsDuplicateKey(err) {
 		return nil, err
 	}
 	var r row
-	err = tx.GetContext(ctx, &r, "SELECT status, code, headers, body FROM dbapi_durable_outcomes WHERE outcome_key = ? LOCK IN SHARE MODE", h.key)
+	err = tx.GetContext(ctx, &r, selectRow+" LOCK IN SHARE MODE", h.stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "outcome_race", "the outcome was swept while the request ran; retry")
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !r.belongs(h.op, h.hash) {
+		return nil, keyReused(h.key)
 	}
 	reply, err := r.reply()
 	if err != nil {
@@ -111,22 +137,24 @@ func (h *outcomeHook) Before(ctx context.Context, tx *sqlx.Tx) (*executor.Reply,
 func (h *outcomeHook) After(ctx context.Context, tx *sqlx.Tx, r executor.Reply) error {
 	_, err := tx.ExecContext(ctx,
 		"UPDATE dbapi_durable_outcomes SET status = ?, code = ?, headers = ?, body = ? WHERE outcome_key = ?",
-		r.Status, r.Code, encodeHeaders(r.Header), r.Body, h.key)
+		r.Status, r.Code, encodeHeaders(r.Header), r.Body, h.stored)
 	return err
 }
 
-// saveFailure stores the error reply r as key's outcome, in a transaction
-// of its own, unless key already has one. It returns the outcome key now
-// has: r, or the earlier one.
-func (o *outcomes) saveFailure(ctx context.Context, key, op string, r executor.Reply) (executor.Reply, error) {
-	k := storedKey(key)
+// saveFailure stores the error reply r as the outcome of key, for the
+// request for op with body, in a transaction of its own, unless key
+// already has one. It returns the outcome key now has: r, or the earlier
+// one; or a 409 idempotency_key_reused if the earlier one is another
+// request's.
+func (o *outcomes) saveFailure(ctx context.Context, key, op string, body []byte, r executor.Reply) (executor.Reply, error) {
+	k, hash := storedKey(key), idempotency.Hash(op, body)
 	var stored executor.Reply
 	err := o.runner.Run(ctx, txrunner.Options{}, func(ctx context.Context, tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO dbapi_durable_outcomes (outcome_key, op, status, code, headers, body, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
+			`INSERT INTO dbapi_durable_outcomes (outcome_key, op, request_hash, status, code, headers, body, created_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))
 			 ON DUPLICATE KEY UPDATE outcome_key = outcome_key`,
-			k, op, r.Status, r.Code, encodeHeaders(r.Header), r.Body)
+			k, op, hash, r.Status, r.Code, encodeHeaders(r.Header), r.Body)
 		if err != nil {
 			return err
 		}
@@ -135,8 +163,11 @@ func (o *outcomes) saveFailure(ctx context.Context, key, op string, r executor.R
 			return nil
 		}
 		var row row
-		if err := tx.GetContext(ctx, &row, "SELECT status, code, headers, body FROM dbapi_durable_outcomes WHERE outcome_key = ?", k); err != nil {
+		if err := tx.GetContext(ctx, &row, selectRow, k); err != nil {
 			return err
+		}
+		if !row.belongs(op, hash) {
+			return keyReused(key)
 		}
 		stored, err = row.reply()
 		return err
@@ -148,7 +179,7 @@ func (o *outcomes) saveFailure(ctx context.Context, key, op string, r executor.R
 func (o *outcomes) lookup(ctx context.Context, key string) (r executor.Reply, ok bool, err error) {
 	err = o.runner.Run(ctx, txrunner.Options{ReadOnly: true}, func(ctx context.Context, tx *sqlx.Tx) error {
 		var rw row
-		err := tx.GetContext(ctx, &rw, "SELECT status, code, headers, body FROM dbapi_durable_outcomes WHERE outcome_key = ? AND status IS NOT NULL", storedKey(key))
+		err := tx.GetContext(ctx, &rw, selectRow+" AND status IS NOT NULL", storedKey(key))
 		if errors.Is(err, sql.ErrNoRows) {
 			ok = false
 			return nil

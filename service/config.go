@@ -43,6 +43,7 @@ type Config struct {
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error; logs are JSON on stderr"`
 	HTTPAddr       string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
 	MetricsAddr    string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
+	PauseAfter     time.Duration `envconfig:"PAUSE_AFTER" default:"3s" desc:"stop taking requests once the database has been unhealthy (unreachable, a Galera node not Synced, read-only) this long, until it is healthy again; 0: never"`
 	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
 
 	// coalescing is set once the operations are known if one of them
@@ -64,8 +65,8 @@ type Config struct {
 	// request-reply; the other DURABLE_* settings and STREAM apply only
 	// when DURABLE is on.
 	Durable           bool          `envconfig:"DURABLE" default:"false" desc:"serve durable requests on JetStream beside request-reply"`
-	Stream            string        `envconfig:"STREAM" default:"DBAPI" desc:"the durable requests' stream, on <prefix>.durable.>"`
-	DurableConsumer   string        `envconfig:"DURABLE_CONSUMER" default:"dbapi" desc:"the durable pull consumer all instances share"`
+	Stream            string        `envconfig:"STREAM" desc:"the durable requests' stream, on <prefix>.durable.>; empty: the prefix in capitals, '.' as '_' (DBAPI for dbapi)"`
+	DurableConsumer   string        `envconfig:"DURABLE_CONSUMER" desc:"the durable pull consumer all instances share; empty: the prefix, '.' as '_' (dbapi for dbapi)"`
 	DurableWorkers    int           `envconfig:"DURABLE_WORKERS" desc:"durable messages one instance runs at once; 0: as many as DBAPI_WORKERS"`
 	DurableStorage    string        `envconfig:"DURABLE_STORAGE" default:"file" desc:"the stream's storage: file or memory"`
 	DurableReplicas   int           `envconfig:"DURABLE_REPLICAS" default:"1" desc:"the stream's replicas (3 in a cluster)"`
@@ -153,6 +154,9 @@ func (c *Config) Validate() error {
 	if c.MigrationsTable == "" || c.MigrationsTable == schema.OwnVersionTable || !identRE.MatchString(c.MigrationsTable) {
 		errs = append(errs, fmt.Errorf("DBAPI_MIGRATIONS_TABLE: want a table name of letters, digits and '_' other than %s, got %q", schema.OwnVersionTable, c.MigrationsTable))
 	}
+	if c.PauseAfter < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_PAUSE_AFTER: want a duration of 0 or more, got %s", c.PauseAfter))
+	}
 	if c.Grace < 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_GRACE: want a duration of 0 or more, got %s", c.Grace))
 	}
@@ -175,10 +179,10 @@ var streamNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
 func (c *Config) validateDurable() []error {
 	var errs []error
-	if !streamNameRE.MatchString(c.Stream) {
+	if c.Stream != "" && !streamNameRE.MatchString(c.Stream) {
 		errs = append(errs, fmt.Errorf("DBAPI_STREAM: want a stream name of letters, digits, '_' and '-', got %q", c.Stream))
 	}
-	if !streamNameRE.MatchString(c.DurableConsumer) {
+	if c.DurableConsumer != "" && !streamNameRE.MatchString(c.DurableConsumer) {
 		errs = append(errs, fmt.Errorf("DBAPI_DURABLE_CONSUMER: want a consumer name of letters, digits, '_' and '-', got %q", c.DurableConsumer))
 	}
 	if _, err := c.storage(); err != nil {

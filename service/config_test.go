@@ -68,7 +68,9 @@ func TestLoadConfigDurable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("durable defaults: %v", err)
 	}
-	if c.Stream != "DBAPI" || c.DurableConsumer != "dbapi" || c.durableWorkers() != 16 || c.DurableMaxDeliver != 20 ||
+	// Stream and consumer names are derived from the prefix (package
+	// durable) unless set.
+	if c.Stream != "" || c.DurableConsumer != "" || c.durableWorkers() != 16 || c.DurableMaxDeliver != 20 ||
 		c.DurableAckWait != 30*time.Second || c.DurableDuplicates != 2*time.Minute || c.DurableStorage != "file" {
 		t.Errorf("durable defaults: %+v", c)
 	}

@@ -49,7 +49,9 @@ func (m *Main) listenHTTP() error {
 }
 
 // addReadyChecks makes /readyz report the service ready while it is
-// subscribed (its NATS connection is up) and the database answers.
+// subscribed (its NATS connection is up) and the database could serve at
+// its last health check (see package health), saying why not and whether
+// the instance stopped taking requests.
 func (m *Main) addReadyChecks() {
 	for _, s := range []*opshttp.Server{m.HTTP, m.metricsServer} {
 		if s == nil {
@@ -61,7 +63,7 @@ func (m *Main) addReadyChecks() {
 			}
 			return nil
 		})
-		s.AddCheck("database", func(ctx context.Context) error { return m.DB.PingContext(ctx) })
+		s.AddCheck("database", m.health.Ready)
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/durable"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/health"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/internal/await"
 	"github.com/dbapi-dev/dbapi/internal/ratelog"
 	"github.com/dbapi-dev/dbapi/metrics"
 	"github.com/dbapi-dev/dbapi/opshttp"
@@ -69,6 +71,8 @@ type Main struct {
 	sweeperDone   chan struct{}
 	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
 	rate          *ratelog.Logger          // counted warnings
+	health        *health.Monitor          // the database's health, every second
+	healthDB      *sqlx.DB                 // the health check's own pool
 }
 
 // NewMain returns a Main serving app with a JSON logger on stderr at the
@@ -105,10 +109,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.checkBeforeServing(ctx); err != nil {
 		return err
 	}
-	if err := m.connectNATS(); err != nil {
+	if err := m.connectNATS(ctx); err != nil {
 		return err
 	}
-	return m.serve(reg)
+	return m.serve(ctx, reg)
 }
 
 // registry gathers every operation: the Go ones, the declared ones, and
@@ -140,7 +144,7 @@ func (m *Main) registry() (*dbapi.Registry, error) {
 
 // serve starts the idempotency sweeper, the consumer and, when
 // DBAPI_METRICS_ADDR is set, the metrics endpoint.
-func (m *Main) serve(reg *dbapi.Registry) error {
+func (m *Main) serve(ctx context.Context, reg *dbapi.Registry) error {
 	for _, op := range reg.Operations() {
 		m.Config.coalescing = m.Config.coalescing || op.Coalesce
 	}
@@ -193,12 +197,15 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 		return err
 	}
 	if m.Config.Durable {
-		if err := m.startDurable(exec, runner); err != nil {
+		if err := m.startDurable(ctx, exec, runner); err != nil {
 			return err
 		}
 	}
 	if m.metrics != nil {
 		m.metrics.WatchQueue(m.Consumer.Queued)
+	}
+	if err := m.watchHealth(ctx, reg); err != nil {
+		return err
 	}
 	m.addReadyChecks()
 	limit := debug.SetMemoryLimit(-1)
@@ -212,14 +219,12 @@ func (m *Main) serve(reg *dbapi.Registry) error {
 }
 
 // startDurable starts the durable transport on JetStream.
-func (m *Main) startDurable(exec *executor.Executor, runner executor.Runner) error {
+func (m *Main) startDurable(ctx context.Context, exec *executor.Executor, runner executor.Runner) error {
 	storage, _ := m.Config.storage() // checked by Validate
 	var observer durable.Observer
 	if m.metrics != nil {
 		observer = m.metrics
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var err error
 	m.Durable, err = durable.Start(ctx, m.DurableNATS, exec, runner, durable.Config{
 		Prefix:     m.Config.Prefix,
@@ -236,14 +241,17 @@ func (m *Main) startDurable(exec *executor.Executor, runner executor.Runner) err
 		Backoff:    m.Config.DurableBackoff,
 		MaxBackoff: m.Config.DurableMaxBackoff,
 		OutcomeTTL: m.Config.DurableOutcomeTTL,
-		Observer:   observer,
-		Version:    Version(),
-		Logger:     m.Logger,
+		// A NATS cluster that has just restarted has no JetStream leader
+		// for a while: wait for it as for the database.
+		SetUpPatience: m.Config.ConnectTimeout,
+		Observer:      observer,
+		Version:       Version(),
+		Logger:        m.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("durable requests (DBAPI_DURABLE): %w", err)
 	}
-	m.Logger.Info("durable requests", "stream", m.Config.Stream, "consumer", m.Config.DurableConsumer,
+	m.Logger.Info("durable requests", "stream", m.Durable.Stream(), "consumer", m.Durable.Consumer(),
 		"subjects", m.Config.Prefix+".durable.>", "workers", m.Config.durableWorkers())
 	return nil
 }
@@ -324,34 +332,17 @@ func (m *Main) openDB(ctx context.Context, create bool) error {
 		m.DB = db
 		return err
 	}
-	if err := retryUnavailable(ctx, m.Config.ConnectTimeout, m.Logger, open); err != nil {
+	if err := await.Retry(ctx, m.Config.ConnectTimeout, m.Logger, "database", unavailable, open); err != nil {
 		return err
 	}
 	m.Logger.Info("database", "dsn", txrunner.Redact(cfg))
 	return nil
 }
 
-// retryUnavailable calls f until it succeeds, fails with an error other
-// than the database being unavailable, or patience runs out. Waits double
-// from 250ms up to 5s; zero patience means one try.
-func retryUnavailable(ctx context.Context, patience time.Duration, log *slog.Logger, f func(context.Context) error) error {
-	deadline := time.Now().Add(patience)
-	wait := 250 * time.Millisecond
-	for {
-		err := f(ctx)
-		if err == nil || dbapi.AsError(err).Kind != dbapi.EUNAVAILABLE || time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		log.Warn("database unavailable; retrying", "err", err, "retry_in", wait.String(),
-			"gives_up_in", time.Until(deadline).Round(time.Second).String())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
+// unavailable reports whether err is the database being unreachable, as
+// at start in a container platform, where it often starts after the
+// service.
+func unavailable(err error) bool { return dbapi.AsError(err).Kind == dbapi.EUNAVAILABLE }
 
 // migrate applies dbapi's own migrations, then the application's.
 func (m *Main) migrate(ctx context.Context) error {
@@ -374,7 +365,7 @@ func (m *Main) migrate(ctx context.Context) error {
 }
 
 // connectNATS connects to DBAPI_NATS_URL, or starts an embedded server.
-func (m *Main) connectNATS() error {
+func (m *Main) connectNATS(ctx context.Context) error {
 	url := m.Config.NATSURL
 	if url == "" {
 		var err error
@@ -406,7 +397,12 @@ func (m *Main) connectNATS() error {
 		}
 		opts = append(opts, nats.UserCredentials(m.Config.NATSCreds))
 	}
-	nc, err := nats.Connect(url, opts...)
+	var nc *nats.Conn
+	err := await.Retry(ctx, m.Config.ConnectTimeout, m.Logger, "nats", natsUnreachable, func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(url, opts...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("connect to NATS (DBAPI_NATS_URL): %w", err)
 	}
@@ -421,6 +417,14 @@ func (m *Main) connectNATS() error {
 		}
 	}
 	return nil
+}
+
+// natsUnreachable reports whether a NATS connect failed for want of a
+// server (not, say, for bad credentials): a NATS cluster restarting, or
+// started after the service.
+func natsUnreachable(err error) bool {
+	var ne net.Error
+	return errors.Is(err, nats.ErrNoServers) || errors.As(err, &ne)
 }
 
 // startEmbedded starts an in-process NATS server on DBAPI_NATS_LISTEN, or
@@ -483,6 +487,7 @@ func listenAddr(addr string) (string, int, error) {
 func (m *Main) Close() error {
 	var errs []error
 	m.stoppingHTTP()
+	m.stopHealth()
 	if m.Durable != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Grace)
 		errs = append(errs, m.Durable.Stop(ctx))
