@@ -17,6 +17,11 @@
 // subject that names no operation has no subscriber: NATS answers the
 // requester at once with "no responders".
 //
+// Pausing. Pause unsubscribes every endpoint (the micro service stops), so
+// the queue group hands every request to the other instances; Resume adds
+// the service again. Package health pauses a service whose database cannot
+// serve.
+//
 // Replies. Success: the operation's result as JSON. Error: the headers
 // Nats-Service-Error-Code (an HTTP-like status) and Nats-Service-Error (a
 // message), as the micro package uses them, and the body
