@@ -3,6 +3,7 @@ package dbapi
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/dbapi-dev/dbapi/protocol"
 )
@@ -94,6 +95,13 @@ var (
 	ErrCommitUnknown = &Error{Kind: ECOMMITUNKNOWN}
 	ErrInternal      = &Error{Kind: EINTERNAL}
 )
+
+// PanicError is the error a recovered panic becomes: the client sees a
+// bare "internal error"; the panic's value and stack, where it happened
+// ("in transaction"), are for the logs.
+func PanicError(where string, p any) *Error {
+	return &Error{Kind: EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic %s: %v\n%s", where, p, debug.Stack())}
+}
 
 // AsError returns err as an *Error. Errors of any other type become
 // EINTERNAL with a generic message, so their text never reaches a client.

@@ -13,7 +13,6 @@ import (
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/drain"
-	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -164,7 +163,10 @@ func Start(nc *nats.Conn, exec *executor.Executor, cfg Config) (*Service, error)
 		s.workers.Add(1)
 		go s.work()
 	}
-	err := s.prepare(s.reg)
+	err := exec.CheckNames()
+	if err == nil {
+		err = s.prepare(s.reg)
+	}
 	if err == nil {
 		s.svc, err = s.subscribe()
 	}
@@ -198,16 +200,6 @@ type endpoint struct {
 // prepare checks the operations' names and makes the endpoints' metadata
 // and statistics, once: subscribe uses them each time it subscribes.
 func (s *Service) prepare(reg *dbapi.Registry) error {
-	if _, clash := reg.Lookup(batch.Name); clash {
-		return fmt.Errorf("operation %q clashes with the batch endpoint", batch.Name)
-	}
-	// Reserved by the durable transport (package durable), whether or not
-	// it is on, so that turning it on never hides an operation.
-	for _, op := range reg.Operations() {
-		if op.Name == protocol.OutcomeOperation || op.Name == protocol.DurableToken || strings.HasPrefix(op.Name, protocol.DurableToken+".") {
-			return fmt.Errorf("operation %q: the names outcome and durable.* are reserved for durable requests", op.Name)
-		}
-	}
 	// The stats map is complete before the service exists: its STATS
 	// handler reads the map from another goroutine.
 	add := func(name string, meta map[string]string) {

@@ -144,14 +144,8 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 	if cfg.Workers <= 0 || cfg.MaxDeliver <= 0 || cfg.AckWait <= 0 {
 		return nil, errors.New("durable: Workers, MaxDeliver and AckWait must be positive")
 	}
-	reg := exec.Registry()
-	if _, clash := reg.Lookup(OutcomeOperation); clash {
-		return nil, fmt.Errorf("operation %q clashes with the durable outcome endpoint", OutcomeOperation)
-	}
-	for _, op := range reg.Operations() {
-		if op.Name == "durable" || strings.HasPrefix(op.Name, "durable.") {
-			return nil, fmt.Errorf("operation %q clashes with the durable subjects %s.durable.>", op.Name, cfg.Prefix)
-		}
+	if err := exec.CheckNames(); err != nil {
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

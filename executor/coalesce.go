@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -366,7 +365,7 @@ func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, 
 func (e *Executor) memberAttempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member) (r Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r = ErrorReply(&dbapi.Error{Kind: dbapi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic in transaction: %v\n%s", p, debug.Stack())})
+			r = ErrorReply(dbapi.PanicError("in transaction", p))
 			err = errMemberPanicked
 		}
 	}()

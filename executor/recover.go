@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 
 	"github.com/dbapi-dev/dbapi"
 )
@@ -15,7 +13,7 @@ func recovering(next Handler) Handler {
 	return func(ctx context.Context, req Request) (r Reply) {
 		defer func() {
 			if p := recover(); p != nil {
-				r = ErrorReply(&dbapi.Error{Kind: dbapi.EINTERNAL, Message: "internal error", Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())})
+				r = ErrorReply(dbapi.PanicError("in the executor", p))
 			}
 		}()
 		return next(ctx, req)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/protocol"
-	"github.com/go-sql-driver/mysql"
+	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -24,8 +24,6 @@ const (
 
 // DefaultTTL is how long a stored key is honoured.
 const DefaultTTL = 24 * time.Hour
-
-const erDupEntry = 1062
 
 // Store keeps keys in the dbapi_idempotency_keys table.
 type Store struct {
@@ -79,8 +77,7 @@ func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []b
 	if err == nil {
 		return nil, false, nil
 	}
-	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != erDupEntry {
+	if !txrunner.IsDuplicateKey(err) {
 		return nil, false, err
 	}
 	// The key was committed by an earlier request of the same operation

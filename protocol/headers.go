@@ -50,6 +50,22 @@ type OutcomeRequest struct {
 // <prefix>.batch takes a BatchRequest.
 const BatchOperation = "batch"
 
+// Reserved reports whether an operation may not be named name, and why:
+// batch, outcome and durable.* are the service's own subjects (the last
+// two whether or not durable requests are on, so that turning them on
+// never hides an operation).
+func Reserved(name string) (why string, reserved bool) {
+	switch {
+	case name == BatchOperation:
+		return "it is the batch endpoint", true
+	case name == OutcomeOperation:
+		return "it is the durable outcome endpoint", true
+	case name == DurableToken || strings.HasPrefix(name, DurableToken+"."):
+		return "durable.* are the subjects of durable requests", true
+	}
+	return "", false
+}
+
 // Values returns every value of the header name in h, matching the name
 // in any case (nats.Header.Get does not). Values of differently cased
 // names are returned in the order of their names, so the result does not

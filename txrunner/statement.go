@@ -3,7 +3,6 @@ package txrunner
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/jmoiron/sqlx"
@@ -60,11 +59,7 @@ func (r *Runner) statement(ctx context.Context, opts Options, fn StatementFunc) 
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = &dbapi.Error{
-				Kind:    dbapi.EINTERNAL,
-				Message: "internal error",
-				Err:     fmt.Errorf("panic in statement: %v\n%s", p, debug.Stack()),
-			}
+			err = dbapi.PanicError("in statement", p)
 		}
 		release(conn, err)
 	}()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime/debug"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
@@ -188,11 +187,7 @@ func release(conn *sqlx.Conn, err error) {
 func callFn(ctx context.Context, tx *sqlx.Tx, fn Func) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &dbapi.Error{
-				Kind:    dbapi.EINTERNAL,
-				Message: "internal error",
-				Err:     fmt.Errorf("panic in transaction: %v\n%s", p, debug.Stack()),
-			}
+			err = dbapi.PanicError("in transaction", p)
 		}
 	}()
 	return fn(ctx, tx)
