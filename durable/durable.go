@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/internal/await"
 	"github.com/dbapi-dev/dbapi/internal/drain"
 	"github.com/dbapi-dev/dbapi/internal/ratelog"
@@ -41,11 +42,13 @@ type Config struct {
 	MaxDeliver int                   // deliveries of a retryable failure before it is stored as failed
 	Backoff    time.Duration         // delay before the second delivery of a retryable failure; doubles each time
 	MaxBackoff time.Duration         // the longest such delay
-	OutcomeTTL time.Duration         // how long outcomes are kept; must outlive MaxAge
-	Observer   Observer              // told every message's outcome; may be nil
-	Version    string                // shown by `nats micro info`
-	Logger     *slog.Logger          // default slog.Default()
-	FetchWait  time.Duration         // longest wait of one fetch; 0 means 1s
+	// Outcomes stores the outcomes (its TTL must outlive MaxAge); the
+	// service sweeps it (idempotency.SweepEvery).
+	Outcomes  *idempotency.Outcomes
+	Observer  Observer      // told every message's outcome; may be nil
+	Version   string        // shown by `nats micro info`
+	Logger    *slog.Logger  // default slog.Default()
+	FetchWait time.Duration // longest wait of one fetch; 0 means 1s
 	// SetUpPatience is how long Start keeps trying to set the stream and
 	// the consumer up while JetStream cannot do it yet (a cluster that has
 	// just restarted has no meta leader for a while); 0 means one try.
@@ -100,7 +103,8 @@ type Service struct {
 	cfg      Config
 	nc       *nats.Conn
 	exec     *executor.Executor
-	outcomes *outcomes
+	outcomes *idempotency.Outcomes
+	runner   executor.Runner
 	log      *slog.Logger
 	stream   jetstream.Stream
 	cons     jetstream.Consumer
@@ -119,7 +123,6 @@ type Service struct {
 	fetchDone chan struct{}
 	runCtx    context.Context // parent of every transaction
 	cancelRun context.CancelFunc
-	sweepDone chan struct{}
 }
 
 // Start creates or updates the stream and the shared consumer, starts the
@@ -144,6 +147,9 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 	if cfg.Workers <= 0 || cfg.MaxDeliver <= 0 || cfg.AckWait <= 0 {
 		return nil, errors.New("durable: Workers, MaxDeliver and AckWait must be positive")
 	}
+	if cfg.Outcomes == nil {
+		return nil, errors.New("durable: an outcome store is needed")
+	}
 	if err := exec.CheckNames(); err != nil {
 		return nil, err
 	}
@@ -155,12 +161,12 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 		cfg:       cfg,
 		nc:        nc,
 		exec:      exec,
-		outcomes:  &outcomes{runner: runner},
+		outcomes:  cfg.Outcomes,
+		runner:    runner,
 		log:       cfg.Logger,
 		stats:     newStats(),
 		freed:     make(chan struct{}, 1),
 		fetchDone: make(chan struct{}),
-		sweepDone: make(chan struct{}),
 	}
 	err = await.Retry(ctx, cfg.SetUpPatience, cfg.Logger, "jetstream", transient, func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, setUpTimeout)
@@ -178,7 +184,6 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 	fetchCtx, s.stopFetch = context.WithCancel(context.Background())
 	s.failures = ratelog.New(cfg.Logger, 30*time.Second)
 	go s.fetchLoop(fetchCtx)
-	go s.sweepLoop(fetchCtx)
 	return s, nil
 }
 
@@ -384,28 +389,6 @@ func (s *Service) done() {
 	}
 }
 
-// sweepLoop deletes outcomes older than OutcomeTTL, once a minute.
-func (s *Service) sweepLoop(ctx context.Context) {
-	defer close(s.sweepDone)
-	if s.cfg.OutcomeTTL <= 0 {
-		return
-	}
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := s.outcomes.sweep(ctx, s.cfg.OutcomeTTL, 1000); err != nil && ctx.Err() == nil {
-			s.log.Warn("sweeping durable outcomes failed", "err", err)
-		} else if n > 0 {
-			s.log.Debug("swept durable outcomes", "deleted", n)
-		}
-	}
-}
-
 // Stream returns the name of the stream the service uses.
 func (s *Service) Stream() string { return s.cfg.Stream }
 
@@ -425,7 +408,6 @@ func (s *Service) Stats() StatsData { return s.stats.snapshot() }
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopFetch()
 	<-s.fetchDone
-	<-s.sweepDone
 	s.failures.Close()
 	drain.Wait(ctx, &s.wg, s.cancelRun, s.log, "grace period over; rolling back unfinished durable requests")
 	s.cancelRun()

@@ -2,7 +2,6 @@ package durable
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,13 +44,15 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestStoredKey(t *testing.T) {
-	if k := storedKey("order-7"); k != "order-7" {
-		t.Errorf("short key changed: %s", k)
-	}
-	long := strings.Repeat("k", 300)
-	k := storedKey(long)
-	if len(k) > maxKey || !strings.HasPrefix(k, "sha256:") || k != storedKey(long) || k == storedKey(long+"x") {
-		t.Errorf("long key stored as %q", k)
+func TestNames(t *testing.T) {
+	for _, tt := range []struct{ prefix, stream, consumer string }{
+		{"dbapi", "DBAPI", "dbapi"},
+		{"shop.orders", "SHOP_ORDERS", "shop_orders"},
+		{"a-b_c.d", "A-B_C_D", "a-b_c_d"},
+		{"x/y\\z", "X_Y_Z", "x_y_z"},
+	} {
+		if s, c := StreamName(tt.prefix), ConsumerName(tt.prefix); s != tt.stream || c != tt.consumer {
+			t.Errorf("prefix %q: stream %q, consumer %q; want %q, %q", tt.prefix, s, c, tt.stream, tt.consumer)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/idempotency"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -41,7 +42,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	k := key(msg, meta)
 	op := s.op(msg.Subject())
 	h := msg.Headers()
-	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.outcomes.hook(k, op, msg.Data())}}
+	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.hook(k, op, msg.Data())}}
 	var r executor.Reply
 	// Headers mean what they mean in request-reply, Dbapi-Timeout aside:
 	// the deadline is the default one, from now.
@@ -60,7 +61,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 			outcome = OutcomeReplayed
 		}
 		s.ack(msg, k)
-	case errors.Is(r.Err, errKeyReused):
+	case errors.Is(r.Err, idempotency.ErrOutcomeKeyReused):
 		// Its key is another request's: answered 409, and acked without
 		// touching the stored outcome.
 		outcome = OutcomeKeyReused
@@ -79,8 +80,8 @@ func (s *Service) handle(msg jetstream.Msg) {
 		if retryable(r.Err) {
 			outcome = OutcomeGaveUp
 		}
-		stored, err := s.outcomes.saveFailure(s.runCtx, k, op, msg.Data(), r)
-		if errors.Is(err, errKeyReused) {
+		stored, err := s.saveFailure(s.runCtx, k, op, msg.Data(), r)
+		if errors.Is(err, idempotency.ErrOutcomeKeyReused) {
 			outcome, r = OutcomeKeyReused, executor.ErrorReply(err)
 			s.ack(msg, k)
 			break

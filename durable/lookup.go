@@ -59,14 +59,14 @@ func (s *Service) lookup(req micro.Request) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		r, ok, err := s.outcomes.lookup(ctx, p.Key)
+		out, ok, err := s.outcomes.Lookup(ctx, s.runner, p.Key)
 		if err != nil {
 			return executor.ErrorReply(err)
 		}
 		if !ok {
 			return executor.ErrorReply(dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "no outcome for key %q yet: the request has not run, or its outcome expired", p.Key))
 		}
-		return r
+		return reply(out)
 	}()
 	if err := s.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: r.Header, Data: r.Body}); err != nil {
 		s.log.Warn("outcome reply not sent", "err", err)

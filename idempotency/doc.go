@@ -17,4 +17,11 @@
 //
 // Rows expire after a TTL; an expired row counts as absent, and Sweep
 // deletes expired rows in small batches.
+//
+// Outcomes is the same store for durable requests (package durable): a
+// message's key (its Nats-Msg-Id) is claimed in its transaction and holds
+// its whole reply, failures included, so that a redelivery runs nothing
+// and a key reused for another request is refused. Both stores share the
+// claim (claim.go), the request hash and the sweep (SweepEvery, which the
+// service runs once for both).
 package idempotency

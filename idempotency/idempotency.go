@@ -2,16 +2,12 @@ package idempotency
 
 import (
 	"context"
-	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/protocol"
-	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -48,16 +44,6 @@ func ValidKey(key string) error {
 	return nil
 }
 
-// Hash returns the fingerprint of a request: its operation and its body,
-// byte for byte.
-func Hash(op string, body []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte(op))
-	h.Write([]byte{0})
-	h.Write(body)
-	return h.Sum(nil)
-}
-
 func (s *Store) ttl() time.Duration {
 	if s.TTL > 0 {
 		return s.TTL
@@ -65,37 +51,31 @@ func (s *Store) ttl() time.Duration {
 	return DefaultTTL
 }
 
+// ErrKeyReused is the cause of the 409 idempotency_key_reused Claim
+// returns, for errors.Is.
+var ErrKeyReused = errors.New("the idempotency key was used for a different request")
+
+var errKeyRace = dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "idempotency_race", "the idempotency key changed while the request ran; retry")
+
 // Claim takes key for this request of operation op inside tx. A key is
-// scoped to its operation: the same key on two operations is two keys. It returns replay=true and
-// the stored reply when the same request already committed under key; the
-// caller then replies with it and does nothing else. Otherwise the key is
-// held by tx and the caller does the work, then calls Save.
+// scoped to its operation: the same key on two operations is two keys. It
+// returns replay=true and the stored reply when the same request already
+// committed under key; the caller then replies with it and does nothing
+// else. Otherwise the key is held by tx and the caller does the work, then
+// calls Save. The same key with another body is a 409
+// idempotency_key_reused (ErrKeyReused).
 func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []byte) (reply []byte, replay bool, err error) {
-	_, err = tx.ExecContext(ctx,
-		"INSERT INTO dbapi_idempotency_keys (idem_key, op, request_hash, expires_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)",
-		key, op, hash, s.ttl().Microseconds())
-	if err == nil {
-		return nil, false, nil
-	}
-	if !txrunner.IsDuplicateKey(err) {
-		return nil, false, err
-	}
-	// The key was committed by an earlier request of the same operation
-	// (we waited for it if it was still running). A locking read sees the
-	// latest committed row.
 	var row struct {
 		Hash    []byte `db:"request_hash"`
 		Reply   []byte `db:"reply"`
 		Expired bool   `db:"expired"`
 	}
-	err = tx.GetContext(ctx, &row,
-		"SELECT request_hash, reply, expires_at < UTC_TIMESTAMP(6) AS expired FROM dbapi_idempotency_keys WHERE idem_key = ? AND op = ? LOCK IN SHARE MODE", key, op)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Swept between our INSERT and SELECT: let the whole transaction
-		// run again.
-		return nil, false, dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "idempotency_race", "the idempotency key changed while the request ran; retry")
-	}
-	if err != nil {
+	found, err := claim(ctx, tx,
+		"INSERT INTO dbapi_idempotency_keys (idem_key, op, request_hash, expires_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)",
+		[]any{key, op, hash, s.ttl().Microseconds()},
+		"SELECT request_hash, reply, expires_at < UTC_TIMESTAMP(6) AS expired FROM dbapi_idempotency_keys WHERE idem_key = ? AND op = ?",
+		[]any{key, op}, &row, errKeyRace)
+	if err != nil || !found {
 		return nil, false, err
 	}
 	if row.Expired {
@@ -105,9 +85,8 @@ func (s *Store) Claim(ctx context.Context, tx *sqlx.Tx, key, op string, hash []b
 			hash, s.ttl().Microseconds(), key, op)
 		return nil, false, err
 	}
-	if string(row.Hash) != string(hash) {
-		return nil, false, dbapi.CodeErrorf(dbapi.ECONFLICT, "idempotency_key_reused",
-			"idempotency key %q was used for a different request to %s", key, op)
+	if !belongs(op, row.Hash, op, hash) {
+		return nil, false, reused(ErrKeyReused, "idempotency key %q was used for a different request to %s", key, op)
 	}
 	if row.Reply == nil {
 		return nil, false, fmt.Errorf("idempotency key %q is committed without a reply", key)
@@ -124,38 +103,8 @@ func (s *Store) Save(ctx context.Context, tx *sqlx.Tx, key, op string, reply []b
 // Sweep deletes expired keys, batch rows at a time, until none are left or
 // ctx ends. It returns how many it deleted.
 func (s *Store) Sweep(ctx context.Context, db *sqlx.DB, batch int) (int64, error) {
-	if batch <= 0 {
-		batch = 1000
-	}
-	var total int64
-	for {
-		res, err := db.ExecContext(ctx, "DELETE FROM dbapi_idempotency_keys WHERE expires_at < UTC_TIMESTAMP(6) LIMIT ?", batch)
-		if err != nil {
-			return total, err
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < int64(batch) {
-			return total, nil
-		}
-	}
+	return deleteExpired(ctx, db, batch, "DELETE FROM dbapi_idempotency_keys WHERE expires_at < UTC_TIMESTAMP(6) LIMIT ?")
 }
 
-// SweepEvery runs Sweep every interval until ctx ends.
-func (s *Store) SweepEvery(ctx context.Context, db *sqlx.DB, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n, err := s.Sweep(ctx, db, 1000)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("idempotency sweep failed", "err", err)
-		} else if n > 0 {
-			log.Debug("idempotency keys expired", "deleted", n)
-		}
-	}
-}
+// Table is the store's table.
+func (s *Store) Table() string { return "dbapi_idempotency_keys" }

@@ -71,6 +71,7 @@ type Main struct {
 	sweeperDone   chan struct{}
 	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
 	rate          *ratelog.Logger          // counted warnings
+	outcomes      *idempotency.Outcomes    // durable requests' outcomes, when DBAPI_DURABLE is set
 	health        *health.Monitor          // the database's health, every second
 	healthDB      *sqlx.DB                 // the health check's own pool
 }
@@ -168,7 +169,12 @@ func (m *Main) serve(ctx context.Context, reg *dbapi.Registry) error {
 		runner = tracer.Runner(runner)
 	}
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
-	m.startSweeper(idem)
+	sweep := []idempotency.Sweeper{idem}
+	if m.Config.Durable {
+		m.outcomes = &idempotency.Outcomes{TTL: m.Config.DurableOutcomeTTL}
+		sweep = append(sweep, m.outcomes)
+	}
+	m.startSweeper(sweep...)
 	exec := executor.New(runner, reg, executor.Config{
 		Timeout:     m.Config.Timeout,
 		MaxReply:    maxReply(m.NATS),
@@ -240,7 +246,7 @@ func (m *Main) startDurable(ctx context.Context, exec *executor.Executor, runner
 		MaxDeliver: m.Config.DurableMaxDeliver,
 		Backoff:    m.Config.DurableBackoff,
 		MaxBackoff: m.Config.DurableMaxBackoff,
-		OutcomeTTL: m.Config.DurableOutcomeTTL,
+		Outcomes:   m.outcomes,
 		// A NATS cluster that has just restarted has no JetStream leader
 		// for a while: wait for it as for the database.
 		SetUpPatience: m.Config.ConnectTimeout,
@@ -265,13 +271,14 @@ func maxReply(nc *nats.Conn) int {
 	return 0
 }
 
-// startSweeper deletes expired idempotency keys in the background.
-func (m *Main) startSweeper(idem *idempotency.Store) {
+// startSweeper deletes expired idempotency keys and durable outcomes in
+// the background, once a minute.
+func (m *Main) startSweeper(stores ...idempotency.Sweeper) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stopSweeper, m.sweeperDone = cancel, make(chan struct{})
 	go func() {
 		defer close(m.sweeperDone)
-		idem.SweepEvery(ctx, m.DB, time.Minute, m.Logger)
+		idempotency.SweepEvery(ctx, m.DB, time.Minute, m.Logger, stores...)
 	}()
 }
 
