@@ -13,6 +13,7 @@ import (
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/drain"
+	"github.com/dbapi-dev/dbapi/internal/natsmsg"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -58,10 +59,10 @@ type Config struct {
 	QueueLen   int    // requests that may wait for a worker; default 1024
 	QueueBytes int64  // request bytes that may wait for a worker; default 64 MiB
 	MaxPayload int    // largest request body in bytes; default 1 MiB
-	// Observer, when set, is told the outcome of every request.
-	Observer Observer
-	// Tracer, when set, follows every request (see package tracing).
-	Tracer  Tracer
+	// Handler answers each request: the executor's Execute inside the
+	// service's middleware (recovery, request id, tracing, metrics,
+	// logs). Default: Execute with recovery only.
+	Handler executor.Handler
 	Version string       // service version shown by `nats micro info`; default "0.0.0"
 	Logger  *slog.Logger // default slog.Default()
 }
@@ -91,14 +92,6 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-}
-
-// Observer is told the outcome of every request, for metrics.
-type Observer interface {
-	// Request reports an answered request: its operation (or "batch"),
-	// the reply code ("ok" or the error code), and the time its
-	// transaction took (zero if it never began).
-	Request(op, code string, tx time.Duration)
 }
 
 // Service serves operations over NATS. Create it with Start; stop it with
@@ -137,8 +130,6 @@ type job struct {
 	req   executor.Request
 	stats *opStats
 	reply string
-	trace RequestTrace
-	id    string // request id, for logs
 }
 
 // Start registers every operation the executor runs as an endpoint on nc
@@ -148,6 +139,9 @@ func Start(nc *nats.Conn, exec *executor.Executor, cfg Config) (*Service, error)
 	cfg.setDefaults()
 	if err := ValidPrefix(cfg.Prefix); err != nil {
 		return nil, err
+	}
+	if cfg.Handler == nil {
+		cfg.Handler = executor.Recover(exec.Execute)
 	}
 	s := &Service{
 		cfg:   cfg,
@@ -320,41 +314,40 @@ func (s *Service) Paused() bool {
 }
 
 // receive runs on the subscription's goroutine: it must not block. It
-// checks the request and queues it, or answers at once.
+// turns the message into a Request and queues it, or refuses it at once.
 func (s *Service) receive(r micro.Request, name string, st *opStats) {
+	now := time.Now()
 	j := &job{
-		req:   executor.Request{Op: name, Body: r.Data()},
+		req:   executor.Request{Op: name, Body: r.Data(), ID: executor.NewRequestID(), Received: now},
 		stats: st,
 		reply: r.Reply(),
-		trace: s.trace(name, nats.Header(r.Headers())),
-		id:    newRequestID(),
 	}
-	err := s.exec.FromHeaders(time.Now(), &j.req, r.Headers())
+	err := s.exec.FromHeaders(now, &j.req, r.Headers())
 	if err == nil && len(j.req.Body) > s.cfg.MaxPayload {
 		err = dbapi.CodeErrorf(dbapi.ETOOLARGE, "payload_too_large", "the request body is %d bytes; the limit is %d", len(j.req.Body), s.cfg.MaxPayload)
 	}
 	if err != nil {
-		s.reject(j, err)
+		s.refuse(j, err)
 		return
 	}
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		s.reject(j, dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "stopping", "this instance is stopping; retry"))
+		s.refuse(j, errStopping)
 		return
 	}
 	n := int64(len(j.req.Body))
 	if s.queuedBytes.Add(n) > s.cfg.QueueBytes {
 		s.queuedBytes.Add(-n)
-		s.reject(j, errOverloaded)
+		s.refuse(j, errOverloaded)
 		return
 	}
 	select {
 	case s.queue <- j:
 	default:
 		s.queuedBytes.Add(-n)
-		s.reject(j, errOverloaded)
+		s.refuse(j, errOverloaded)
 	}
 }
 
@@ -362,38 +355,35 @@ func (s *Service) work() {
 	defer s.workers.Done()
 	for j := range s.queue {
 		s.queuedBytes.Add(-int64(len(j.req.Body)))
-		j.trace.Dequeued()
-		s.finish(j, s.exec.Execute(withRequestID(j.trace.Context(s.runCtx), j.id), j.req))
+		s.finish(j, s.cfg.Handler(s.runCtx, j.req))
 	}
 }
 
-// reject answers a request that was not run.
-func (s *Service) reject(j *job, err error) {
-	if err == errOverloaded {
-		s.finish(j, overloadedReply)
-		return
+var errStopping = dbapi.CodeErrorf(dbapi.EUNAVAILABLE, "stopping", "this instance is stopping; retry")
+
+// refuse answers a request that will not run, through the handler, so
+// that it is traced, counted and logged like the others.
+func (s *Service) refuse(j *job, err error) {
+	r := &overloadedReply
+	if err != errOverloaded {
+		reply := executor.ErrorReply(err)
+		r = &reply
 	}
-	s.finish(j, executor.ErrorReply(err))
+	j.req.Refusal = r
+	s.finish(j, s.cfg.Handler(s.runCtx, j.req))
 }
 
-// finish counts the reply for STATS and the observer, and publishes it.
-// Replies are published on the connection, not through micro.Request,
-// because they are sent from worker goroutines.
+// finish counts the reply for STATS, and publishes it. Replies are
+// published on the connection, not through micro.Request, because they
+// are sent from worker goroutines.
 func (s *Service) finish(j *job, r executor.Reply) {
 	j.stats.record(r)
-	if s.cfg.Observer != nil {
-		s.cfg.Observer.Request(j.req.Op, r.Code, r.TxTime)
-	}
-	j.trace.End(r.Code)
 	s.handled.Add(1)
-	if r.Err != nil {
-		executor.LogError(j.logCtx(), s.log, j.req.Op, r.Err)
-	}
 	if j.reply == "" {
 		return
 	}
-	if err := s.nc.PublishMsg(&nats.Msg{Subject: j.reply, Header: r.Header, Data: r.Body}); err != nil {
-		s.log.ErrorContext(j.logCtx(), "reply not sent", "op", j.req.Op, "err", err)
+	if err := natsmsg.Publish(s.nc, j.reply, r); err != nil {
+		s.log.ErrorContext(executor.WithRequestID(context.Background(), j.req.ID), "reply not sent", "op", j.req.Op, "err", err)
 	}
 }
 

@@ -44,8 +44,12 @@ type Config struct {
 	MaxBackoff time.Duration         // the longest such delay
 	// Outcomes stores the outcomes (its TTL must outlive MaxAge); the
 	// service sweeps it (idempotency.SweepEvery).
-	Outcomes  *idempotency.Outcomes
-	Observer  Observer      // told every message's outcome; may be nil
+	Outcomes *idempotency.Outcomes
+	Observer Observer // told every message's outcome; may be nil
+	// Handler answers each message's request: the executor's Execute
+	// inside the service's middleware (recovery, request id, tracing,
+	// metrics, logs). Default: Execute with recovery only.
+	Handler   executor.Handler
 	Version   string        // shown by `nats micro info`
 	Logger    *slog.Logger  // default slog.Default()
 	FetchWait time.Duration // longest wait of one fetch; 0 means 1s
@@ -149,6 +153,9 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 	}
 	if cfg.Outcomes == nil {
 		return nil, errors.New("durable: an outcome store is needed")
+	}
+	if cfg.Handler == nil {
+		cfg.Handler = executor.Recover(exec.Execute)
 	}
 	if err := exec.CheckNames(); err != nil {
 		return nil, err

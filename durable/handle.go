@@ -11,6 +11,7 @@ import (
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/internal/natsmsg"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,17 +43,19 @@ func (s *Service) handle(msg jetstream.Msg) {
 	k := key(msg, meta)
 	op := s.op(msg.Subject())
 	h := msg.Headers()
-	req := executor.Request{Op: op, Body: msg.Data(), Hooks: []executor.TxHook{s.hook(k, op, msg.Data())}}
-	var r executor.Reply
+	now := time.Now()
+	req := executor.Request{Op: op, Body: msg.Data(), ID: executor.NewRequestID(), Received: now,
+		Hooks: []executor.TxHook{s.hook(k, op, msg.Data())}}
 	// Headers mean what they mean in request-reply, Dbapi-Timeout aside:
 	// the deadline is the default one, from now.
-	if err := s.exec.FromHeaders(time.Now(), &req, withoutTimeout(h)); err != nil {
-		r = executor.ErrorReply(err)
-	} else {
-		stop := s.keepAlive(msg)
-		r = s.exec.Execute(s.runCtx, req)
-		stop()
+	if err := s.exec.FromHeaders(now, &req, withoutTimeout(h)); err != nil {
+		refusal := executor.ErrorReply(err)
+		req.Refusal = &refusal
 	}
+	stop := s.keepAlive(msg)
+	r := s.cfg.Handler(s.runCtx, req)
+	stop()
+	logCtx := executor.WithRequestID(context.Background(), req.ID)
 
 	outcome := OutcomeCommitted
 	switch {
@@ -69,7 +72,7 @@ func (s *Service) handle(msg jetstream.Msg) {
 	case retryable(r.Err) && meta.NumDelivered < uint64(s.cfg.MaxDeliver) && s.runCtx.Err() == nil:
 		outcome = OutcomeRetried
 		if err := msg.NakWithDelay(s.backoff(meta.NumDelivered)); err != nil {
-			s.log.Warn("durable nak failed; the message is redelivered after AckWait", "key", k, "err", err)
+			s.log.WarnContext(logCtx, "durable nak failed; the message is redelivered after AckWait", "key", k, "err", err)
 		}
 	case retryable(r.Err) && s.runCtx.Err() != nil:
 		// Stopping: our own deadline, not the request's fault.
@@ -88,9 +91,9 @@ func (s *Service) handle(msg jetstream.Msg) {
 		}
 		if err != nil {
 			// Not stored: try again later rather than lose the outcome.
-			s.log.Error("storing a durable failure failed; retrying later", "key", k, "err", err)
+			s.log.ErrorContext(logCtx, "storing a durable failure failed; retrying later", "key", k, "err", err)
 			_ = msg.NakWithDelay(s.backoff(meta.NumDelivered))
-			s.record(op, OutcomeRetried, r)
+			s.record(logCtx, op, OutcomeRetried, r)
 			return
 		}
 		if stored.Replayed {
@@ -103,13 +106,13 @@ func (s *Service) handle(msg jetstream.Msg) {
 		// 2.9.10). Either way it is never delivered again.
 		s.ack(msg, k)
 	}
-	s.record(op, outcome, r)
+	s.record(logCtx, op, outcome, r)
 	if outcome == OutcomeRetried {
 		return
 	}
 	if to := replyTo(h); to != "" {
-		if err := s.nc.PublishMsg(&nats.Msg{Subject: to, Header: r.Header, Data: r.Body}); err != nil {
-			s.log.Warn("durable outcome not published", "key", k, "reply_to", to, "err", err)
+		if err := natsmsg.Publish(s.nc, to, r); err != nil {
+			s.log.WarnContext(logCtx, "durable outcome not published", "key", k, "reply_to", to, "err", err)
 		}
 	}
 }
@@ -121,7 +124,7 @@ func (s *Service) ack(msg jetstream.Msg, key string) {
 	defer cancel()
 	if err := msg.DoubleAck(ctx); err != nil {
 		// The outcome is settled: a redelivery replays it.
-		s.log.Warn("durable ack failed; a redelivery will replay the outcome", "key", key, "err", err)
+		s.log.WarnContext(ctx, "durable ack failed; a redelivery will replay the outcome", "key", key, "err", err)
 	}
 }
 
@@ -144,7 +147,10 @@ func replyTo(h nats.Header) string {
 	return ""
 }
 
-func (s *Service) record(op, outcome string, r executor.Reply) {
+// record counts what became of a message, and logs what the transport
+// decided about it (the request's failure itself is logged by the
+// handler's middleware).
+func (s *Service) record(ctx context.Context, op, outcome string, r executor.Reply) {
 	s.stats.record(outcome, r.Code)
 	if s.cfg.Observer != nil {
 		// Any subject under the prefix can be published: only names that
@@ -154,14 +160,11 @@ func (s *Service) record(op, outcome string, r executor.Reply) {
 		}
 		s.cfg.Observer.Durable(op, outcome, r.Code)
 	}
-	switch {
-	case r.Err == nil || outcome == OutcomeReplayed:
-	case outcome == OutcomeKeyReused:
-		s.log.Warn("durable request refused: its key holds the outcome of another request", "op", op, "err", r.Err)
-	case outcome == OutcomeRetried:
-		s.log.Warn("durable request will be retried", "op", op, "code", r.Code, "err", r.Err)
-	default:
-		executor.LogError(context.Background(), s.log, op, r.Err)
+	switch outcome {
+	case OutcomeKeyReused:
+		s.log.WarnContext(ctx, "durable request refused: its key holds the outcome of another request", "op", op, "err", r.Err)
+	case OutcomeRetried:
+		s.log.WarnContext(ctx, "durable request will be retried", "op", op, "code", r.Code)
 	}
 }
 

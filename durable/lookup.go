@@ -7,8 +7,8 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/internal/natsmsg"
 	"github.com/dbapi-dev/dbapi/protocol"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
 
@@ -68,7 +68,7 @@ func (s *Service) lookup(req micro.Request) {
 		}
 		return reply(out)
 	}()
-	if err := s.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: r.Header, Data: r.Body}); err != nil {
+	if err := natsmsg.Publish(s.nc, req.Reply(), r); err != nil {
 		s.log.Warn("outcome reply not sent", "err", err)
 	}
 }

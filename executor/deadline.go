@@ -37,19 +37,17 @@ func (e *Executor) Deadline(now time.Time, timeout, op string) (time.Time, error
 // errWaitedTooLong answers a request whose deadline passed before it ran.
 var errWaitedTooLong = dbapi.CodeErrorf(dbapi.ETIMEOUT, "timeout", "the deadline passed while the request waited; it was not run")
 
-// withDeadline refuses a request whose deadline passed before it was run,
-// and bounds the rest by the deadline.
-func (e *Executor) withDeadline(next Handler) Handler {
-	return func(ctx context.Context, req Request) Reply {
-		now := time.Now()
-		if req.Deadline.IsZero() {
-			req.Deadline, _ = e.Deadline(now, "", req.Op)
-		}
-		if !now.Before(req.Deadline) {
-			return ErrorReply(errWaitedTooLong)
-		}
-		ctx, cancel := context.WithDeadline(ctx, req.Deadline)
-		defer cancel()
-		return next(ctx, req)
+// bound refuses a request whose deadline passed before it was run, and
+// bounds the rest by the deadline (the default one from now, for a
+// request that has none).
+func (e *Executor) bound(ctx context.Context, req *Request) (context.Context, context.CancelFunc, error) {
+	now := time.Now()
+	if req.Deadline.IsZero() {
+		req.Deadline, _ = e.Deadline(now, "", req.Op)
 	}
+	if !now.Before(req.Deadline) {
+		return nil, nil, errWaitedTooLong
+	}
+	ctx, cancel := context.WithDeadline(ctx, req.Deadline)
+	return ctx, cancel, nil
 }

@@ -247,7 +247,8 @@ func (panicRunner) Run(context.Context, txrunner.Options, txrunner.Func) error {
 
 func TestPanicBecomesInternalError(t *testing.T) {
 	reg, _ := dbapi.NewRegistry(dbapi.Operation{Name: "x", Run: func(context.Context, *sqlx.Tx, json.RawMessage) (any, error) { return nil, nil }})
-	r := executor.New(panicRunner{}, reg, executor.Config{}).Execute(context.Background(), executor.Request{Op: "x", Body: []byte(`{}`)})
+	h := executor.Recover(executor.New(panicRunner{}, reg, executor.Config{}).Execute)
+	r := h(context.Background(), executor.Request{Op: "x", Body: []byte(`{}`)})
 	if r.Status != 500 || r.Code != "internal" || strings.Contains(string(r.Body), "bug") {
 		t.Fatalf("reply %d %s %s", r.Status, r.Code, r.Body)
 	}

@@ -26,11 +26,12 @@ func Header(h map[string][]string, name, code string) (value string, present boo
 	return vals[0], true, nil
 }
 
-// FromHeaders fills req's idempotency key and deadline (from now) from
-// the request headers a transport received. A key header that is present
-// must hold a valid key (an empty or blank one is a 400, never "no key"),
-// and a timeout header that is present must hold a positive duration.
+// FromHeaders fills req's headers, deadline (from now) and idempotency
+// key from the request headers a transport received. A timeout header
+// that is present must hold a positive duration, and a key header that is
+// present must not be empty or blank (Execute checks the key itself).
 func (e *Executor) FromHeaders(now time.Time, req *Request, h map[string][]string) error {
+	req.Header = h
 	timeout, present, err := Header(h, protocol.HeaderTimeout, "bad_timeout")
 	if err != nil {
 		return err
@@ -46,13 +47,8 @@ func (e *Executor) FromHeaders(now time.Time, req *Request, h map[string][]strin
 		return err
 	}
 	if strings.TrimSpace(key) == "" {
-		if e.cfg.Idempotency == nil {
-			return e.CheckKey(key)
-		}
-		return dbapi.CodeErrorf(dbapi.EINVALID, "bad_idempotency_key", "header %s is empty or blank", protocol.HeaderIdempotencyKey)
-	}
-	if err := e.CheckKey(key); err != nil {
-		return err
+		// Not a key, and not "no key" either: what CheckKey says of it.
+		return e.CheckKey(key)
 	}
 	req.IdempotencyKey = key
 	return nil

@@ -30,3 +30,26 @@ func TestCheckNames(t *testing.T) {
 		}
 	}
 }
+
+// Group commit says how many workers it needs: room for the requests
+// that wait in forming groups (they hold no connection), beside one per
+// pooled connection.
+func TestWorkers(t *testing.T) {
+	run := func(context.Context, *sqlx.Tx, json.RawMessage) (any, error) { return nil, nil }
+	for _, tt := range []struct {
+		name      string
+		coalesces bool
+		max       int
+		want      int
+	}{
+		{"no operation coalesces", false, 8, 16},
+		{"an operation coalesces: room to fill the groups", true, 8, 16 + 8*4},
+		{"group commit off", true, 1, 16},
+	} {
+		reg, _ := dbapi.NewRegistry(dbapi.Operation{Name: "x", Run: run, Coalesce: tt.coalesces})
+		e := executor.New(nil, reg, executor.Config{Coalesce: executor.CoalesceConfig{MaxGroup: tt.max, MaxGroups: 4}})
+		if got := e.Workers(16); got != tt.want {
+			t.Errorf("%s: Workers(16) = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -5,8 +5,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
-	"github.com/nats-io/nats.go"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,14 +21,15 @@ func (m *Metrics) BuildInfo(version string) {
 
 // WatchNATS adds the NATS connection's state: dbapi_nats_connected (1
 // when connected, 0 while disconnected or reconnecting) and
-// dbapi_nats_reconnects_total.
-func (m *Metrics) WatchNATS(nc *nats.Conn) {
+// dbapi_nats_reconnects_total, read from the connection's connected and
+// reconnects (nats.Conn's IsConnected, and its Stats().Reconnects).
+func (m *Metrics) WatchNATS(connected func() bool, reconnects func() uint64) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "dbapi_nats_connected",
 			Help: "1 while the NATS connection is up, else 0.",
 		}, func() float64 {
-			if nc.IsConnected() {
+			if connected() {
 				return 1
 			}
 			return 0
@@ -37,39 +37,34 @@ func (m *Metrics) WatchNATS(nc *nats.Conn) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "dbapi_nats_reconnects_total",
 			Help: "Times the NATS connection was re-established.",
-		}, func() float64 { return float64(nc.Stats().Reconnects) }),
+		}, func() float64 { return float64(reconnects()) }),
 	)
 }
 
-// Tracer returns a consumer.Tracer that measures each request's wait in
-// the queue (dbapi_queue_wait_seconds) and counts the busy workers
-// (dbapi_workers_busy).
-func (m *Metrics) Tracer() consumer.Tracer { return requestTimer{m} }
-
-type requestTimer struct{ m *Metrics }
-
-func (t requestTimer) Request(op string, _ nats.Header) consumer.RequestTrace {
-	return &timedRequest{m: t.m, op: op, arrived: time.Now()}
-}
-
-type timedRequest struct {
-	m       *Metrics
-	op      string
-	arrived time.Time
-	running bool
-}
-
-func (r *timedRequest) Context(ctx context.Context) context.Context { return ctx }
-
-func (r *timedRequest) Dequeued() {
-	r.m.queueWait.WithLabelValues(r.op).Observe(time.Since(r.arrived).Seconds())
-	r.m.busy.Inc()
-	r.running = true
-}
-
-func (r *timedRequest) End(string) {
-	if r.running {
-		r.m.busy.Dec()
-		r.running = false
+// Middleware counts every request, whichever transport it came by:
+// dbapi_requests_total{op,code} and dbapi_transaction_seconds{op} (both
+// through Request), its wait in the transport's queue
+// (dbapi_queue_wait_seconds) and the requests running
+// (dbapi_workers_busy). Only operations known reports true for become op
+// labels (any subject under the durable prefix can be published); others
+// are counted as "unknown".
+func (m *Metrics) Middleware(known func(op string) bool) executor.Middleware {
+	return func(next executor.Handler) executor.Handler {
+		return func(ctx context.Context, req executor.Request) executor.Reply {
+			op := req.Op
+			if known != nil && !known(op) {
+				op = "unknown"
+			}
+			if req.Refusal == nil {
+				if !req.Received.IsZero() {
+					m.queueWait.WithLabelValues(op).Observe(time.Since(req.Received).Seconds())
+				}
+				m.busy.Inc()
+				defer m.busy.Dec()
+			}
+			r := next(ctx, req)
+			m.Request(op, r.Code, r.TxTime)
+			return r
+		}
 	}
 }

@@ -46,10 +46,6 @@ type Config struct {
 	PauseAfter     time.Duration `envconfig:"PAUSE_AFTER" default:"3s" desc:"stop taking requests once the database has been unhealthy (unreachable, a Galera node not Synced, read-only) this long, until it is healthy again; 0: never"`
 	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
 
-	// coalescing is set once the operations are known if one of them
-	// coalesces (see workers).
-	coalescing bool
-
 	// ConnectTimeout is how long the service keeps trying at start while
 	// MySQL cannot be reached; 0 means one try.
 	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT" default:"1m" desc:"how long to keep trying at start while MySQL cannot be reached; 0: one try"`
@@ -223,15 +219,6 @@ func (c *Config) storage() (jetstream.StorageType, error) {
 	return 0, fmt.Errorf("DBAPI_DURABLE_STORAGE: want file or memory, got %q", c.DurableStorage)
 }
 
-// durableWorkers returns how many durable messages an instance runs at
-// once.
-func (c *Config) durableWorkers() int {
-	if c.DurableWorkers > 0 {
-		return c.DurableWorkers
-	}
-	return c.workers()
-}
-
 // Level returns the slog level named by LogLevel.
 func (c *Config) Level() (slog.Level, error) {
 	var l slog.Level
@@ -239,18 +226,4 @@ func (c *Config) Level() (slog.Level, error) {
 		return 0, fmt.Errorf("DBAPI_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return l, nil
-}
-
-// workers returns the worker count: by default one per pooled connection,
-// so no worker waits for a connection while another sits idle. Requests
-// waiting in a group (group commit) hold a worker but no connection: when
-// an operation coalesces, there are workers enough to fill the groups too.
-func (c *Config) workers() int {
-	if c.Workers > 0 {
-		return c.Workers
-	}
-	if c.coalescing && c.CoalesceMax > 1 {
-		return c.PoolSize + c.CoalesceMax*c.CoalesceGroups
-	}
-	return c.PoolSize
 }

@@ -15,7 +15,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.MySQLDSN != "root@tcp(127.0.0.1:3306)/dbapi" || c.Prefix != "dbapi" || c.QueueGroup != "dbapi" ||
-		c.PoolSize != 16 || c.workers() != 16 || c.Timeout != 5*time.Second || !c.Migrate ||
+		c.PoolSize != 16 || c.Workers != 0 || c.Timeout != 5*time.Second || !c.Migrate ||
 		c.ConnectTimeout != time.Minute || c.OperationsDir != "" || c.MigrationsDir != "" {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -70,7 +70,7 @@ func TestLoadConfigDurable(t *testing.T) {
 	}
 	// Stream and consumer names are derived from the prefix (package
 	// durable) unless set.
-	if c.Stream != "" || c.DurableConsumer != "" || c.durableWorkers() != 16 || c.DurableMaxDeliver != 20 ||
+	if c.Stream != "" || c.DurableConsumer != "" || c.DurableWorkers != 0 || c.DurableMaxDeliver != 20 ||
 		c.DurableAckWait != 30*time.Second || c.DurableDuplicates != 2*time.Minute || c.DurableStorage != "file" {
 		t.Errorf("durable defaults: %+v", c)
 	}
@@ -108,28 +108,5 @@ func TestStartErrorsHideThePassword(t *testing.T) {
 			t.Errorf("error shows the password: %v", err)
 		}
 		t.Logf("%s -> %v", dsn, err)
-	}
-}
-
-func TestWorkersDefault(t *testing.T) {
-	tests := []struct {
-		name       string
-		workers    int
-		max        int
-		coalescing bool
-		want       int
-	}{
-		{"no operation coalesces", 0, 8, false, 16},
-		{"an operation coalesces: room to fill the groups", 0, 8, true, 16 + 8*4},
-		{"group commit off", 0, 1, true, 16},
-		{"set explicitly", 10, 8, true, 10},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := Config{PoolSize: 16, Workers: tt.workers, CoalesceMax: tt.max, CoalesceGroups: 4, coalescing: tt.coalescing}
-			if got := c.workers(); got != tt.want {
-				t.Errorf("workers() = %d, want %d", got, tt.want)
-			}
-		})
 	}
 }

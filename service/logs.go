@@ -5,8 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
-	"github.com/dbapi-dev/dbapi/internal/ratelog"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -20,7 +19,7 @@ const warnEvery = 10 * time.Second
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := consumer.RequestID(ctx); id != "" {
+	if id := executor.RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -37,28 +36,15 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
 }
 
-// refusals counts requests answered without being run because the
+// refused counts requests answered without being run because the
 // service is overloaded or stopping: one warning per interval, not one a
 // request.
-type refusals struct{ rate *ratelog.Logger }
-
-func (r refusals) Request(op string, _ nats.Header) consumer.RequestTrace {
-	return refusal{r.rate, op}
-}
-
-type refusal struct {
-	rate *ratelog.Logger
-	op   string
-}
-
-func (refusal) Context(ctx context.Context) context.Context { return ctx }
-func (refusal) Dequeued()                                   {}
-func (r refusal) End(code string) {
+func (m *Main) refused(op, code string) {
 	switch code {
 	case "overloaded":
-		r.rate.Add("requests refused as overloaded (the queue is full: DBAPI_QUEUE_LEN, DBAPI_QUEUE_BYTES)", "last_op", r.op)
+		m.rate.Add("requests refused as overloaded (the queue is full: DBAPI_QUEUE_LEN, DBAPI_QUEUE_BYTES)", "last_op", op)
 	case "stopping":
-		r.rate.Add("requests refused: this instance is stopping", "last_op", r.op)
+		m.rate.Add("requests refused: this instance is stopping", "last_op", op)
 	}
 }
 

@@ -25,12 +25,12 @@ func (m *Main) RequestMemory() int64 {
 	pending := endpoints * int64(consumer.PendingBytes(c.QueueBytes, c.MaxPayload, int(endpoints)))
 	pendingMsgs := endpoints * consumer.PendingMsgs * 256
 	reply := m.NATS.MaxPayload()
-	running := int64(c.workers()) * (int64(c.MaxPayload) + 2*reply)
+	running := int64(m.workers) * (int64(c.MaxPayload) + 2*reply)
 	total := c.QueueBytes + pending + pendingMsgs + running
 	if c.Durable {
 		// The durable transport fetches no more messages than it has
 		// workers, each up to the largest message NATS carries.
-		total += int64(c.durableWorkers()) * (reply + 2*reply)
+		total += int64(m.durableWorkers) * (reply + 2*reply)
 	}
 	if m.embedded != nil {
 		total += server.MAX_PENDING_SIZE

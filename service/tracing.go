@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/tracing"
 )
 
@@ -20,15 +19,6 @@ func (m *Main) tracer() (*tracing.Tracer, error) {
 		m.Logger.Info("tracing on (OTEL_* variables)")
 	}
 	return tracing.New(m.TracerProvider), nil
-}
-
-// consumerTracer keeps a nil *tracing.Tracer from becoming a non-nil
-// interface.
-func consumerTracer(t *tracing.Tracer) consumer.Tracer {
-	if t == nil {
-		return nil
-	}
-	return t
 }
 
 // shutdownTracing sends the spans not yet exported, if this Main set the

@@ -1,7 +1,12 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +134,87 @@ func wantAttrs(t *testing.T, s sdktrace.ReadOnlySpan, want ...attribute.KeyValue
 		if v, ok := have[w.Key]; !ok || v != w.Value {
 			t.Errorf("%q span: %s = %v; want %v", s.Name(), w.Key, v.String(), w.Value.String())
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the service's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A durable request goes through the same request path as a
+// request-reply one: its span continues the publisher's trace (the
+// traceparent header of the JetStream message), with the request id the
+// log lines about it carry.
+func TestDurableRequestIsTracedAndLogged(t *testing.T) {
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	var logs syncBuffer
+	e, js := newDurableEnv(t)
+	e.start(e.durableConfig(), func(m *Main) {
+		m.TracerProvider = tp
+		m.Logger = slog.New(contextHandler{slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	})
+	ids := e.openAccounts(2, "10.00")
+	const traceID, parent = "2af7651916cd43dd8448eb211c80319e", "d7ad6b7169203333"
+	body := []byte(fmt.Sprintf(`{"from":%d,"to":%d,"amount":"100.00"}`, ids[0], ids[1])) // more than the balance
+	publish(t, js, e.prefix+".durable.accounts.transfer", body, "traced-1",
+		nats.Header{"traceparent": {"00-" + traceID + "-" + parent + "-01"}})
+	waitOutcomes(t, e.sqlx(), 1, 20*time.Second)
+
+	var req sdktrace.ReadOnlySpan
+	deadline := time.Now().Add(10 * time.Second)
+	for req == nil && time.Now().Before(deadline) {
+		for _, s := range sr.Ended() {
+			if s.SpanContext().TraceID().String() == traceID && s.Name() == "accounts.transfer" {
+				req = s
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if req == nil {
+		t.Fatal("the durable request has no span in the publisher's trace")
+	}
+	if got := req.Parent().SpanID().String(); got != parent {
+		t.Errorf("durable request span's parent %s; want the publisher's %s", got, parent)
+	}
+	wantAttrs(t, req, tracing.AttrCode.String("insufficient_funds"))
+	var id string
+	for _, a := range req.Attributes() {
+		if a.Key == tracing.AttrRequestID {
+			id = a.Value.AsString()
+		}
+	}
+	if id == "" {
+		t.Fatal("the durable request's span has no request id")
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		m, err := jsonLine(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m["msg"] == "request failed" && m["op"] == "accounts.transfer" {
+			found = true
+			if m["request_id"] != id || m["trace_id"] != traceID || m["code"] != "insufficient_funds" {
+				t.Errorf("log line %s; want request_id %s and trace_id %s", line, id, traceID)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log line about the failed durable request in:\n%s", logs.String())
 	}
 }

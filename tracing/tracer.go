@@ -2,10 +2,10 @@ package tracing
 
 import (
 	"context"
-	"strings"
+	"time"
 
-	"github.com/dbapi-dev/dbapi/consumer"
-	"github.com/nats-io/nats.go"
+	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/protocol"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -14,10 +14,11 @@ import (
 
 // Attribute keys.
 const (
-	AttrOperation = attribute.Key("dbapi.operation") // operation name, or "batch"
-	AttrCode      = attribute.Key("dbapi.code")      // reply code: "ok" or the error code
-	AttrRetries   = attribute.Key("dbapi.retries")   // attempts after the first
-	AttrAttempt   = attribute.Key("dbapi.attempt")   // 1 for the first attempt
+	AttrOperation = attribute.Key("dbapi.operation")  // operation name, or "batch"
+	AttrCode      = attribute.Key("dbapi.code")       // reply code: "ok" or the error code
+	AttrRetries   = attribute.Key("dbapi.retries")    // attempts after the first
+	AttrAttempt   = attribute.Key("dbapi.attempt")    // 1 for the first attempt
+	AttrRequestID = attribute.Key("dbapi.request_id") // the request's id, as in the logs
 )
 
 // Span names besides the request's own (which is its subject's operation).
@@ -31,13 +32,13 @@ const (
 // ScopeName names the instrumentation.
 const ScopeName = "github.com/dbapi-dev/dbapi/tracing"
 
-// Tracer makes the spans of requests. It is a consumer.Tracer.
+// Tracer makes the spans of requests: its Middleware follows each
+// request, whichever transport it came by, and Runner wraps the
+// transaction runner.
 type Tracer struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 }
-
-var _ consumer.Tracer = (*Tracer)(nil)
 
 // New returns a Tracer that makes spans with tp and reads the caller's
 // trace with the W3C Trace Context propagator (and baggage).
@@ -48,59 +49,50 @@ func New(tp trace.TracerProvider) *Tracer {
 	}
 }
 
-// Request starts the request's server span, a child of the caller's span
-// when the headers carry one, and its queue wait span.
-func (t *Tracer) Request(op string, h nats.Header) consumer.RequestTrace {
-	ctx := t.prop.Extract(context.Background(), headerCarrier(h))
-	ctx, span := t.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(AttrOperation.String(op), attribute.String("messaging.system", "nats")))
-	_, queue := t.tracer.Start(ctx, SpanQueue)
-	return &request{ctx: ctx, span: span, queue: queue, op: op}
-}
-
-type request struct {
-	ctx         context.Context
-	span, queue trace.Span
-	op          string
-}
-
-// Context puts the request's span into ctx (keeping ctx's deadline and
-// cancellation).
-func (r *request) Context(ctx context.Context) context.Context {
-	return context.WithValue(trace.ContextWithSpan(ctx, r.span), opKey{}, r.op)
-}
-
-func (r *request) Dequeued() { r.queue.End() }
-
-func (r *request) End(code string) {
-	r.queue.End() // no-op if the request was dequeued
-	r.span.SetAttributes(AttrCode.String(code))
-	if code != "ok" {
-		r.span.SetStatus(codes.Error, code)
+// Middleware gives each request a server span named after its
+// operation, a child of the caller's span when the request's headers
+// carry one (traceparent), from when the transport received the request
+// to its reply, with a child span for the time it waited in the
+// transport's queue; what runs for it runs under the span.
+func (t *Tracer) Middleware(next executor.Handler) executor.Handler {
+	return func(ctx context.Context, req executor.Request) executor.Reply {
+		start := req.Received
+		if start.IsZero() {
+			start = time.Now()
+		}
+		ctx = t.prop.Extract(ctx, headerCarrier(req.Header))
+		ctx, span := t.tracer.Start(ctx, req.Op, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start),
+			trace.WithAttributes(AttrOperation.String(req.Op), AttrRequestID.String(executor.RequestID(ctx)),
+				attribute.String("messaging.system", "nats")))
+		if !req.Received.IsZero() && req.Refusal == nil {
+			_, queue := t.tracer.Start(ctx, SpanQueue, trace.WithTimestamp(req.Received))
+			queue.End()
+		}
+		r := next(context.WithValue(ctx, opKey{}, req.Op), req)
+		span.SetAttributes(AttrCode.String(r.Code))
+		if r.Code != "ok" {
+			span.SetStatus(codes.Error, r.Code)
+		}
+		span.End()
+		return r
 	}
-	r.span.End()
 }
 
 type opKey struct{}
 
-// headerCarrier reads and writes NATS headers. Unlike http.Header, NATS
-// headers are case-sensitive; a propagator's lower-case key also finds a
-// header written in another case.
-type headerCarrier nats.Header
+// headerCarrier reads and writes a request's headers. Unlike
+// http.Header, NATS headers are case-sensitive; a propagator's lower-case
+// key also finds a header written in another case.
+type headerCarrier map[string][]string
 
 func (c headerCarrier) Get(key string) string {
-	if v := nats.Header(c).Get(key); v != "" {
-		return v
-	}
-	for k, v := range c {
-		if strings.EqualFold(k, key) && len(v) > 0 {
-			return v[0]
-		}
+	if v := protocol.Values(c, key); len(v) > 0 {
+		return v[0]
 	}
 	return ""
 }
 
-func (c headerCarrier) Set(key, value string) { nats.Header(c).Set(key, value) }
+func (c headerCarrier) Set(key, value string) { c[key] = []string{value} }
 
 func (c headerCarrier) Keys() []string {
 	keys := make([]string, 0, len(c))

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/executor"
@@ -47,18 +48,18 @@ func TestRunnerSpans(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sr := tracetest.NewSpanRecorder()
 			tr := New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
-			req := tr.Request("accounts.transfer", nil)
-			req.Dequeued()
 			attempt := 0
-			err := tr.Runner(tt.runner).Run(req.Context(context.Background()), txrunner.Options{}, func(ctx context.Context, _ *sqlx.Tx) error {
-				attempt++
-				return tt.body(attempt)
+			h := tr.Middleware(func(ctx context.Context, _ executor.Request) executor.Reply {
+				err := tr.Runner(tt.runner).Run(ctx, txrunner.Options{}, func(ctx context.Context, _ *sqlx.Tx) error {
+					attempt++
+					return tt.body(attempt)
+				})
+				if err != nil {
+					return executor.ErrorReply(err)
+				}
+				return executor.Reply{Code: "ok"}
 			})
-			code := "ok"
-			if err != nil {
-				code = dbapi.AsError(err).ErrorCode()
-			}
-			req.End(code)
+			h(context.Background(), executor.Request{Op: "accounts.transfer", Received: time.Now()})
 			count := map[string]int{}
 			for _, s := range sr.Ended() {
 				count[s.Name()]++
@@ -143,19 +144,21 @@ func TestRunStatementSpans(t *testing.T) {
 	} {
 		sr := tracetest.NewSpanRecorder()
 		tr := New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
-		req := tr.Request("accounts.get", nil)
 		attempt := 0
-		err := tr.Runner(c.runner).(executor.StatementRunner).RunStatement(req.Context(context.Background()), txrunner.Options{ReadOnly: true},
-			func(ctx context.Context, _ sqlx.ExtContext) error {
-				if attempt++; attempt == 1 {
-					return dbapi.CodeErrorf(dbapi.ECONFLICT, "deadlock", "deadlock")
-				}
-				return nil
-			})
+		var err error
+		tr.Middleware(func(ctx context.Context, _ executor.Request) executor.Reply {
+			err = tr.Runner(c.runner).(executor.StatementRunner).RunStatement(ctx, txrunner.Options{ReadOnly: true},
+				func(ctx context.Context, _ sqlx.ExtContext) error {
+					if attempt++; attempt == 1 {
+						return dbapi.CodeErrorf(dbapi.ECONFLICT, "deadlock", "deadlock")
+					}
+					return nil
+				})
+			return executor.Reply{Code: "ok"}
+		})(context.Background(), executor.Request{Op: "accounts.get"})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		req.End("ok")
 		count := map[string]int{}
 		for _, s := range sr.Ended() {
 			count[s.Name()]++
@@ -175,5 +178,76 @@ func TestRunStatementSpans(t *testing.T) {
 		if count[SpanTransaction] != 1 || count[SpanAttempt] != c.attempts || count[SpanCommit] != c.commits {
 			t.Errorf("%s: spans %v", c.name, count)
 		}
+	}
+}
+
+// The middleware's server span continues the caller's trace (whatever
+// the traceparent header's case), starts when the transport received the
+// request, holds a queue span up to when it ran, carries the request id
+// and the reply code; a refused request has no queue span.
+func TestMiddleware(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tt := range []struct {
+		name    string
+		refused bool
+		code    string
+		queue   int
+	}{
+		{"ran", false, "ok", 1},
+		{"refused", true, "overloaded", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sr := tracetest.NewSpanRecorder()
+			tr := New(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
+			received := time.Now().Add(-50 * time.Millisecond)
+			req := executor.Request{Op: "accounts.get", ID: "req-1", Received: received,
+				Header: map[string][]string{"TraceParent": {parent}}}
+			if tt.refused {
+				r := executor.ErrorReply(dbapi.CodeErrorf(dbapi.EOVERLOADED, "overloaded", "busy"))
+				req.Refusal = &r
+			}
+			h := executor.Chain(executor.RequestIDs, tr.Middleware)(func(ctx context.Context, req executor.Request) executor.Reply {
+				if req.Refusal != nil {
+					return *req.Refusal
+				}
+				return executor.Reply{Code: "ok"}
+			})
+			h(context.Background(), req)
+			var server sdktrace.ReadOnlySpan
+			var queues []sdktrace.ReadOnlySpan
+			for _, s := range sr.Ended() {
+				switch s.Name() {
+				case "accounts.get":
+					server = s
+				case SpanQueue:
+					queues = append(queues, s)
+				}
+			}
+			if server == nil {
+				t.Fatal("no server span")
+			}
+			queue := len(queues)
+			for _, q := range queues {
+				if !q.StartTime().Equal(received) || q.Parent().SpanID() != server.SpanContext().SpanID() {
+					t.Errorf("queue span from %v under %v; want from %v under the server span", q.StartTime(), q.Parent().SpanID(), received)
+				}
+			}
+			if got := server.SpanContext().TraceID().String(); got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+				t.Errorf("trace %s: the caller's trace was not continued", got)
+			}
+			if !server.StartTime().Equal(received) {
+				t.Errorf("server span starts %v; want when the request was received, %v", server.StartTime(), received)
+			}
+			attrs := map[attribute.Key]attribute.Value{}
+			for _, a := range server.Attributes() {
+				attrs[a.Key] = a.Value
+			}
+			if attrs[AttrRequestID].AsString() != "req-1" || attrs[AttrCode].AsString() != tt.code {
+				t.Errorf("server span attributes %v", server.Attributes())
+			}
+			if queue != tt.queue {
+				t.Errorf("%d queue spans; want %d", queue, tt.queue)
+			}
+		})
 	}
 }

@@ -99,13 +99,27 @@ type group struct {
 // member is one request of a group.
 type member struct {
 	ctx   context.Context // the request's: its deadline and values
-	req   Request
+	body  []byte
 	hooks []TxHook
 	done  chan struct{} // closed when reply (or alone) is set
 	reply Reply
 	// alone asks the request to run in a transaction of its own: its
 	// group could not run as one.
 	alone bool
+	// answered: done is closed. Only the group's leader answers.
+	answered bool
+}
+
+// answer gives the member its reply.
+func (m *member) answer(r Reply) {
+	m.reply, m.answered = r, true
+	close(m.done)
+}
+
+// runAlone tells the member to run in a transaction of its own.
+func (m *member) runAlone() {
+	m.alone, m.answered = true, true
+	close(m.done)
 }
 
 // join adds m to the group forming, or starts one with m as its leader.
@@ -186,36 +200,92 @@ func (c *coalescer) forming(g *group) int {
 	return len(g.members)
 }
 
-// coalesce runs req in a group with the other requests for op waiting at
-// the same time, and returns its own reply once the group committed (or
-// failed).
-func (e *Executor) coalesce(ctx context.Context, c *coalescer, op dbapi.Operation, req Request, hooks []TxHook) Reply {
-	m := &member{ctx: ctx, req: req, hooks: hooks, done: make(chan struct{})}
+// groupCommit is group commit: it forms the groups of the operations
+// that coalesce and runs each group as one transaction. The executor
+// calls it once per request (run); it runs each member's body with the
+// executor's attempt, and a request that cannot run in a group with the
+// executor's transact.
+type groupCommit struct {
+	e    *Executor
+	cfg  CoalesceConfig
+	byOp map[string]*coalescer // the operations that coalesce
+}
+
+// newGroupCommit returns the group commit of reg's operations that
+// coalesce (none when cfg.MaxGroup is 1).
+func newGroupCommit(e *Executor, reg *dbapi.Registry, cfg CoalesceConfig) *groupCommit {
+	gc := &groupCommit{e: e, cfg: cfg, byOp: map[string]*coalescer{}}
+	if cfg.MaxGroup > 1 {
+		for _, op := range reg.Operations() {
+			if op.Coalesce {
+				gc.byOp[op.Name] = newCoalescer(cfg)
+			}
+		}
+	}
+	return gc
+}
+
+// coalesces reports whether the requests of op share transactions.
+func (gc *groupCommit) coalesces(op string) bool { return gc.byOp[op] != nil }
+
+// waiting returns how many requests may wait in forming groups at once,
+// holding a worker but no connection: MaxGroup × MaxGroups when an
+// operation coalesces, else none.
+func (gc *groupCommit) waiting() int {
+	if len(gc.byOp) == 0 {
+		return 0
+	}
+	return gc.cfg.MaxGroup * gc.cfg.MaxGroups
+}
+
+// run runs the request in a group with the other requests for op waiting
+// at the same time, and returns its own reply once the group committed
+// (or failed).
+func (gc *groupCommit) run(ctx context.Context, op dbapi.Operation, body []byte, hooks []TxHook) Reply {
+	c := gc.byOp[op.Name]
+	m := &member{ctx: ctx, body: body, hooks: hooks, done: make(chan struct{})}
 	g, leader := c.join(m)
 	if leader {
-		// Wait for a slot. Not for ctx: the members who joined count on
-		// the leader; a member whose deadline passes meanwhile is answered
-		// without running.
-		c.acquire()
-		if c.cfg.MaxWait > 0 && c.forming(g) > 1 {
-			t := time.NewTimer(c.cfg.MaxWait)
-			select {
-			case <-g.full:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-		ms := c.seal(g)
-		if c.cfg.OnGroup != nil {
-			c.cfg.OnGroup(op.Name, len(ms))
-		}
-		c.release(e.runGroup(op, ms))
+		gc.lead(c, g, op)
 	}
 	<-m.done
 	if m.alone {
-		return e.transact(ctx, op, req.Body, hooks)
+		return gc.e.transact(ctx, op, body, hooks)
 	}
 	return m.reply
+}
+
+// lead waits for a slot for the group g it leads, seals it, and runs it.
+// However that ends, even in a panic of our own code, the slot is given
+// back and every member is answered: the members count on their leader.
+func (gc *groupCommit) lead(c *coalescer, g *group, op dbapi.Operation) {
+	retried := false
+	c.acquire()
+	defer func() {
+		p := recover()
+		c.release(retried)
+		for _, m := range c.seal(g) {
+			if !m.answered {
+				m.answer(ErrorReply(dbapi.PanicError("in group commit", p)))
+			}
+		}
+	}()
+	// Wait for a slot. Not for ctx: the members who joined count on the
+	// leader; a member whose deadline passes meanwhile is answered
+	// without running.
+	if c.cfg.MaxWait > 0 && c.forming(g) > 1 {
+		t := time.NewTimer(c.cfg.MaxWait)
+		select {
+		case <-g.full:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	ms := c.seal(g)
+	if c.cfg.OnGroup != nil {
+		c.cfg.OnGroup(op.Name, len(ms))
+	}
+	retried = gc.runGroup(op, ms)
 }
 
 var (
@@ -235,13 +305,12 @@ var (
 // (its error would leave the others' work in place), the whole attempt
 // rolls back and the group runs again with a savepoint before each
 // request. Only the attempt that commits decides the replies.
-func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
+func (gc *groupCommit) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 	// Answer the members whose deadline passed while they waited.
 	live := ms[:0:0]
 	for _, m := range ms {
 		if m.ctx.Err() != nil {
-			m.reply = ErrorReply(errWaitedTooLong)
-			close(m.done)
+			m.answer(ErrorReply(errWaitedTooLong))
 			continue
 		}
 		live = append(live, m)
@@ -252,8 +321,7 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 	}
 	if len(ms) == 1 {
 		m := ms[0]
-		m.reply = e.transact(m.ctx, op, m.req.Body, m.hooks)
-		close(m.done)
+		m.answer(gc.e.transact(m.ctx, op, m.body, m.hooks))
 		return false
 	}
 	hooks := false
@@ -270,7 +338,7 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 	body := func(ctx context.Context, tx *sqlx.Tx) error {
 		attempts++
 		for i, m := range ms {
-			r, err := e.member(ctx, tx, op, m, savepoints)
+			r, err := gc.member(ctx, tx, op, m, savepoints)
 			if errors.Is(err, errMemberPanicked) {
 				panicked, replies[i] = i, r
 				return err
@@ -282,34 +350,35 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 		}
 		return nil
 	}
-	err := e.runner.Run(gctx, txOptions(op, hooks), body)
+	err := gc.e.runner.Run(gctx, txOptions(op, hooks), body)
 	retried = attempts > 1
 	if errors.Is(err, errNeedSavepoints) {
 		savepoints, attempts = true, 0
-		err = e.runner.Run(gctx, txOptions(op, hooks), body)
+		err = gc.e.runner.Run(gctx, txOptions(op, hooks), body)
 		retried = retried || attempts > 1
 	}
 	elapsed := time.Since(start)
 	switch {
 	case err == nil:
 		for i, m := range ms {
-			m.reply = replies[i]
-			m.reply.TxTime = elapsed
+			r := replies[i]
+			r.TxTime = elapsed
+			m.answer(r)
 		}
 	case panicked >= 0:
 		// Nothing committed. The request that panicked gets its 500; the
 		// others run again as a group without it.
-		ms[panicked].reply = replies[panicked]
-		ms[panicked].reply.TxTime = elapsed
-		close(ms[panicked].done)
+		r := replies[panicked]
+		r.TxTime = elapsed
+		ms[panicked].answer(r)
 		rest := append(ms[:panicked:panicked], ms[panicked+1:]...)
-		return e.runGroup(op, rest) || retried
+		return gc.runGroup(op, rest) || retried
 	case splits(err):
 		// The group kept deadlocking, retries and all, or lost its
 		// connection: nothing committed, so each request gets its own
 		// transaction and its own retries.
 		for _, m := range ms {
-			m.alone = true
+			m.runAlone()
 		}
 	default:
 		// A timeout, an unreachable database or a COMMIT whose outcome is
@@ -317,11 +386,8 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 		r := ErrorReply(err)
 		r.TxTime = elapsed
 		for _, m := range ms {
-			m.reply = r
+			m.answer(r)
 		}
-	}
-	for _, m := range ms {
-		close(m.done)
 	}
 	return retried
 }
@@ -329,8 +395,9 @@ func (e *Executor) runGroup(op dbapi.Operation, ms []*member) (retried bool) {
 // member runs one request of a group, under its savepoint if savepoints
 // is set. A nil error means the request is answered by r and the group
 // goes on (with the request's work kept or rolled back to its savepoint);
-// an error ends the group's attempt.
-func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member, savepoints bool) (Reply, error) {
+// an error ends the group's attempt. A panic in the request's operation
+// ends it with errMemberPanicked and the request's 500 reply.
+func (gc *groupCommit) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member, savepoints bool) (r Reply, err error) {
 	if m.ctx.Err() != nil {
 		return ErrorReply(txrunner.Classify(m.ctx.Err())), nil
 	}
@@ -339,7 +406,14 @@ func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, 
 			return Reply{}, fmt.Errorf("savepoint: %w", err)
 		}
 	}
-	r, err := e.memberAttempt(memberContext{Context: ctx, values: m.ctx}, tx, op, m)
+	r, err = func() (r Reply, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				r, err = ErrorReply(dbapi.PanicError("in transaction", p)), errMemberPanicked
+			}
+		}()
+		return gc.e.attempt(memberContext{Context: ctx, values: m.ctx}, tx, op.Run, m.body, m.hooks)
+	}()
 	if err == nil && m.ctx.Err() != nil {
 		// The request's deadline passed while it ran: as alone, it does
 		// not commit.
@@ -358,18 +432,6 @@ func (e *Executor) member(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, 
 		return Reply{}, fmt.Errorf("rollback to savepoint: %w", rerr)
 	}
 	return ErrorReply(txrunner.Classify(err)), nil
-}
-
-// memberAttempt is attempt for a member, with a panic turned into
-// errMemberPanicked and the request's 500 reply.
-func (e *Executor) memberAttempt(ctx context.Context, tx *sqlx.Tx, op dbapi.Operation, m *member) (r Reply, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			r = ErrorReply(dbapi.PanicError("in transaction", p))
-			err = errMemberPanicked
-		}
-	}()
-	return e.attempt(ctx, tx, op.Run, m.req.Body, m.hooks)
 }
 
 // splits reports whether a group that failed with err should run its

@@ -1,4 +1,4 @@
-package consumer
+package executor
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 func TestRequestIDContext(t *testing.T) {
 	type otherKey struct{}
 	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "other"))
-	ctx := withRequestID(parent, "req-1")
+	ctx := WithRequestID(parent, "req-1")
 	tests := []struct {
 		name string
 		got  any
@@ -17,7 +17,7 @@ func TestRequestIDContext(t *testing.T) {
 		{"request id", RequestID(ctx), "req-1"},
 		{"parent's value", ctx.Value(otherKey{}), "other"},
 		{"no id", RequestID(parent), ""},
-		{"innermost id wins", RequestID(withRequestID(ctx, "req-2")), "req-2"},
+		{"innermost id wins", RequestID(WithRequestID(ctx, "req-2")), "req-2"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -38,6 +38,9 @@ type groupEnv struct {
 	// unknown, when set, makes the runner report a successful COMMIT's
 	// outcome as unknown, as when the connection breaks during COMMIT.
 	unknown atomic.Bool
+	// panicOn, when not zero, makes the OnGroup callback panic for a
+	// group of that size, as a bug in what the leader runs would.
+	panicOn atomic.Int64
 }
 
 type putParams struct {
@@ -110,6 +113,9 @@ func newGroupEnv(t *testing.T, cfg executor.Config, rcfg txrunner.Config) *group
 		e.mu.Lock()
 		e.sizes = append(e.sizes, n)
 		e.mu.Unlock()
+		if int64(n) == e.panicOn.Load() {
+			panic("OnGroup was told to panic")
+		}
 	}
 	rcfg.Logger = quiet
 	rcfg.OnRetry = func(string) { e.retries.Add(1) }
@@ -379,5 +385,34 @@ func TestGroupOff(t *testing.T) {
 	wg.Wait()
 	if len(e.sizes) != 0 {
 		t.Errorf("group sizes %v with coalescing off", e.sizes)
+	}
+}
+
+// A panic in the leader's own work (here the OnGroup callback, which the
+// metrics give) answers every member of the group with a 500, not only
+// the leader, and gives the group's slot back for the groups after it.
+func TestGroupPanicAnswersEveryMember(t *testing.T) {
+	e := newGroupEnv(t, groupConfig(3), txrunner.Config{})
+	e.panicOn.Store(3)
+	done := make(chan []executor.Reply, 1)
+	go func() { done <- e.inGroup(t, put("a", ""), put("b", ""), put("c", "")) }()
+	select {
+	case replies := <-done:
+		for i, r := range replies {
+			if r.Status != 500 || r.Code != "internal" {
+				t.Errorf("request %d: %d %s %s; want 500 internal", i, r.Status, r.Code, r.Body)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the members of the group whose leader panicked got no reply within 10 s")
+	}
+	if got := e.rows(t); len(got) != 0 {
+		t.Errorf("rows %v: the group did not run, so none", got)
+	}
+	// The slot was given back: the next request runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r := e.exec.Execute(ctx, put("d", "")); r.Code != "ok" {
+		t.Errorf("the next request: %s %s", r.Code, r.Body)
 	}
 }

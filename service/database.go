@@ -1,0 +1,91 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/internal/await"
+	"github.com/dbapi-dev/dbapi/schema"
+	"github.com/dbapi-dev/dbapi/txrunner"
+)
+
+// migrations returns the application's migrations: DBAPI_MIGRATIONS_DIR,
+// else the ones the App embeds, else none.
+func (m *Main) migrations() (fs.FS, error) {
+	if dir := m.Config.MigrationsDir; dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %q is not a readable folder", dir)
+		}
+		return os.DirFS(dir), nil
+	}
+	return m.App.Migrations, nil
+}
+
+// Migrate creates the database if needed and applies the migrations.
+func (m *Main) Migrate(ctx context.Context) error {
+	if err := m.openDB(ctx, true); err != nil {
+		return err
+	}
+	return m.migrate(ctx)
+}
+
+// openDB opens the pool, retrying for DBAPI_CONNECT_TIMEOUT while the
+// server cannot be reached (in a container platform the database often
+// starts after the service). It creates the database only when create is
+// set and the server says the database does not exist: an existing
+// database needs no CREATE privilege.
+func (m *Main) openDB(ctx context.Context, create bool) error {
+	cfg, err := txrunner.ParseDSN(m.Config.MySQLDSN)
+	if err != nil {
+		return fmt.Errorf("DBAPI_MYSQL_DSN: %w", err)
+	}
+	if cfg.DBName == "" {
+		return errors.New("DBAPI_MYSQL_DSN names no database")
+	}
+	open := func(ctx context.Context) error {
+		db, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
+		if err != nil && create && txrunner.IsUnknownDatabase(err) {
+			m.Logger.Info("creating the database", "database", cfg.DBName)
+			if err := schema.EnsureDatabase(ctx, cfg); err != nil {
+				return fmt.Errorf("database %s at %s: %w", cfg.DBName, cfg.Addr, txrunner.Classify(err))
+			}
+			db, err = txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
+		}
+		m.DB = db
+		return err
+	}
+	if err := await.Retry(ctx, m.Config.ConnectTimeout, m.Logger, "database", unavailable, open); err != nil {
+		return err
+	}
+	m.Logger.Info("database", "dsn", txrunner.Redact(cfg))
+	return nil
+}
+
+// unavailable reports whether err is the database being unreachable, as
+// at start in a container platform, where it often starts after the
+// service.
+func unavailable(err error) bool { return dbapi.AsError(err).Kind == dbapi.EUNAVAILABLE }
+
+// migrate applies dbapi's own migrations, then the application's.
+func (m *Main) migrate(ctx context.Context) error {
+	sets := []schema.Set{schema.OwnSet()}
+	appFS, err := m.migrations()
+	if err != nil {
+		return err
+	}
+	if appFS != nil {
+		sets = append(sets, schema.Set{FS: appFS, VersionTable: m.Config.MigrationsTable})
+	}
+	applied, err := schema.Migrate(ctx, m.DB.DB, m.Logger, sets...)
+	if err != nil {
+		return err
+	}
+	for table, versions := range applied {
+		m.Logger.Info("migrations applied", "version_table", table, "versions", versions)
+	}
+	return nil
+}

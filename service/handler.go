@@ -1,0 +1,47 @@
+package service
+
+import (
+	"github.com/dbapi-dev/dbapi/batch"
+	"github.com/dbapi-dev/dbapi/executor"
+	"github.com/dbapi-dev/dbapi/txrunner"
+)
+
+// runner returns the transaction runner: txrunner on the pool, counting
+// retries in the metrics and traced when tracing is on.
+func (m *Main) runner() (executor.Runner, error) {
+	cfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
+	if m.metrics != nil {
+		cfg.OnRetry = m.metrics.Retry
+		m.metrics.WatchDB(m.DB.DB)
+		m.metrics.WatchNATS(m.NATS.IsConnected, func() uint64 { return m.NATS.Stats().Reconnects })
+		m.metrics.BuildInfo(Version())
+	}
+	var r executor.Runner = txrunner.New(m.DB, cfg)
+	tracer, err := m.tracer()
+	if err != nil {
+		return nil, err
+	}
+	if tracer != nil {
+		m.tracing = tracer
+		r = tracer.Runner(r)
+	}
+	return r, nil
+}
+
+// handler is the one request path both transports hand their requests
+// to: each concern of every request a middleware around the executor,
+// outermost first.
+func (m *Main) handler(exec *executor.Executor) executor.Handler {
+	mws := []executor.Middleware{executor.Recover, executor.RequestIDs}
+	if m.tracing != nil {
+		mws = append(mws, m.tracing.Middleware)
+	}
+	if m.metrics != nil {
+		mws = append(mws, m.metrics.Middleware(func(op string) bool {
+			_, ok := exec.Registry().Lookup(op)
+			return ok || op == batch.Name
+		}))
+	}
+	mws = append(mws, executor.LogErrors(m.Logger, m.refused))
+	return executor.Chain(mws...)(exec.Execute)
+}
