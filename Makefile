@@ -49,7 +49,7 @@ node-deps: $(NODE_PROJECTS:%=%/node_modules/.package-lock.json)
 # package but the end-to-end ones (service, the load tool, the fault
 # suite), plus the service's own unit tests (configuration, help, version).
 FAST_PKGS  ?= $(shell $(GO) list ./... | grep -v -e '/service$$' -e '/cmd/dbapi-bench$$' -e '/faults$$')
-FAST_TESTS ?= ^(TestLoadConfig|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
+FAST_TESTS ?= ^(TestLoadConfig|TestDefaultsAgree|TestHelp|TestVersion|TestFromBuild|TestREADME|TestUnknown|TestDriverLogger)
 check: fmt-check vet lint
 	$(GO) test -short -count=1 $(FAST_PKGS)
 	$(GO) test -short -count=1 -run '$(FAST_TESTS)' ./service

@@ -26,8 +26,22 @@ import (
 // request-reply on <prefix>.outcome.
 const OutcomeOperation = protocol.OutcomeOperation
 
-// Config configures the durable transport. It has no defaults of its own:
-// package service holds them, in its envconfig tags.
+// Defaults for zero Config fields (the service's configuration has the
+// same, which a test of package service holds to these).
+const (
+	DefaultReplicas = 1
+	// DefaultMaxAge and DefaultOutcomeTTL are the service's: zero
+	// MaxAge and Outcomes.TTL mean "for ever".
+	DefaultMaxAge     = 7 * 24 * time.Hour
+	DefaultDuplicates = 2 * time.Minute
+	DefaultAckWait    = 30 * time.Second
+	DefaultMaxDeliver = 20
+	DefaultBackoff    = time.Second
+	DefaultMaxBackoff = time.Minute
+	DefaultOutcomeTTL = 30 * 24 * time.Hour
+)
+
+// Config configures the durable transport.
 type Config struct {
 	Prefix     string                // subject prefix; the stream takes <Prefix>.durable.>
 	Stream     string                // stream name; default StreamName(Prefix)
@@ -57,6 +71,27 @@ type Config struct {
 	// the consumer up while JetStream cannot do it yet (a cluster that has
 	// just restarted has no meta leader for a while); 0 means one try.
 	SetUpPatience time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Replicas <= 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = DefaultDuplicates
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = DefaultBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
 }
 
 // StreamName is the default stream of the services with subject prefix
@@ -136,6 +171,7 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.setDefaults()
 	if cfg.Stream == "" {
 		cfg.Stream = StreamName(cfg.Prefix)
 	}
@@ -148,8 +184,8 @@ func Start(ctx context.Context, nc *nats.Conn, exec *executor.Executor, runner e
 		// second after a new leader is elected.
 		cfg.FetchWait = time.Second
 	}
-	if cfg.Workers <= 0 || cfg.MaxDeliver <= 0 || cfg.AckWait <= 0 {
-		return nil, errors.New("durable: Workers, MaxDeliver and AckWait must be positive")
+	if cfg.Workers <= 0 {
+		return nil, errors.New("durable: Workers must be positive")
 	}
 	if cfg.Outcomes == nil {
 		return nil, errors.New("durable: an outcome store is needed")

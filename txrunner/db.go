@@ -12,6 +12,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
+// DefaultPoolSize is the pool's size when PoolConfig leaves it at zero.
+const DefaultPoolSize = 16
+
 // PoolConfig sizes the connection pool.
 type PoolConfig struct {
 	// MaxOpen is the largest number of open connections. Idle connections
@@ -121,7 +124,7 @@ func Open(ctx context.Context, cfg *mysql.Config, pool PoolConfig) (*sqlx.DB, er
 	}
 	db := sqlx.NewDb(sql.OpenDB(connector), "mysql")
 	if pool.MaxOpen <= 0 {
-		pool.MaxOpen = 16
+		pool.MaxOpen = DefaultPoolSize
 	}
 	db.SetMaxOpenConns(pool.MaxOpen)
 	db.SetMaxIdleConns(pool.MaxOpen)
