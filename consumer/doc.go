@@ -1,7 +1,11 @@
 // Package consumer is dbapi's request-reply transport: it serves every
-// registered operation as an endpoint of a nats.go micro service, and
-// hands each request to an executor.Executor, which runs it as one
-// transaction and returns the reply this package publishes.
+// registered operation as an endpoint of a nats.go micro service, turns
+// each message into an executor.Request and hands it to the service's
+// executor.Handler (the executor inside its middleware), which runs it as
+// one transaction and returns the reply this package publishes. It is an
+// adapter only: admission, the queue and the workers, STATS, pausing and
+// the drain are its own; tracing, metrics, request ids and logs of
+// failures are the handler's middleware.
 //
 // Request flow. nats.go calls a subscription's handler one message at a
 // time, so the handler only checks the request and puts it on a bounded

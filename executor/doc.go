@@ -1,23 +1,38 @@
 // Package executor runs one request as one transaction and returns its
 // reply. It knows nothing of how the request arrived: the request-reply
-// transport (package consumer) and the durable transport (package durable)
-// both translate their messages to a Request and the Reply back to a
-// message.
+// transport (package consumer) and the durable transport (package
+// durable) turn their messages into a Request, hand it to a Handler, and
+// turn the Reply back into a message.
 //
-// What Execute does, each concern in its own file:
+// The Handler both transports call is Execute inside a chain of
+// Middleware that package service composes once, outermost first:
 //
-//   - recover.go: a panic in our own code becomes a 500 reply, so one
-//     request cannot take the process down (panics in operations are
-//     already caught inside the transaction by txrunner).
-//   - deadline.go: the deadline policy (default, maximum, the operation's
-//     own cap) and the refusal of a request whose deadline passed while it
-//     waited.
-//   - executor.go: choosing the operation (or planning a batch into one
-//     with package batch) and running it through a Runner as one
-//     transaction, with TxHooks that read and write in the same
-//     transaction.
-//   - idempotency.go: the Idempotency-Key claim and stored reply, as a
-//     TxHook.
+//	Recover → RequestIDs → tracing → metrics → LogErrors → Execute
+//
+// each concern in a file of its own (recover.go, requestid.go, log.go;
+// tracing.Tracer.Middleware and metrics.Metrics.Middleware in their
+// packages). A request the transport refused (overloaded, malformed
+// headers) goes through the same chain with Request.Refusal set, so that
+// it is traced, counted and logged, and Execute answers it without
+// running anything.
+//
+// One request's walk through the package, a file at a time:
+//
+//   - headers.go: FromHeaders, called by the transport on arrival: the
+//     deadline (deadline.go's policy: default, maximum, the operation's
+//     own cap) and the Idempotency-Key, read once.
+//   - executor.go: Execute refuses a request whose deadline passed while
+//     it waited, plans the operation (or a batch, with package batch),
+//     checks the key (idempotency.go, which also makes the TxHook that
+//     claims it and stores the reply) and picks how it runs: one
+//     read-only statement in autocommit mode, a group (group commit), or
+//     a transaction of its own.
+//   - groupcommit.go: group commit, its own type: requests of an
+//     operation that coalesces share one transaction, one SAVEPOINT each;
+//     it says how many workers it needs (Workers).
+//   - transaction.go: one request's transaction through a Runner
+//     (txrunner, with its retries) and its body (hooks, the operation,
+//     the encoded result), alone or as a member of a group.
 //   - reply.go: the one place where results and errors become replies
-//     (status, headers, body), with the reply size limit passed in.
+//     (status, headers, body), from protocol's table.
 package executor
