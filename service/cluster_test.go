@@ -140,34 +140,13 @@ func TestTwoServicesShareOneNATS(t *testing.T) {
 	}
 }
 
-// ownNATS starts a NATS server of the test's own in process (the shared
-// one must not be restarted or have JetStream turned off), without
-// JetStream unless asked, on a fixed port so that it can be started again
-// where clients expect it.
-func ownNATS(t *testing.T, port int, storeDir string, jetStream bool) *server.Server {
-	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true, JetStream: jetStream, StoreDir: storeDir}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("embedded NATS: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("embedded NATS server did not start")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
-}
-
 // A service whose NATS server has no JetStream yet (a cluster that has
 // just restarted has no meta leader for a while) waits for it for
 // DBAPI_CONNECT_TIMEOUT instead of exiting.
 func TestDurableStartWaitsForJetStream(t *testing.T) {
 	store := t.TempDir()
-	ns := ownNATS(t, server.RANDOM_PORT, store, false)
+	// A server of the test's own: the shared one must keep JetStream on.
+	ns := natstest.Start(t, &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, StoreDir: store})
 	cfg := dbtest.Config(t)
 	dbtest.Create(t, cfg)
 	e := &env{t: t, db: cfg, url: ns.ClientURL(), prefix: "dbapitestjs"}

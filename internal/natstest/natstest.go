@@ -27,10 +27,20 @@ func URL(t testing.TB) string {
 // when the test ends.
 func embedded(t testing.TB, jetStream bool) (string, *server.Server) {
 	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT}
 	if jetStream {
 		opts.JetStream, opts.StoreDir = true, t.TempDir()
 	}
+	ns := Start(t, opts)
+	return ns.ClientURL(), ns
+}
+
+// Start starts a NATS server with opts in the test process (quiet, with
+// no signal handlers) and shuts it down when the test ends: for a test
+// that needs a server of its own to stop, restart or reconfigure.
+func Start(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.NoSigs, opts.NoLog = true, true
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("embedded NATS: %v", err)
@@ -43,7 +53,7 @@ func embedded(t testing.TB, jetStream bool) (string, *server.Server) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	return ns.ClientURL(), ns
+	return ns
 }
 
 // Connect connects to url and closes the connection when the test ends.
