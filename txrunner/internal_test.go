@@ -36,6 +36,7 @@ func TestCommitError(t *testing.T) {
 		{"server refused: deadlock", &mysql.MySQLError{Number: 1213}, false, true},
 		{"server refused: other", &mysql.MySQLError{Number: 1062}, false, false},
 		{"galera certification failure", &mysql.MySQLError{Number: 1213, Message: "Deadlock: wsrep aborted transaction"}, false, true},
+		{"galera certification failure, InnoDB's text", &mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock; try restarting transaction"}, false, true},
 		{"group replication rollback", &mysql.MySQLError{Number: 3101}, false, true},
 		// A cluster node that lost the cluster while it replicated the
 		// COMMIT cannot say whether the other nodes applied it.
@@ -55,6 +56,9 @@ func TestCommitError(t *testing.T) {
 			}
 			if retry != tt.retry {
 				t.Errorf("retry = %v, want %v", retry, tt.retry)
+			}
+			if n, _ := mysqlNumber(tt.err); n == 1213 && classify(err).ErrorCode() != "certification_conflict" {
+				t.Errorf("a 1213 at COMMIT is %s; want certification_conflict", classify(err).ErrorCode())
 			}
 		})
 	}

@@ -203,8 +203,10 @@ func (r *Runner) rollback(ctx context.Context, tx *sqlx.Tx) {
 // commitUnknown lists the server errors that, answered to a COMMIT, do not
 // say whether it took effect: a cluster node that lost the cluster while
 // replicating the transaction (Galera's "WSREP has not yet prepared node"
-// 1047, and 1180 "Got error 6 during COMMIT") cannot know whether the
-// other nodes committed its write set.
+// 1047, and 1180 "Error while appending streaming replication fragment
+// (provider status: Not connected to Primary Component)", measured after
+// a ~6 s wait) cannot know whether the other nodes committed its write
+// set.
 var commitUnknown = map[uint16]bool{erUnknownCom: true, erErrorDuringCommit: true}
 
 // commitError sorts a COMMIT's error into what is known about the outcome.
@@ -219,6 +221,13 @@ func commitError(err error) (error, bool) {
 	}
 	if n, ok := mysqlNumber(err); ok && !commitUnknown[n] {
 		// The server answered: the transaction did not commit.
+		if n == erLockDeadlock {
+			// InnoDB reports a deadlock at a statement that waits for a
+			// lock, never at COMMIT: a 1213 at COMMIT is a cluster's
+			// certification failure (Galera says "Deadlock found when
+			// trying to get lock", as InnoDB does).
+			return &dbapi.Error{Kind: certification.kind, Code: certification.code, Message: certification.message, Err: err}, true
+		}
 		return err, isRetryable(err)
 	}
 	return &dbapi.Error{
