@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,4 +360,38 @@ func TestKnownPositionNeedsNoWait(t *testing.T) {
 	if after-waits >= 5 {
 		t.Errorf("MASTER_GTID_WAIT ran %d times for 5 picks of a known position", after-waits)
 	}
+}
+
+// A replica's password appears in no log line, state or summary, whether
+// the replica refuses it or cannot be reached.
+func TestPasswordsNeverShown(t *testing.T) {
+	e := newEnv(t, 1)
+	var logs strings.Builder
+	var mu sync.Mutex
+	wrong := strings.Replace(e.dsn(0, true), "reader-secret", "wrong-secret", 1)
+	closed := "reader:closed-secret@tcp(127.0.0.1:1)/app?timeout=1s"
+	s := e.open(Config{DSNs: []string{wrong, closed},
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	for i, st := range s.States() {
+		if st.Status != StatusDown || !strings.Contains(st.Detail, "connect to MySQL") {
+			t.Errorf("replica %d: %s", i, st)
+		}
+	}
+	mu.Lock()
+	out := logs.String() + s.Summary()
+	mu.Unlock()
+	if strings.Contains(out, "secret") || !strings.Contains(out, "127.0.0.1:1 ") {
+		t.Errorf("logs and summary:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
