@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +121,40 @@ func BenchmarkReplica(b *testing.B) {
 		}
 		l.report(b)
 	})
+	// Under 32 concurrent writers, each on a connection of its own: what
+	// reading the position adds to a write when the primary is busy.
+	sp := NewSharedPosition(e.positionPool(), s.Flavour())
+	for _, how := range []string{"", "+read_position", "+shared_position"} {
+		b.Run("parallel32_commit"+how, func(b *testing.B) {
+			var mu sync.Mutex
+			var all latencies
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := e.primary.Connx(ctx)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				var l latencies
+				for pb.Next() {
+					l.time(func() {
+						insert(c)
+						switch how {
+						case "+read_position":
+							readPos(c)
+						case "+shared_position":
+							if _, err := sp.After(ctx); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}
+				mu.Lock()
+				all = append(all, l...)
+				mu.Unlock()
+			})
+			all.report(b)
+		})
+	}
 }

@@ -182,3 +182,19 @@ func waitStatus(t testing.TB, s *Set, i int, want Status) State {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// positionPool is a pool of one connection on the primary, for a
+// SharedPosition.
+func (e *env) positionPool() *sqlx.DB {
+	e.t.Helper()
+	cfg, err := txrunner.ParseDSN(mariadbd.RootDSN(e.repl.Primary, ""))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	db, err := txrunner.Open(context.Background(), cfg, txrunner.PoolConfig{MaxOpen: 1})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -395,3 +395,61 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A shared read of the primary's position covers the commit of every
+// caller (each checked against its own @@last_gtid), and concurrent
+// callers share reads.
+func TestSharedPosition(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	s := e.open(Config{})
+	sp := NewSharedPosition(e.positionPool(), s.Flavour())
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := e.primary.Connx(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			for range each {
+				if _, err := conn.ExecContext(ctx, "INSERT INTO app.t VALUES (?)", nextID.Add(1)); err != nil {
+					t.Error(err)
+					return
+				}
+				own, err := ReadPosition(ctx, conn, s.Flavour())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				shared, err := sp.After(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !covers(shared, own) {
+					t.Errorf("shared position %s does not cover the commit %s", shared.GTID(), own.GTID())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sp.mu.Lock()
+	reads := sp.reads
+	sp.mu.Unlock()
+	t.Logf("%d calls, %d reads", writers*each, reads)
+	if reads >= writers*each {
+		t.Errorf("%d reads for %d calls: none shared", reads, writers*each)
+	}
+	// A caller that gives up gets its context's error.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := sp.After(cancelled); err == nil {
+		t.Error("After with a cancelled context succeeded")
+	}
+}
