@@ -36,7 +36,7 @@ func (l latencies) report(b *testing.B) {
 func BenchmarkReplica(b *testing.B) {
 	e := newEnv(b, 1)
 	ctx := context.Background()
-	s := e.open(Config{CheckInterval: time.Second})
+	s := e.open(Config{CheckInterval: time.Second, Wait: time.Second})
 	conn, err := e.primary.Connx(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -332,7 +332,7 @@ func TestReplicaKilledUnderLoad(t *testing.T) {
 func TestKnownPositionNeedsNoWait(t *testing.T) {
 	e := newEnv(t, 1)
 	ctx := context.Background()
-	s := e.open(Config{MaxLag: time.Minute})
+	s := e.open(Config{MaxLag: time.Minute, Wait: DefaultWait})
 	_, pos := e.write(s)
 	if r, route := s.Pick(ctx, pos); r == nil || route != RouteReplica {
 		t.Fatalf("Pick: %v %s", r, route)

@@ -33,8 +33,9 @@ type Config struct {
 	// DefaultMaxLag.
 	MaxLag time.Duration
 	// Wait is the longest Pick waits for a replica to apply a request's
-	// position before the request goes to the primary; default
-	// DefaultWait. A negative Wait asks without waiting.
+	// position before the request goes to the primary. Zero (or less)
+	// asks the replica without waiting; DefaultWait is the service's
+	// default (DBAPI_REPLICA_WAIT).
 	Wait time.Duration
 	// CheckInterval is how often each replica is checked; default
 	// DefaultCheckInterval.
@@ -53,9 +54,6 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.MaxLag <= 0 {
 		c.MaxLag = DefaultMaxLag
-	}
-	if c.Wait == 0 {
-		c.Wait = DefaultWait
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = DefaultCheckInterval
