@@ -131,7 +131,7 @@ func (r *Replica) probe(ctx context.Context) State {
 		return State{Status: StatusDown, Detail: err.Error(), Lag: -1}
 	}
 	now := time.Now()
-	pos, err := primaryPosition(ctx, r.set.primary, r.set.flavour)
+	pos, err := PrimaryPosition(ctx, r.set.primary, r.set.flavour)
 	if err != nil {
 		return State{Status: StatusUnknown, Detail: err.Error(), Lag: -1}
 	}

@@ -254,9 +254,11 @@ func mergeMaria(a, b Position) Position {
 //
 //   - MariaDB: SELECT @@SESSION.last_gtid, the GTID of this session's
 //     last commit. It is empty (the zero Position) when the session has
-//     committed nothing that was binary-logged; note that it still holds
-//     an earlier transaction's GTID when the last one wrote nothing, which
-//     is harmless: an older position is one the replicas have applied.
+//     committed nothing that was binary-logged. It still holds an earlier
+//     transaction's GTID when the last one wrote nothing: harmless for a
+//     request that wrote nothing, but a reply that stands for a write
+//     committed elsewhere (a replay of an idempotent request) needs
+//     PrimaryPosition instead.
 //   - MySQL 8: SELECT @@GLOBAL.gtid_executed, every transaction the
 //     server has committed, this one included (a superset, so a wait for
 //     it may wait a little longer than needed). Untested here.
@@ -277,7 +279,7 @@ func ReadPosition(ctx context.Context, q Querier, f Flavour) (Position, error) {
 // primaryPosition returns everything the primary has committed to its
 // binary log: MariaDB @@GLOBAL.gtid_binlog_pos, MySQL
 // @@GLOBAL.gtid_executed.
-func primaryPosition(ctx context.Context, q Querier, f Flavour) (Position, error) {
+func PrimaryPosition(ctx context.Context, q Querier, f Flavour) (Position, error) {
 	query := "SELECT @@GLOBAL.gtid_binlog_pos"
 	if f == MySQL {
 		query = "SELECT @@GLOBAL.gtid_executed"

@@ -87,7 +87,7 @@ func (s *SharedPosition) loop() {
 		// Not the callers' context: the read is theirs together, and one
 		// that gives up must not fail the others.
 		ctx, cancel := context.WithTimeout(context.Background(), sharedReadTimeout)
-		r.pos, r.err = primaryPosition(ctx, s.db, s.flavour)
+		r.pos, r.err = PrimaryPosition(ctx, s.db, s.flavour)
 		cancel()
 		close(r.done)
 	}
