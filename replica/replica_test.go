@@ -446,6 +446,25 @@ func TestSharedPosition(t *testing.T) {
 	if reads >= writers*each {
 		t.Errorf("%d reads for %d calls: none shared", reads, writers*each)
 	}
+	// A session's @@last_gtid is its own last commit: on another
+	// connection than the write's it misses the write, which
+	// PrimaryPosition covers (the replay case).
+	other, err := e.primary.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, "INSERT INTO app.t VALUES (?)", nextID.Add(1)); err != nil {
+		t.Fatal(err)
+	}
+	_, write := e.write(s) // on another connection: other is held
+	if last, err := ReadPosition(ctx, other, s.Flavour()); err != nil || covers(last, write) {
+		t.Errorf("another session's @@last_gtid %q covers the write %q (%v)", last.GTID(), write.GTID(), err)
+	}
+	if global, err := PrimaryPosition(ctx, other, s.Flavour()); err != nil || !covers(global, write) {
+		t.Errorf("PrimaryPosition %q does not cover the write %q (%v)", global.GTID(), write.GTID(), err)
+	}
+
 	// A caller that gives up gets its context's error.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
