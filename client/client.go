@@ -91,6 +91,8 @@ type call struct {
 	newKey   bool
 	replayed *bool
 	attempts *int
+	after    string
+	position *string
 }
 
 // WithIdempotencyKey sends key as the call's Idempotency-Key: the service
@@ -116,6 +118,22 @@ func Replayed(b *bool) CallOption {
 // Attempts makes the call report in *n how many times it was sent.
 func Attempts(n *int) CallOption {
 	return func(c *call) { c.attempts = n }
+}
+
+// After sends token (a Dbapi-Position a reply carried) as the call's
+// Dbapi-After header: when the service reads from replicas, the call runs
+// on one only once it has applied that position, else on the primary, so
+// it sees the write that position came from. An empty token sends
+// nothing. Session does this for every call.
+func After(token string) CallOption {
+	return func(c *call) { c.after = token }
+}
+
+// ReplyPosition makes the call report in *p the reply's Dbapi-Position
+// header: the position of the write the call committed, when the service
+// has replicas ("" when the reply carries none).
+func ReplyPosition(p *string) CallOption {
+	return func(c *call) { c.position = p }
 }
 
 // NewKey returns a new random idempotency key: a version 4 UUID (122
@@ -154,7 +172,7 @@ func (c *Client) Call(ctx context.Context, op string, params, result any, opts .
 		if o.attempts != nil {
 			*o.attempts = attempt
 		}
-		reply, err := c.send(ctx, op, body, o.key)
+		reply, err := c.send(ctx, op, body, &o)
 		if err != nil {
 			if last != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 				// The retry ran out of time: the service's last word
@@ -162,6 +180,12 @@ func (c *Client) Call(ctx context.Context, op string, params, result any, opts .
 				return last
 			}
 			return err
+		}
+		if o.position != nil {
+			*o.position = ""
+			if vals := protocol.Values(reply.Header, protocol.HeaderPosition); len(vals) > 0 {
+				*o.position = vals[0]
+			}
 		}
 		var e *Error
 		if e = replyError(reply); e == nil {
@@ -185,7 +209,7 @@ func (c *Client) Call(ctx context.Context, op string, params, result any, opts .
 }
 
 // send sends one request and waits for its reply.
-func (c *Client) send(ctx context.Context, op string, body []byte, key string) (*nats.Msg, error) {
+func (c *Client) send(ctx context.Context, op string, body []byte, o *call) (*nats.Msg, error) {
 	deadline, _ := ctx.Deadline()
 	left := time.Until(deadline)
 	left -= min(left/20, replyAllowance)
@@ -198,8 +222,11 @@ func (c *Client) send(ctx context.Context, op string, body []byte, key string) (
 	msg := nats.NewMsg(c.prefix + "." + op)
 	msg.Data = body
 	msg.Header.Set(protocol.HeaderTimeout, left.Round(time.Millisecond).String())
-	if key != "" {
-		msg.Header.Set(protocol.HeaderIdempotencyKey, key)
+	if o.key != "" {
+		msg.Header.Set(protocol.HeaderIdempotencyKey, o.key)
+	}
+	if o.after != "" {
+		msg.Header.Set(protocol.HeaderAfter, o.after)
 	}
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
@@ -254,8 +281,14 @@ func Step(op string, params any, as string) (protocol.BatchStep, error) {
 // Batch runs steps in order in one transaction and returns one result per
 // step. A failed step comes back as an *Error whose Step and Op name it.
 func (c *Client) Batch(ctx context.Context, steps []protocol.BatchStep, opts ...CallOption) ([]json.RawMessage, error) {
+	return batch(ctx, c.Call, steps, opts...)
+}
+
+// batch runs a batch through call (a Client's or a Session's).
+func batch(ctx context.Context, call func(context.Context, string, any, any, ...CallOption) error,
+	steps []protocol.BatchStep, opts ...CallOption) ([]json.RawMessage, error) {
 	var res protocol.BatchResult
-	if err := c.Call(ctx, protocol.BatchOperation, protocol.BatchRequest{Ops: steps}, &res, opts...); err != nil {
+	if err := call(ctx, protocol.BatchOperation, protocol.BatchRequest{Ops: steps}, &res, opts...); err != nil {
 		return nil, err
 	}
 	if len(res.Results) != len(steps) {

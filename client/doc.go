@@ -13,4 +13,8 @@
 // service stops working on a request its caller has given up on. Errors
 // the service marks retryable are retried, with the same idempotency key
 // and a bounded, jittered backoff, while the context allows.
+//
+// When the service reads from replicas, a Session (c.Session()) reads its
+// own writes: it sends back the last Dbapi-Position a reply carried as
+// Dbapi-After, so a read runs on a replica only once it has that write.
 package client

@@ -38,6 +38,7 @@ var codes = []Code{
 	{"duplicate_param", 400, KindInvalid, false, "a name given twice in one JSON object"},
 	{"missing_param", 400, KindInvalid, false, "a required parameter is missing"},
 	{"bad_timeout", 400, KindInvalid, false, "the Dbapi-Timeout header is not one positive Go duration"},
+	{"bad_position", 400, KindInvalid, false, "the Dbapi-After header is not a position token a Dbapi-Position header held"},
 	{"bad_idempotency_key", 400, KindInvalid, false, "the Idempotency-Key header is empty, blank, too long, repeated or not printable ASCII"},
 	{"idempotency_disabled", 400, KindInvalid, false, "this service takes no Idempotency-Key"},
 	{"bad_alias", 400, KindInvalid, false, `a batch step's "as" is not a name, or is used twice`},

@@ -31,6 +31,17 @@ const (
 	// HeaderMsgID is JetStream's publish de-duplication header; dbapi
 	// stores a durable request's outcome under it.
 	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderPosition is on the reply to a request that committed a write
+	// while the service has read replicas: an opaque token of the
+	// primary's replication position after that commit. Clients never
+	// parse it; they send it back as HeaderAfter.
+	HeaderPosition = "Dbapi-Position"
+	// HeaderAfter carries a token a reply's HeaderPosition held: the
+	// request runs on a replica only once that replica has applied the
+	// position (waiting at most DBAPI_REPLICA_WAIT), else on the primary,
+	// so it sees that write and every write before it. A token that is
+	// not one is a 400 bad_position.
+	HeaderAfter = "Dbapi-After"
 )
 
 // Durable requests (package durable): a JetStream publish on

@@ -17,6 +17,8 @@ export const HEADER_IDEMPOTENCY_KEY = 'Idempotency-Key';
 export const HEADER_REPLAYED = 'Dbapi-Replayed';
 export const HEADER_STATUS = 'Nats-Service-Error-Code';
 export const HEADER_MESSAGE = 'Nats-Service-Error';
+export const HEADER_POSITION = 'Dbapi-Position';
+export const HEADER_AFTER = 'Dbapi-After';
 
 // DbapiError is an error reply.
 export class DbapiError extends Error {
@@ -40,15 +42,20 @@ export class Client {
     this.timeoutMs = timeoutMs;
   }
 
-  // request sends one request and returns {result, raw, replayed}, or
-  // throws a DbapiError for an error reply. Options: idempotencyKey (send
-  // the same key again to retry safely), timeoutMs (the deadline, sent as
-  // Dbapi-Timeout).
-  async request(op, params = {}, { idempotencyKey, timeoutMs = this.timeoutMs } = {}) {
+  // request sends one request and returns {result, raw, replayed,
+  // position}, or throws a DbapiError for an error reply. Options:
+  // idempotencyKey (send the same key again to retry safely), timeoutMs
+  // (the deadline, sent as Dbapi-Timeout), after (a position an earlier
+  // reply carried, sent as Dbapi-After: see Session). position is the
+  // reply's Dbapi-Position, or undefined.
+  async request(op, params = {}, { idempotencyKey, timeoutMs = this.timeoutMs, after } = {}) {
     const h = headers();
     h.set(HEADER_TIMEOUT, `${timeoutMs}ms`);
     if (idempotencyKey !== undefined) {
       h.set(HEADER_IDEMPOTENCY_KEY, idempotencyKey);
+    }
+    if (after) {
+      h.set(HEADER_AFTER, after);
     }
     // Wait a little longer than the service's deadline, so its timeout
     // reply (504) arrives rather than a NATS timeout.
@@ -57,6 +64,7 @@ export class Client {
       timeout: timeoutMs + 1000,
     });
     const raw = dec.decode(msg.data);
+    const position = msg.headers?.get(HEADER_POSITION) || undefined;
     const status = msg.headers?.get(HEADER_STATUS);
     if (status) {
       let body;
@@ -67,7 +75,7 @@ export class Client {
       }
       throw new DbapiError(Number(status), body);
     }
-    return { result: JSON.parse(raw), raw, replayed: msg.headers?.get(HEADER_REPLAYED) === 'true' };
+    return { result: JSON.parse(raw), raw, replayed: msg.headers?.get(HEADER_REPLAYED) === 'true', position };
   }
 
   // call returns the result of op.
@@ -78,6 +86,51 @@ export class Client {
   // batch runs steps [{op, params, as}] in one transaction and returns
   // their results. A string "$alias.field" in params is replaced by that
   // field of the result of the earlier step named alias.
+  async batch(ops, options = {}) {
+    return (await this.call('batch', { ops }, options)).results;
+  }
+
+  // session returns a Session of this client, starting at position (a
+  // Session's earlier position, to continue it), or at none.
+  session(position) {
+    return new Session(this, position);
+  }
+}
+
+// Session reads its own writes when the service reads from replicas: it
+// remembers the last Dbapi-Position a reply carried (the position of a
+// write it committed) and sends it as Dbapi-After with every later
+// request, so a read runs on a replica only once that replica has the
+// write, and on the primary otherwise.
+//
+// Use one for a user's flow whose reads must see that user's earlier
+// writes across requests (save a profile, then show it). Other requests
+// are better off without: a read with a position may wait on a replica
+// for up to the service's DBAPI_REPLICA_WAIT, or run on the primary,
+// which replicas are there to spare. Without replicas the service sends
+// no positions and a session behaves as its client. Its requests are
+// meant to follow one another: of replies that arrive out of order, the
+// last to arrive wins.
+export class Session {
+  constructor(client, position) {
+    this.client = client;
+    this.position = position; // the last position received; undefined: none
+  }
+
+  // request is Client.request with the session's position sent as
+  // Dbapi-After; a reply's Dbapi-Position becomes the session's.
+  async request(op, params = {}, options = {}) {
+    const r = await this.client.request(op, params, { ...options, after: this.position });
+    if (r.position) {
+      this.position = r.position;
+    }
+    return r;
+  }
+
+  async call(op, params = {}, options = {}) {
+    return (await this.request(op, params, options)).result;
+  }
+
   async batch(ops, options = {}) {
     return (await this.call('batch', { ops }, options)).results;
   }

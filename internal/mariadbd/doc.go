@@ -9,4 +9,8 @@
 // The folder holds the data directory (data/) and the server's socket,
 // pid file and error log (mariadbd.sock, mariadbd.pid, mariadbd.err).
 // root connects from 127.0.0.1 without a password.
+//
+// StartReplication starts a primary and GTID replicas of it (replication.go),
+// with the faults replica tests need: the SQL thread stopped, MASTER_DELAY,
+// replication stopped, a replica killed with -9 and restarted.
 package mariadbd

@@ -1,0 +1,50 @@
+package client_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbapi-dev/dbapi/internal/natstest"
+)
+
+// The JavaScript client's session (examples/js/session.test.mjs) against
+// a stand-in service of its own on a real NATS server: it sends back the
+// last Dbapi-Position it received as Dbapi-After. Without node or the
+// installed dependencies (`make test` runs npm ci) the test is skipped,
+// or fails under CI=true.
+func TestJavaScriptSession(t *testing.T) {
+	dir, err := filepath.Abs("../examples/js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf(format, args...)
+		}
+		t.Skipf(format, args...)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing("node (Node.js 20 or later) is not installed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@nats-io/transport-node")); err != nil {
+		missing("@nats-io/transport-node is not installed in %s: run `make test`, or `npm ci` there", dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=tap", "session.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NATS_URL="+natstest.URL(t))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# pass 2") || !strings.Contains(string(out), "# fail 0") {
+		t.Errorf("node --test:\n%s", out)
+	}
+}
