@@ -7,7 +7,9 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/idempotency"
+	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
 )
 
 // Defaults for zero Config fields.
@@ -31,6 +33,13 @@ type Config struct {
 	// Coalesce bounds the groups of requests that share a transaction
 	// (operations with Coalesce set).
 	Coalesce CoalesceConfig
+	// Replicas, when set, serve the read-only requests (see
+	// replica.Set.Pick), and the reply to every request that committed a
+	// write carries the position it reached (Dbapi-Position).
+	Replicas *replica.Set
+	// ReplicaRunner makes the Runner of a replica's pool; default
+	// txrunner.New with its default settings.
+	ReplicaRunner func(db *sqlx.DB) Runner
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +73,7 @@ type Executor struct {
 	reg        *dbapi.Registry
 	cfg        Config
 	groups     *groupCommit // the operations that coalesce
+	onReplicas map[*replica.Replica]Runner
 }
 
 // New returns an Executor running the operations of reg through runner.
@@ -72,6 +82,7 @@ func New(runner Runner, reg *dbapi.Registry, cfg Config) *Executor {
 	e := &Executor{runner: runner, reg: reg, cfg: cfg}
 	e.statements, _ = runner.(StatementRunner)
 	e.groups = newGroupCommit(e, reg, cfg.Coalesce)
+	e.replicaRunners()
 	return e
 }
 
@@ -116,17 +127,22 @@ func (e *Executor) Execute(ctx context.Context, req Request) Reply {
 		}
 		hooks = append(hooks[:len(hooks):len(hooks)], e.idempotencyHook(req))
 	}
+	if e.cfg.Replicas != nil && op.ReadOnly && len(hooks) == 0 {
+		if r, ok := e.onReplica(ctx, op, &req); ok {
+			return r
+		}
+	}
 	switch {
 	case op.Statement != nil && e.statements != nil && len(hooks) == 0:
 		// One read-only SELECT needs no BEGIN and COMMIT around it: in
 		// autocommit mode it is its own transaction. A request with hooks
 		// (an idempotency key) stores something, so it keeps its
 		// transaction.
-		return e.statement(ctx, op, req.Body)
+		return e.statement(ctx, e.statements, op, req.Body)
 	case e.groups.coalesces(req.Op):
 		return e.groups.run(ctx, op, req.Body, hooks)
 	}
-	return e.transact(ctx, op, req.Body, hooks)
+	return e.transact(ctx, e.runner, op, req.Body, hooks)
 }
 
 // plan returns the operation req runs: a registered one, or a batch

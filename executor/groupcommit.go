@@ -9,6 +9,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/protocol"
+	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
@@ -250,7 +251,7 @@ func (gc *groupCommit) run(ctx context.Context, op dbapi.Operation, body []byte,
 	}
 	<-m.done
 	if m.alone {
-		return gc.e.transact(ctx, op, body, hooks)
+		return gc.e.transact(ctx, gc.e.runner, op, body, hooks)
 	}
 	return m.reply
 }
@@ -321,7 +322,7 @@ func (gc *groupCommit) runGroup(op dbapi.Operation, ms []*member) (retried bool)
 	}
 	if len(ms) == 1 {
 		m := ms[0]
-		m.answer(gc.e.transact(m.ctx, op, m.body, m.hooks))
+		m.answer(gc.e.transact(m.ctx, gc.e.runner, op, m.body, m.hooks))
 		return false
 	}
 	hooks := false
@@ -350,11 +351,23 @@ func (gc *groupCommit) runGroup(op dbapi.Operation, ms []*member) (retried bool)
 		}
 		return nil
 	}
-	err := gc.e.runner.Run(gctx, txOptions(op, hooks), body)
+	opts := txOptions(op, hooks)
+	var pos *replica.Position
+	if gc.e.cfg.Replicas != nil {
+		opts, pos = gc.e.positioned(opts, func() bool {
+			for _, r := range replies {
+				if r.Replayed {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	err := gc.e.runner.Run(gctx, opts, body)
 	retried = attempts > 1
 	if errors.Is(err, errNeedSavepoints) {
 		savepoints, attempts = true, 0
-		err = gc.e.runner.Run(gctx, txOptions(op, hooks), body)
+		err = gc.e.runner.Run(gctx, opts, body)
 		retried = retried || attempts > 1
 	}
 	elapsed := time.Since(start)
@@ -363,6 +376,7 @@ func (gc *groupCommit) runGroup(op dbapi.Operation, ms []*member) (retried bool)
 		for i, m := range ms {
 			r := replies[i]
 			r.TxTime = elapsed
+			stamp(&r, pos)
 			m.answer(r)
 		}
 	case panicked >= 0:

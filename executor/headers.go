@@ -6,6 +6,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/protocol"
+	"github.com/dbapi-dev/dbapi/replica"
 )
 
 // Header returns the one value of a known request header, matching its
@@ -26,8 +27,9 @@ func Header(h map[string][]string, name, code string) (value string, present boo
 	return vals[0], true, nil
 }
 
-// FromHeaders fills req's headers, deadline (from now) and idempotency
-// key from the request headers a transport received. A timeout header
+// FromHeaders fills req's headers, deadline (from now), replication
+// position (Dbapi-After) and idempotency key from the request headers a
+// transport received. A timeout header
 // that is present must hold a positive duration, and a key header that is
 // present must not be empty or blank (Execute checks the key itself).
 func (e *Executor) FromHeaders(now time.Time, req *Request, h map[string][]string) error {
@@ -41,6 +43,18 @@ func (e *Executor) FromHeaders(now time.Time, req *Request, h map[string][]strin
 	}
 	if req.Deadline, err = e.Deadline(now, timeout, req.Op); err != nil {
 		return err
+	}
+	// A malformed position is a 400 whether or not there are replicas:
+	// a client's session must not work against one service and fail
+	// against another.
+	after, present, err := Header(h, protocol.HeaderAfter, "bad_position")
+	if err != nil {
+		return err
+	}
+	if present {
+		if req.After, err = replica.ParsePosition(strings.TrimSpace(after)); err != nil {
+			return err
+		}
 	}
 	key, present, err := Header(h, protocol.HeaderIdempotencyKey, "bad_idempotency_key")
 	if err != nil || !present {

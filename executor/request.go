@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -32,6 +33,9 @@ type Request struct {
 	// IdempotencyKey is the request's Idempotency-Key, if any; Execute
 	// checks it.
 	IdempotencyKey string
+	// After is the position of the request's Dbapi-After header: a
+	// read-only request runs on a replica only once it has applied it.
+	After replica.Position
 	// Hooks run inside the request's transaction, in order, before the
 	// idempotency claim.
 	Hooks []TxHook

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/jmoiron/sqlx"
 )
@@ -20,14 +21,14 @@ func txOptions(op dbapi.Operation, hooks bool) txrunner.Options {
 	return txrunner.Options{Isolation: op.Isolation, ReadOnly: op.ReadOnly && !hooks}
 }
 
-// statement runs op's Statement in autocommit mode.
-func (e *Executor) statement(ctx context.Context, op dbapi.Operation, body []byte) Reply {
+// statement runs op's Statement in autocommit mode on sr.
+func (e *Executor) statement(ctx context.Context, sr StatementRunner, op dbapi.Operation, body []byte) Reply {
 	start := time.Now()
 	var out Reply
 	// The closure captures only what it uses: capturing op would move
 	// the whole Operation to the heap on every request.
 	stmt, maxReply := op.Statement, e.cfg.MaxReply
-	err := e.statements.RunStatement(ctx, txOptions(op, false), func(ctx context.Context, q sqlx.ExtContext) error {
+	err := sr.RunStatement(ctx, txOptions(op, false), func(ctx context.Context, q sqlx.ExtContext) error {
 		res, err := stmt(ctx, q, body)
 		if err != nil {
 			return err
@@ -43,12 +44,19 @@ func (e *Executor) statement(ctx context.Context, op dbapi.Operation, body []byt
 	return out
 }
 
-// transact runs one request for op as a transaction of its own.
-func (e *Executor) transact(ctx context.Context, op dbapi.Operation, body []byte, hooks []TxHook) Reply {
+// transact runs one request for op as a transaction of its own on
+// runner. A transaction that may write, with replicas configured, reads
+// the position its COMMIT reached, which the reply carries.
+func (e *Executor) transact(ctx context.Context, runner Runner, op dbapi.Operation, body []byte, hooks []TxHook) Reply {
 	start := time.Now()
 	var out Reply
 	run := op.Run // not op: the closure would move the whole Operation to the heap
-	err := e.runner.Run(ctx, txOptions(op, len(hooks) > 0), func(ctx context.Context, tx *sqlx.Tx) error {
+	opts := txOptions(op, len(hooks) > 0)
+	var pos *replica.Position
+	if e.cfg.Replicas != nil {
+		opts, pos = e.positioned(opts, func() bool { return out.Replayed })
+	}
+	err := runner.Run(ctx, opts, func(ctx context.Context, tx *sqlx.Tx) error {
 		var err error
 		out, err = e.attempt(ctx, tx, run, body, hooks)
 		return err
@@ -56,6 +64,7 @@ func (e *Executor) transact(ctx context.Context, op dbapi.Operation, body []byte
 	if err != nil {
 		out = ErrorReply(err)
 	}
+	stamp(&out, pos)
 	out.TxTime = time.Since(start)
 	return out
 }

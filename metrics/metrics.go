@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"database/sql"
+	"math"
 	"net/http"
 	"time"
 
@@ -20,6 +21,7 @@ type Metrics struct {
 	busy      prometheus.Gauge
 	durable   *prometheus.CounterVec
 	groups    *prometheus.HistogramVec
+	lag       *prometheus.GaugeVec
 }
 
 // New returns metrics registered with the Go runtime and process
@@ -59,6 +61,11 @@ func New() *Metrics {
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
 		}, []string{"op"}),
 	}
+	m.lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dbapi_replica_lag_seconds",
+		Help: "How far each read replica is behind the primary at its last check (NaN: unknown, such as while it is down).",
+	}, []string{"replica"})
+	m.reg.MustRegister(m.lag)
 	m.reg.MustRegister(m.requests, m.txSeconds, m.retries, m.queueWait, m.busy, m.durable, m.groups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -81,6 +88,29 @@ func (m *Metrics) Durable(op, outcome, code string) {
 // Group records a transaction of an operation that coalesces, and how
 // many requests it held.
 func (m *Metrics) Group(op string, size int) { m.groups.WithLabelValues(op).Observe(float64(size)) }
+
+// ReplicaLag records a replica's lag at its last check; a negative lag is
+// unknown.
+func (m *Metrics) ReplicaLag(replica string, lag time.Duration) {
+	v := lag.Seconds()
+	if lag < 0 {
+		v = math.NaN()
+	}
+	m.lag.WithLabelValues(replica).Set(v)
+}
+
+// WatchReads adds dbapi_replica_reads_total{route}: read-only requests by
+// where they were sent (a replica, or the primary and why), read from
+// count for each of routes.
+func (m *Metrics) WatchReads(routes []string, count func(route string) uint64) {
+	for _, r := range routes {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "dbapi_replica_reads_total",
+			Help:        "Read-only requests by where they ran: replica, or primary_no_replica, primary_behind (no replica had applied Dbapi-After in time), primary_replica_failed.",
+			ConstLabels: prometheus.Labels{"route": r},
+		}, func() float64 { return float64(count(r)) }))
+	}
+}
 
 // Retry records a transaction that is run again.
 func (m *Metrics) Retry(cause string) { m.retries.WithLabelValues(cause).Inc() }

@@ -32,8 +32,9 @@ type Server struct {
 	started  atomic.Bool
 	stopping atomic.Bool
 
-	mu     sync.Mutex
-	checks []namedCheck
+	mu      sync.Mutex
+	checks  []namedCheck
+	details []func() string
 }
 
 type namedCheck struct {
@@ -68,6 +69,15 @@ func (s *Server) AddCheck(name string, c Check) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.checks = append(s.checks, namedCheck{name, c})
+}
+
+// AddDetail adds a line /readyz prints after its verdict, ready or not,
+// that never decides it (the state of read replicas, which never make the
+// program unready).
+func (s *Server) AddDetail(line func() string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.details = append(s.details, line)
 }
 
 // Stopping makes /readyz fail from now on: the program is shutting down
@@ -108,12 +118,18 @@ func (s *Server) Ready(ctx context.Context) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	s.mu.Lock()
+	details := s.details
+	s.mu.Unlock()
 	if err := s.Ready(r.Context()); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "not ready: "+strings.ReplaceAll(err.Error(), "\n", "; "))
-		return
+	} else {
+		fmt.Fprintln(w, "ok")
 	}
-	fmt.Fprintln(w, "ok")
+	for _, d := range details {
+		fmt.Fprintln(w, d())
+	}
 }
 
 // Shutdown stops serving, waiting for requests in progress until ctx

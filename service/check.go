@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/dbapi-dev/dbapi/catalog"
+	"github.com/dbapi-dev/dbapi/replica"
+	"github.com/dbapi-dev/dbapi/txrunner"
 )
 
 // Check loads every declared operation and prepares each statement against
@@ -23,7 +25,53 @@ func (m *Main) Check(ctx context.Context) ([]error, error) {
 		}
 	}
 	more, err := catalog.Check(ctx, m.DB.DB, defs)
-	return append(problems, more...), err
+	problems = append(problems, more...)
+	if err != nil {
+		return problems, err
+	}
+	return append(problems, m.checkOnReplica(ctx, defs)...), nil
+}
+
+// checkOnReplica prepares the read-only operations, which replicas serve,
+// on the first replica of DBAPI_MYSQL_REPLICA_DSN, if any: a replica that
+// misses a table or a privilege is found before it serves. A replica that
+// cannot be reached is not a problem of the operations: it is logged.
+func (m *Main) checkOnReplica(ctx context.Context, defs []*catalog.Definition) []error {
+	dsns := replica.SplitDSNs(m.Config.ReplicaDSN)
+	var reads []*catalog.Definition
+	for _, d := range defs {
+		if d.ReadOnly {
+			reads = append(reads, d)
+		}
+	}
+	if len(dsns) == 0 || len(reads) == 0 {
+		return nil
+	}
+	cfg, err := txrunner.ParseDSN(dsns[0])
+	if err != nil {
+		return []error{fmt.Errorf("DBAPI_MYSQL_REPLICA_DSN: the first DSN: %w", err)}
+	}
+	db, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: 1})
+	if err != nil {
+		m.Logger.Warn("the read-only operations were not checked on a replica: it cannot be reached", "replica", cfg.Addr, "err", err)
+		return nil
+	}
+	defer db.Close()
+	problems, err := catalog.Check(ctx, db.DB, reads)
+	if err != nil {
+		return []error{fmt.Errorf("replica %s: %w", cfg.Addr, err)}
+	}
+	for i, p := range problems {
+		var ce *catalog.Error
+		if errors.As(p, &ce) {
+			c := *ce
+			c.Msg = "on replica " + cfg.Addr + ": " + c.Msg
+			problems[i] = &c
+		} else {
+			problems[i] = fmt.Errorf("on replica %s: %w", cfg.Addr, p)
+		}
+	}
+	return problems
 }
 
 // definitions loads the declared operations' definitions, returning where

@@ -20,6 +20,9 @@ import (
 // configuration table to them.
 type Config struct {
 	MySQLDSN       string        `envconfig:"MYSQL_DSN" default:"root@tcp(127.0.0.1:3306)/dbapi" desc:"go-sql-driver/mysql DSN of the database (created if missing); the password is never logged"`
+	ReplicaDSN     string        `envconfig:"MYSQL_REPLICA_DSN" desc:"DSNs of read replicas, separated by spaces: read-only requests run there, with read-your-writes (see README, Read replicas); empty: none; passwords are never logged"`
+	ReplicaWait    time.Duration `envconfig:"REPLICA_WAIT" default:"50ms" desc:"how long a request with Dbapi-After waits for a replica to apply that position before it runs on the primary; 0: no wait"`
+	ReplicaMaxLag  time.Duration `envconfig:"REPLICA_MAX_LAG" default:"1s" desc:"a replica further behind than this (or down, or not replicating) gets no reads until it catches up; checked every second"`
 	NATSURL        string        `envconfig:"NATS_URL" desc:"NATS server URL(s); empty: start an embedded NATS server"`
 	NATSCreds      string        `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file for servers that require one"`
 	NATSListen     string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded NATS server listens (a free port, logged loudly, if taken)"`
@@ -149,6 +152,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MigrationsTable == "" || c.MigrationsTable == schema.OwnVersionTable || !identRE.MatchString(c.MigrationsTable) {
 		errs = append(errs, fmt.Errorf("DBAPI_MIGRATIONS_TABLE: want a table name of letters, digits and '_' other than %s, got %q", schema.OwnVersionTable, c.MigrationsTable))
+	}
+	if c.ReplicaWait < 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_REPLICA_WAIT: want a duration of 0 or more, got %s", c.ReplicaWait))
+	}
+	if c.ReplicaMaxLag <= 0 {
+		errs = append(errs, fmt.Errorf("DBAPI_REPLICA_MAX_LAG: want a positive duration such as \"1s\", got %s", c.ReplicaMaxLag))
 	}
 	if c.PauseAfter < 0 {
 		errs = append(errs, fmt.Errorf("DBAPI_PAUSE_AFTER: want a duration of 0 or more, got %s", c.PauseAfter))

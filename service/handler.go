@@ -4,14 +4,34 @@ import (
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/jmoiron/sqlx"
 )
+
+// runnerConfig is the configuration of every transaction runner, the
+// primary's and the replicas'.
+func (m *Main) runnerConfig() txrunner.Config {
+	cfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
+	if m.metrics != nil {
+		cfg.OnRetry = m.metrics.Retry
+	}
+	return cfg
+}
+
+// replicaRunner is the runner of a replica's pool: the primary's, on
+// another pool.
+func (m *Main) replicaRunner(db *sqlx.DB) executor.Runner {
+	var r executor.Runner = txrunner.New(db, m.runnerConfig())
+	if m.tracing != nil {
+		r = m.tracing.Runner(r)
+	}
+	return r
+}
 
 // runner returns the transaction runner: txrunner on the pool, counting
 // retries in the metrics and traced when tracing is on.
 func (m *Main) runner() (executor.Runner, error) {
-	cfg := txrunner.Config{MaxAttempts: m.Config.MaxAttempts, Logger: m.Logger}
+	cfg := m.runnerConfig()
 	if m.metrics != nil {
-		cfg.OnRetry = m.metrics.Retry
 		m.metrics.WatchDB(m.DB.DB)
 		m.metrics.WatchNATS(m.NATS.IsConnected, func() uint64 { return m.NATS.Stats().Reconnects })
 		m.metrics.BuildInfo(Version())

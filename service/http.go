@@ -64,6 +64,9 @@ func (m *Main) addReadyChecks() {
 			return nil
 		})
 		s.AddCheck("database", m.health.Ready)
+		if m.replicas != nil {
+			s.AddDetail(m.replicas.Summary)
+		}
 	}
 }
 

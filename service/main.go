@@ -18,6 +18,7 @@ import (
 	"github.com/dbapi-dev/dbapi/internal/ratelog"
 	"github.com/dbapi-dev/dbapi/metrics"
 	"github.com/dbapi-dev/dbapi/opshttp"
+	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/tracing"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
@@ -63,6 +64,7 @@ type Main struct {
 	ownTracing    *sdktrace.TracerProvider // set up from OTEL_*, shut down by Close
 	rate          *ratelog.Logger          // counted warnings
 	outcomes      *idempotency.Outcomes    // durable requests' outcomes, when DBAPI_DURABLE is set
+	replicas      *replica.Set             // DBAPI_MYSQL_REPLICA_DSN's, if any
 	health        *health.Monitor          // the database's health, every second
 	tracing       *tracing.Tracer          // when tracing is on
 	// workers and durableWorkers are how many requests of each transport
@@ -118,6 +120,9 @@ func (m *Main) serve(ctx context.Context, reg *dbapi.Registry) error {
 	if err != nil {
 		return err
 	}
+	if err := m.openReplicas(ctx); err != nil {
+		return err
+	}
 	idem := &idempotency.Store{TTL: m.Config.IdemTTL}
 	sweep := []idempotency.Sweeper{idem}
 	if m.Config.Durable {
@@ -136,6 +141,8 @@ func (m *Main) serve(ctx context.Context, reg *dbapi.Registry) error {
 			MaxWait:   m.Config.CoalesceWait,
 			OnGroup:   m.onGroup(),
 		},
+		Replicas:      m.replicas,
+		ReplicaRunner: m.replicaRunner,
 	})
 	m.workers = m.Config.Workers
 	if m.workers == 0 {
@@ -211,6 +218,10 @@ func (m *Main) Close() error {
 	}
 	if m.embedded != nil {
 		m.embedded.Shutdown()
+	}
+	if m.replicas != nil {
+		errs = append(errs, m.replicas.Close())
+		m.replicas = nil
 	}
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

@@ -172,3 +172,47 @@ func waitGone(t *testing.T, other *sql.DB, ids []int64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// AfterCommit runs once, after the COMMIT that succeeded, on the
+// connection that committed (so a session variable such as @@last_gtid is
+// the commit's); never for a transaction that did not commit.
+func TestRunAfterCommit(t *testing.T) {
+	db, _ := setup(t, nil, "CREATE TABLE t (id INT PRIMARY KEY)")
+	r := quietRunner(db, txrunner.Config{MaxAttempts: 3})
+	var inTx, after []int64
+	opts := txrunner.Options{AfterCommit: func(ctx context.Context, conn *sqlx.Conn) {
+		var id int64
+		if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Error(err)
+		}
+		after = append(after, id)
+	}}
+	attempt := 0
+	err := r.Run(testContext(t), opts, func(ctx context.Context, tx *sqlx.Tx) error {
+		var id int64
+		if err := tx.GetContext(ctx, &id, "SELECT CONNECTION_ID()"); err != nil {
+			return err
+		}
+		inTx = append(inTx, id)
+		if attempt++; attempt == 1 {
+			_, err := tx.ExecContext(ctx, signal(1213, "Deadlock found when trying to get lock"))
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (1)")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 || after[0] != inTx[len(inTx)-1] {
+		t.Errorf("AfterCommit ran on %v; want once, on the committing connection %d", after, inTx[len(inTx)-1])
+	}
+	after = nil
+	err = r.Run(testContext(t), opts, func(ctx context.Context, tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (1)") // a duplicate: no commit
+		return err
+	})
+	if err == nil || len(after) != 0 {
+		t.Errorf("a failed transaction: err %v, AfterCommit ran %d times; want an error and none", err, len(after))
+	}
+}

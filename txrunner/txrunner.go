@@ -32,7 +32,16 @@ type Options struct {
 	AttemptTimeout time.Duration
 	// MaxAttempts caps the number of attempts; zero means the runner's.
 	MaxAttempts int
+	// AfterCommit, when set, is called once the COMMIT succeeded, on the
+	// connection that committed, before it goes back to the pool: to read
+	// the position the commit reached (package replica). Its context
+	// outlives the request's by up to a second; what it does cannot fail
+	// the transaction, which has committed.
+	AfterCommit func(ctx context.Context, conn *sqlx.Conn)
 }
+
+// afterCommitTimeout bounds Options.AfterCommit.
+const afterCommitTimeout = time.Second
 
 // Config configures a Runner.
 type Config struct {
@@ -169,7 +178,12 @@ func (r *Runner) attempt(ctx context.Context, opts Options, fn Func) (err error,
 	}
 	// database/sql does not cancel a Commit that has started, even if ctx
 	// ends meanwhile: the COMMIT is never cut off by the requester's deadline.
-	return commitError(tx.Commit())
+	if err, retry = commitError(tx.Commit()); err == nil && opts.AfterCommit != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterCommitTimeout)
+		opts.AfterCommit(actx, conn)
+		cancel()
+	}
+	return err, retry
 }
 
 // release gives the connection of an attempt back to the pool, or closes
