@@ -3,13 +3,11 @@ package replica
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/dbapi-dev/dbapi/txrunner"
-	"github.com/go-sql-driver/mysql"
 )
 
 // Status is a replica's health after its last check.
@@ -279,10 +277,10 @@ func replicationThreads(ctx context.Context, p *pool) (threads, error) {
 		query = "SHOW REPLICA STATUS"
 	}
 	cols, err := oneRow(ctx, p.db.DB, query)
-	if n, ok := mysqlNumber(err); ok && n == erParseError && p.flavour == MySQL {
+	if n, ok := txrunner.ErrorNumber(err); ok && n == erParseError && p.flavour == MySQL {
 		cols, err = oneRow(ctx, p.db.DB, "SHOW SLAVE STATUS")
 	}
-	if n, ok := mysqlNumber(err); ok && n == erSpecificAccessDenied {
+	if n, ok := txrunner.ErrorNumber(err); ok && n == erSpecificAccessDenied {
 		if p.flavour != MariaDB {
 			return threads{summary: "unknown (grant the user REPLICATION CLIENT)"}, nil
 		}
@@ -339,12 +337,4 @@ func oneRow(ctx context.Context, db *sql.DB, query string) (map[string]string, e
 		out[n] = vals[i].String
 	}
 	return out, rows.Err()
-}
-
-func mysqlNumber(err error) (uint16, bool) {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		return me.Number, true
-	}
-	return 0, false
 }

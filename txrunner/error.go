@@ -218,6 +218,11 @@ func IsUnknownDatabase(err error) bool {
 	return ok && n == erBadDB
 }
 
+// ErrorNumber returns the server's error number in err's chain, for a
+// caller that acts on one this package's table does not (replica's
+// status queries, where an access denied means a missing grant).
+func ErrorNumber(err error) (uint16, bool) { return mysqlNumber(err) }
+
 // IsDuplicateKey reports whether err is the server refusing a row whose
 // unique key another row has (1062).
 func IsDuplicateKey(err error) bool {
