@@ -151,21 +151,19 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Two of three stopped: the stream has no quorum, publishes fail.
-	var stopped []int
-	for i := range c.Size() {
-		if i != c.NodeOf(nc) && len(stopped) < 2 {
-			stopped = append(stopped, i)
-		}
+	// Two of three stopped, the stream's leader first: the stream has no
+	// quorum, publishes fail. (A leader left alone would go on taking
+	// publishes it cannot replicate, each timing out, for up to 20 s
+	// before it steps down.)
+	if leader, err = c.WaitStreamLeader(ctx, "R3"); err != nil {
+		t.Fatal(err)
 	}
+	stopped := []int{leader, (leader + 1) % c.Size()}
 	for _, i := range stopped {
 		if err := c.Stop(i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A stream leader left alone keeps taking publishes it cannot
-	// replicate (they time out) until it notices and steps down; then
-	// nobody answers for the stream.
 	errs := map[string]int{} // what publishes got before, by error
 	for stoppedAt := time.Now(); ; {
 		err := publish(js, "r3.x", "lost", time.Second)
@@ -174,6 +172,7 @@ func TestCluster(t *testing.T) {
 			break
 		}
 		errs[fmt.Sprint(err)]++
+		time.Sleep(50 * time.Millisecond)
 		if time.Since(stoppedAt) > 30*time.Second {
 			t.Fatalf("publishes 30 s after two of three nodes stopped: %v; want %v", errs, jetstream.ErrNoStreamResponse)
 		}
