@@ -59,6 +59,10 @@ type load struct {
 	// js, when set, makes every request durable: published to
 	// <prefix>.durable.accounts.transfer, waiting for the stream's ack.
 	js jetstream.JetStream
+	// republish: a durable publish that fails is published again, with
+	// the same Nats-Msg-Id, until the stream acks it or wait passes (what
+	// a client does while a stream has no leader).
+	republish bool
 
 	seq  atomic.Int64
 	mu   sync.Mutex
@@ -80,6 +84,10 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	r.sent = time.Now()
 	if l.js != nil {
 		err := publishDurable(l.js, l.subject, r.cents, body, wait)
+		for l.republish && err != nil && time.Since(r.sent) < wait-100*time.Millisecond {
+			time.Sleep(50 * time.Millisecond)
+			err = publishDurable(l.js, l.subject, r.cents, body, wait-time.Since(r.sent))
+		}
 		done := time.Now()
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -15,7 +15,8 @@
 //
 // Besides the controls, the cluster answers what a fault needs to know:
 // which node is the JetStream meta leader (WaitMetaLeader), which node
-// leads a stream (StreamLeader, WaitStreamLeader), which node a client
+// leads a stream or a consumer (StreamLeader, ConsumerLeader and their
+// Wait forms), which node a client
 // connection is on (NodeOf for a connection of the test's own, Conns for
 // other processes' connections, by connection name, from each node's
 // /connz), and whether a node has caught up after a restart (WaitHealthy,

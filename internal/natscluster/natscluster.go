@@ -468,6 +468,37 @@ func (c *Cluster) WaitStreamLeader(ctx context.Context, stream string) (int, err
 	return poll(ctx, func() (int, error) { return c.StreamLeader(ctx, stream) })
 }
 
+// ConsumerLeader returns the node that leads consumer (of stream, in the
+// default account), from the consumer's info. A consumer has a leader of
+// its own, elected apart from its stream's.
+func (c *Cluster) ConsumerLeader(ctx context.Context, stream, consumer string) (int, error) {
+	nc, err := c.connect()
+	if err != nil {
+		return -1, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return -1, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return -1, fmt.Errorf("consumer %s of stream %s: %w", consumer, stream, err)
+	}
+	info := cons.CachedInfo()
+	if info.Cluster == nil || c.Index(info.Cluster.Leader) < 0 {
+		return -1, fmt.Errorf("consumer %s of stream %s has no leader in this cluster (%+v)", consumer, stream, info.Cluster)
+	}
+	return c.Index(info.Cluster.Leader), nil
+}
+
+// WaitConsumerLeader waits until consumer has a leader, and returns it.
+func (c *Cluster) WaitConsumerLeader(ctx context.Context, stream, consumer string) (int, error) {
+	return poll(ctx, func() (int, error) { return c.ConsumerLeader(ctx, stream, consumer) })
+}
+
 // NodeOf returns the node nc is connected to, or -1.
 func (c *Cluster) NodeOf(nc *nats.Conn) int {
 	if !nc.IsConnected() {
