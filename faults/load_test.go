@@ -59,9 +59,10 @@ type load struct {
 	// js, when set, makes every request durable: published to
 	// <prefix>.durable.accounts.transfer, waiting for the stream's ack.
 	js jetstream.JetStream
-	// republish: a durable publish that fails is published again, with
-	// the same Nats-Msg-Id, until the stream acks it or wait passes (what
-	// a client does while a stream has no leader).
+	// republish: a durable publish that fails, or gets no ack within 2 s,
+	// is published again with the same Nats-Msg-Id until the stream acks
+	// it or wait passes (what a client does while a stream has no leader,
+	// or the ack was lost with a server).
 	republish bool
 
 	seq  atomic.Int64
@@ -83,10 +84,14 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	l.mu.Unlock()
 	r.sent = time.Now()
 	if l.js != nil {
-		err := publishDurable(l.js, l.subject, r.cents, body, wait)
+		attempt := wait
+		if l.republish {
+			attempt = min(wait, 2*time.Second)
+		}
+		err := publishDurable(l.js, l.subject, r.cents, body, attempt)
 		for l.republish && err != nil && time.Since(r.sent) < wait-100*time.Millisecond {
 			time.Sleep(50 * time.Millisecond)
-			err = publishDurable(l.js, l.subject, r.cents, body, wait-time.Since(r.sent))
+			err = publishDurable(l.js, l.subject, r.cents, body, min(attempt, wait-time.Since(r.sent)))
 		}
 		done := time.Now()
 		l.mu.Lock()

@@ -7,9 +7,9 @@ package faults
 // every node's URL (DBAPI_NATS_URL=url1,url2,url3), durable requests on a
 // stream with three replicas (DBAPI_DURABLE_REPLICAS=3). The load and the
 // per-request checks are the suite's own (load_test.go, check_test.go,
-// durable_test.go); durable clients republish a failed publish with the
-// same Nats-Msg-Id until the stream acks it or their wait ends, as a
-// client must while a stream has no leader.
+// durable_test.go); durable clients republish a failed publish (an error,
+// or no ack within 2 s) with the same Nats-Msg-Id until the stream acks
+// it or their wait ends, as a client must while a stream has no leader.
 //
 // The faults: the node holding the instances' connections killed with -9
 // (request-reply, then durable), the stream's leader killed with -9, the
@@ -643,7 +643,7 @@ func writeClusterReport(md mode, results []*clusterResult) error {
 		"the cluster restart, once the nodes accept clients: the instances start then, and must wait for JetStream's " +
 		"meta leader (the promise there: the first outcome within DBAPI_CONNECT_TIMEOUT, 1m). Backlog drained: from the " +
 		"fault's end until every durable request sent before it and acknowledged by the stream has its outcome. " +
-		"Durable clients republish a failed publish with the same Nats-Msg-Id until the stream acks it or " +
+		"Durable clients republish a failed publish (an error, or no ack within 2 s) with the same Nats-Msg-Id until the stream acks it or " +
 		(md.timeout + 3*time.Second).String() + " pass; one that never got an ack is a no-reply, looked up in the database.\n")
 	out := os.Getenv("DBAPI_FAULTS_OUT")
 	if out == "" {
