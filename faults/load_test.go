@@ -79,10 +79,10 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	j := (i + 1 + rand.IntN(len(l.accounts)-1)) % len(l.accounts)
 	r := &request{cents: n, from: l.accounts[i], to: l.accounts[j], probe: probe}
 	body, _ := json.Marshal(map[string]any{"from": r.from, "to": r.to, "amount": fmt.Sprintf("%d.%02d", n/100, n%100)})
+	r.sent = time.Now() // before it is shared: measure reads it while the load runs
 	l.mu.Lock()
 	l.reqs = append(l.reqs, r)
 	l.mu.Unlock()
-	r.sent = time.Now()
 	if l.js != nil {
 		attempt := wait
 		if l.republish {
