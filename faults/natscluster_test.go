@@ -390,16 +390,20 @@ func runClusterScenario(t *testing.T, md mode, c *natscluster.Cluster, sc cluste
 		// Recovery: from the restart to the first outcome; the instances
 		// may wait for JetStream up to DBAPI_CONNECT_TIMEOUT.
 		res.recoveryLimit = time.Minute
+		meta := make(chan string, 1)
 		go func() {
-			if i, err := c.WaitMetaLeader(ctx); err == nil {
-				t.Logf("meta leader %s elected %s after the restart", c.Name(i), time.Since(h.faultEnd).Round(time.Millisecond))
+			i, err := c.WaitMetaLeader(ctx)
+			if err != nil {
+				meta <- err.Error()
+				return
 			}
+			meta <- fmt.Sprintf("meta leader %s elected %s after the restart", c.Name(i), time.Since(h.faultEnd).Round(time.Millisecond))
 		}()
 		f.ended()
 		if err := h.startParallel(2); err != nil {
 			t.Fatalf("instances started right after the cluster restarted: %v", err)
 		}
-		t.Logf("both instances serve %s after the cluster restarted", time.Since(h.faultEnd).Round(time.Millisecond))
+		t.Logf("both instances serve %s after the cluster restarted; %s", time.Since(h.faultEnd).Round(time.Millisecond), <-meta)
 		accounts := openAccounts(t, h.db, 8)
 		l.accounts = accounts
 		l.start(md.clients)
