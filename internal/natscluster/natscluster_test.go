@@ -95,6 +95,15 @@ func TestCluster(t *testing.T) {
 	if home < 0 {
 		t.Fatalf("NodeOf: connected to %q, which is not a node", nc.ConnectedServerName())
 	}
+	// Another connection, of another name, on another node: not counted.
+	other, err := nats.Connect(c.URL((home+1)%c.Size()), nats.Name("other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if got := c.NodeOf(other); got != (home+1)%c.Size() {
+		t.Errorf("NodeOf: %d; want %d, the node of the only URL given", got, (home+1)%c.Size())
+	}
 	conns, err := c.Conns(ctx, "natscluster-test")
 	if err != nil {
 		t.Fatal(err)
