@@ -419,6 +419,10 @@ func runClusterScenario(t *testing.T, md mode, c *natscluster.Cluster, sc cluste
 			t.Fatalf("%v; instance log:\n%s", err, h.instances[0].tail())
 		}
 		sleep(md.warm)
+		rr, _ := c.Conns(ctx, "dbapi")
+		dur, _ := c.Conns(ctx, "dbapi-durable")
+		t.Logf("before the fault: the load's connection is on %s; the instances' connections by node: %v request-reply, %v durable",
+			c.Name(max(c.NodeOf(nc), 0)), rr, dur)
 		faultErr = sc.fault(f)
 		f.ended()
 		<-measured
