@@ -352,7 +352,7 @@ func runClusterScenario(t *testing.T, md mode, c *natscluster.Cluster, sc cluste
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close) // after the stream's deletion below (cleanups run last first)
 	res := &clusterResult{result: &result{fault: sc.name, clients: md.clients, recoveryLimit: md.recovery}, durable: sc.durable}
 	l := &load{nc: nc, subject: h.prefix + ".accounts.transfer", wait: md.timeout + 3*time.Second, pause: md.pause}
 	if sc.durable {
