@@ -122,6 +122,9 @@ func TestCluster(t *testing.T) {
 		Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, "R3", jetstream.ConsumerConfig{Durable: "C", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	send := func(count int, limit time.Duration) {
 		for range count {
@@ -152,6 +155,9 @@ func TestCluster(t *testing.T) {
 	}
 	if got := msgs(t, js, "R3"); got != uint64(n) {
 		t.Fatalf("the stream holds %d messages after its leader was killed; want %d", got, n)
+	}
+	if cl, err := c.WaitConsumerLeader(ctx, "R3", "C"); err != nil || cl == leader || !c.Running(cl) {
+		t.Fatalf("consumer leader %d (%v) with %s killed", cl, err, c.Name(leader))
 	}
 	if err := c.Start(ctx, leader); err != nil {
 		t.Fatal(err)
