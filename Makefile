@@ -132,12 +132,15 @@ endif
 # processes against a mariadbd and a NATS server of the suite's own, under
 # load, through every fault in faults/; every request is checked against
 # the database. Needs mariadbd and mariadb-install-db; touches no other
-# server. Writes and prints the table (make faults FAULTS_OUT=bench/faults.md
-# to keep it elsewhere). make test runs the short version.
+# server. Then the same on a 3-node NATS cluster (nats-server processes
+# built from go.mod's version; TestNATSClusterFaults). Writes and prints
+# the tables (make faults FAULTS_OUT=bench/faults.md to keep them
+# elsewhere; the cluster's is FAULTS_OUT with -natscluster before .md).
+# make test runs the short version.
 FAULTS_OUT ?= faults/out/faults.md
 faults:
-	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^TestFaults$$' ./faults/
-	@cat $(FAULTS_OUT)
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^(TestFaults|TestNATSClusterFaults)$$' ./faults/
+	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md)
 
 clean:
 	rm -rf $(BIN)

@@ -26,6 +26,18 @@
 // (durable_test.go: a request the stream acknowledged must be applied
 // exactly once, with its outcome stored).
 //
+// On a NATS cluster (natscluster_test.go: three nats-server processes of
+// the suite's own, internal/natscluster; two instances given every URL;
+// durable requests on a stream with three replicas): the node holding
+// the instances' connections killed with -9 (request-reply and durable),
+// the stream's leader killed with -9, the quorum lost for longer than
+// the durable fetch loop's old backoff and then restored, a rolling
+// restart, and instances started while the cluster has no JetStream meta
+// leader; durable requests must resume within seconds of the stream and
+// its consumer having leaders again. On one NATS server shared by
+// services (sharednats_test.go): two services with the default stream
+// names, and a Nats-Msg-Id reused for another request.
+//
 // Nothing here touches a shared server: the suite initializes its own
 // MariaDB data directory in a temporary folder and runs its own mariadbd
 // on a free port, and embeds its own nats-server (JetStream on, its store

@@ -209,7 +209,8 @@ func (h *harness) start() *instance {
 func (h *harness) startInstance() (*instance, error) {
 	h.mu.Lock()
 	h.started++
-	name := fmt.Sprintf("%s-%d", h.t.Name(), h.started)
+	// The prefix's suffix tells apart the harnesses of one test.
+	name := fmt.Sprintf("%s-%s-%d", h.t.Name(), strings.TrimPrefix(h.prefix, "faults"), h.started)
 	h.mu.Unlock()
 	in, err := startInstance(suite.bin, suite.tmp, strings.ReplaceAll(name, "/", "_"), h.env)
 	if err != nil {

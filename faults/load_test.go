@@ -59,6 +59,11 @@ type load struct {
 	// js, when set, makes every request durable: published to
 	// <prefix>.durable.accounts.transfer, waiting for the stream's ack.
 	js jetstream.JetStream
+	// republish: a durable publish that fails, or gets no ack within 2 s,
+	// is published again with the same Nats-Msg-Id until the stream acks
+	// it or wait passes (what a client does while a stream has no leader,
+	// or the ack was lost with a server).
+	republish bool
 
 	seq  atomic.Int64
 	mu   sync.Mutex
@@ -74,12 +79,20 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	j := (i + 1 + rand.IntN(len(l.accounts)-1)) % len(l.accounts)
 	r := &request{cents: n, from: l.accounts[i], to: l.accounts[j], probe: probe}
 	body, _ := json.Marshal(map[string]any{"from": r.from, "to": r.to, "amount": fmt.Sprintf("%d.%02d", n/100, n%100)})
+	r.sent = time.Now() // before it is shared: measure reads it while the load runs
 	l.mu.Lock()
 	l.reqs = append(l.reqs, r)
 	l.mu.Unlock()
-	r.sent = time.Now()
 	if l.js != nil {
-		err := publishDurable(l.js, l.subject, r.cents, body, wait)
+		attempt := wait
+		if l.republish {
+			attempt = min(wait, 2*time.Second)
+		}
+		err := publishDurable(l.js, l.subject, r.cents, body, attempt)
+		for l.republish && err != nil && time.Since(r.sent) < wait-100*time.Millisecond {
+			time.Sleep(50 * time.Millisecond)
+			err = publishDurable(l.js, l.subject, r.cents, body, min(attempt, wait-time.Since(r.sent)))
+		}
 		done := time.Now()
 		l.mu.Lock()
 		defer l.mu.Unlock()

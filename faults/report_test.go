@@ -26,21 +26,7 @@ func writeReport(md mode, results []*result) error {
 		if r.recoveryLimit > 0 {
 			limit = r.recoveryLimit
 		}
-		recovery := "none within " + limit.String()
-		if r.recovered {
-			recovery = fmt.Sprintf("%.2f s", r.recovery.Seconds())
-		}
-		unknown := "0"
-		if r.unknown > 0 {
-			unknown = fmt.Sprintf("%d (%d applied, %d not)", r.unknown, r.unknownApplied, r.unknown-r.unknownApplied)
-		}
-		errs := errorSummary(r.errors)
-		if r.noResponders > 0 {
-			errs += fmt.Sprintf("; no responders ×%d", r.noResponders)
-		}
-		fmt.Fprintf(&b, "| %s | %d requests in %.1f s | %d | %d | %d | %d | %s | %s | %.2f s | %s |\n",
-			r.fault, r.sent, r.duration.Seconds(), r.acked, r.lost, r.dup, r.appliedOnError, unknown, errs,
-			r.slowest.Seconds(), recovery)
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(r.cells(limit), " | "))
 	}
 	b.WriteString("\nLost: acknowledged but not in the database. Duplicated: applied more than once, or a row no request accounts for. " +
 		"Applied despite an error: a 4xx, 503, 504 or no-responders answer whose transfer is in the database. " +
@@ -60,4 +46,25 @@ func writeReport(md mode, results []*result) error {
 		return err
 	}
 	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+// cells returns r's cells in the table: fault, load, acknowledged, lost,
+// duplicated, applied despite an error, unknown outcomes, error replies,
+// slowest reply, recovery (limit: the recovery promise).
+func (r *result) cells(limit time.Duration) []string {
+	recovery := "none within " + limit.String()
+	if r.recovered {
+		recovery = fmt.Sprintf("%.2f s", r.recovery.Seconds())
+	}
+	unknown := "0"
+	if r.unknown > 0 {
+		unknown = fmt.Sprintf("%d (%d applied, %d not)", r.unknown, r.unknownApplied, r.unknown-r.unknownApplied)
+	}
+	errs := errorSummary(r.errors)
+	if r.noResponders > 0 {
+		errs += fmt.Sprintf("; no responders ×%d", r.noResponders)
+	}
+	return []string{r.fault, fmt.Sprintf("%d requests in %.1f s", r.sent, r.duration.Seconds()), fmt.Sprint(r.acked),
+		fmt.Sprint(r.lost), fmt.Sprint(r.dup), fmt.Sprint(r.appliedOnError), unknown, errs,
+		fmt.Sprintf("%.2f s", r.slowest.Seconds()), recovery}
 }
