@@ -242,7 +242,9 @@ func runDurableScenario(t *testing.T, md mode, sc scenario) *result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	// Closed after the stream is deleted (cleanups run last in, first
+	// out; a deferred Close would run before either).
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
