@@ -107,6 +107,13 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r.done = done
+	r.settle(resp, err)
+	return r
+}
+
+// settle records what the reply to a request-reply transfer (or the
+// error instead of one) says about it. The caller holds the load's lock.
+func (r *request) settle(resp *nats.Msg, err error) {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		r.out = gotNoResponder
@@ -131,7 +138,6 @@ func (l *load) send(wait time.Duration, probe bool) *request {
 			r.out = gotUnknown
 		}
 	}
-	return r
 }
 
 // start starts clients that send until halt is called.
