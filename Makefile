@@ -133,14 +133,16 @@ endif
 # load, through every fault in faults/; every request is checked against
 # the database. Needs mariadbd and mariadb-install-db; touches no other
 # server. Then the same on a 3-node NATS cluster (nats-server processes
-# built from go.mod's version; TestNATSClusterFaults). Writes and prints
-# the tables (make faults FAULTS_OUT=bench/faults.md to keep them
-# elsewhere; the cluster's is FAULTS_OUT with -natscluster before .md).
+# built from go.mod's version; TestNATSClusterFaults), and with a read
+# replica (a MariaDB primary and a GTID replica; TestReplicaFaults).
+# Writes and prints the tables (make faults FAULTS_OUT=bench/faults.md to
+# keep them elsewhere; the cluster's is FAULTS_OUT with -natscluster
+# before .md, the replica's with -replica).
 # make test runs the short version.
 FAULTS_OUT ?= faults/out/faults.md
 faults:
-	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^(TestFaults|TestNATSClusterFaults)$$' ./faults/
-	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md)
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^(TestFaults|TestNATSClusterFaults|TestReplicaFaults)$$' ./faults/
+	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md) $(FAULTS_OUT:.md=-replica.md)
 
 clean:
 	rm -rf $(BIN)

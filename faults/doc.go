@@ -38,6 +38,17 @@
 // services (sharednats_test.go): two services with the default stream
 // names, and a Nats-Msg-Id reused for another request.
 //
+// With a read replica (replica_test.go: a MariaDB primary and a GTID
+// replica of the suite's own, two instances given it with
+// DBAPI_MYSQL_REPLICA_DSN): the replica killed with -9, its SQL thread
+// stopped, replication stopped, and MASTER_DELAY over and within
+// DBAPI_REPLICA_MAX_LAG, under writers, sessions that read their own
+// accounts back with each write's Dbapi-Position as Dbapi-After, and
+// readers without a position. Besides the suite's checks of every write:
+// no read fails, no session reads behind its own write, reads move to
+// the primary during the fault and come back to the replica after it
+// (dbapi_replica_reads_total{route}, scraped from each instance).
+//
 // Nothing here touches a shared server: the suite initializes its own
 // MariaDB data directory in a temporary folder and runs its own mariadbd
 // on a free port, and embeds its own nats-server (JetStream on, its store
