@@ -104,22 +104,26 @@ type replicaScenario struct {
 	inRotation bool
 	fullOnly   bool
 	// fault injects the fault and returns once it is over.
-	fault func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error
+	fault func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error
 }
 
 func replicaScenarios() []replicaScenario {
 	return []replicaScenario{
-		{name: "replica killed with -9, then restarted", fault: func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replica killed with -9, then restarted", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
+			began := time.Now()
 			if err := rep.Kill(); err != nil {
 				return err
 			}
+			// (A mariadbd takes a while to exit after SIGKILL; its
+			// sockets stay open until it has.)
+			t.Logf("the replica exited %s after SIGKILL", time.Since(began).Round(time.Millisecond))
 			sleep(d)
 			if err := rep.Start(ctx); err != nil {
 				return err
 			}
 			return rep.WaitRunning(ctx)
 		}},
-		{name: "replica's SQL thread stopped, then started", fault: func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replica's SQL thread stopped, then started", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 			if err := rep.StopSQLThread(ctx); err != nil {
 				return err
 			}
@@ -129,7 +133,7 @@ func replicaScenarios() []replicaScenario {
 			}
 			return rep.WaitRunning(ctx)
 		}},
-		{name: "replication stopped (STOP SLAVE), then started", fullOnly: true, fault: func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replication stopped (STOP SLAVE), then started", fullOnly: true, fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 			if err := rep.StopReplication(ctx); err != nil {
 				return err
 			}
@@ -137,7 +141,7 @@ func replicaScenarios() []replicaScenario {
 			return rep.StartReplication(ctx)
 		}},
 		{name: fmt.Sprintf("replica delayed %s (MASTER_DELAY) over DBAPI_REPLICA_MAX_LAG=1s, then caught up", delayOver),
-			fault: func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error {
+			fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 				if err := rep.SetDelay(ctx, delayOver); err != nil {
 					return err
 				}
@@ -146,7 +150,7 @@ func replicaScenarios() []replicaScenario {
 			}},
 		{name: fmt.Sprintf("replica delayed %s (MASTER_DELAY) within DBAPI_REPLICA_MAX_LAG=%s: stays in rotation", delayWithin, maxLagOfWithin),
 			maxLag: maxLagOfWithin, inRotation: true,
-			fault: func(ctx context.Context, rep *mariadbd.Replica, d time.Duration) error {
+			fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 				if err := rep.SetDelay(ctx, delayWithin); err != nil {
 					return err
 				}
@@ -538,33 +542,32 @@ func (rl *readLoad) sessionRead(s *session, n int, pos string) {
 	if !ok {
 		return
 	}
+	var wrong []string
 	for _, id := range ids {
 		i := slices.IndexFunc(rows, func(a accountRow) bool { return a.ID == id })
 		if i < 0 {
-			rl.violation("%s %v after %q: account %d missing from %v", op, params, pos, id, rows)
+			wrong = append(wrong, fmt.Sprintf("account %d missing from %v", id, rows))
 			continue
 		}
 		bal, err := cents(rows[i].Balance)
 		if err != nil {
-			rl.violation("%s %v: %v", op, params, err)
+			wrong = append(wrong, err.Error())
 			continue
 		}
 		lo, hi := s.expect(rl.open, id)
 		switch stale, beyond := s.judge(id, bal, lo, hi); {
 		case stale:
-			rl.violation("read-your-writes: %s %v with Dbapi-After %q read account %d's balance %d cents; its own acknowledged transfers make it %d to %d",
-				op, params, pos, id, bal, lo, hi)
+			wrong = append(wrong, fmt.Sprintf("account %d's balance is %d cents, behind the session's own acknowledged transfers (%d to %d)", id, bal, lo, hi))
 		case beyond:
-			rl.violation("%s %v read account %d's balance %d cents; the session's transfers allow only %d to %d", op, params, id, bal, lo, hi)
+			wrong = append(wrong, fmt.Sprintf("account %d's balance is %d cents, beyond the session's transfers (%d to %d)", id, bal, lo, hi))
 		}
 	}
-}
-
-func (rl *readLoad) violation(format string, args ...any) {
-	rl.mu.Lock()
-	rl.violations++
-	rl.mu.Unlock()
-	rl.problem(format, args...)
+	if len(wrong) > 0 {
+		rl.mu.Lock()
+		rl.violations++
+		rl.mu.Unlock()
+		rl.problem("read-your-writes: %s %v with Dbapi-After %q: %s", op, params, pos, strings.Join(wrong, "; "))
+	}
 }
 
 // runPlain reads without a position, in turn a session's account (stale
@@ -879,7 +882,7 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	}
 	sleep(md.warm)
 	atStart := smp.scrape()
-	faultErr := sc.fault(ctx, pair.rep, replicaOutage(md))
+	faultErr := sc.fault(ctx, t, pair.rep, replicaOutage(md))
 	atEnd := smp.scrape()
 	if faultErr != nil {
 		t.Errorf("injecting the fault: %v", faultErr)
