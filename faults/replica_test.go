@@ -176,8 +176,8 @@ type replicaPair struct {
 // SLAVE MONITOR (as the README advises) so that the service tells a
 // stopped replication thread from a running one.
 func startReplicaPair(ctx context.Context) (*replicaPair, error) {
-	dir := filepath.Join(suite.tmp, "replication")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := os.MkdirTemp(suite.tmp, "replication-")
+	if err != nil {
 		return nil, err
 	}
 	repl, err := mariadbd.StartReplication(ctx, dir, 1,
