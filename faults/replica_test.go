@@ -393,6 +393,41 @@ type session struct {
 	mu      sync.Mutex
 	acked   int64 // cents of its acknowledged transfers
 	unknown int64 // cents of its transfers of unknown outcome
+	// acks: when each transfer was acknowledged, and acked after it.
+	acks []ack
+}
+
+// ack is a session's acknowledged transfer: when, and the session's
+// acknowledged cents with it.
+type ack struct {
+	at    time.Time
+	acked int64
+}
+
+// behind returns how long before sent the oldest acknowledged transfer
+// that balance (of account id) misses was acknowledged; false when that
+// cannot be told (a transfer of unknown outcome) or none is missed. The
+// session's transfers commit in its order, one after the other, so a
+// balance shows a prefix of them.
+func (s *session) behind(open int64, id uint64, balance int64, sent time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unknown != 0 {
+		return 0, false
+	}
+	shown := balance - open
+	if id == s.from {
+		shown = open - balance
+	}
+	i, _ := slices.BinarySearchFunc(s.acks, shown, func(a ack, v int64) int { return cmp.Compare(a.acked, v) })
+	// acks[i] shows exactly shown cents or is the first beyond them.
+	if i < len(s.acks) && s.acks[i].acked == shown {
+		i++
+	}
+	if i >= len(s.acks) || !s.acks[i].at.Before(sent) {
+		return 0, false
+	}
+	return sent.Sub(s.acks[i].at), true
 }
 
 // expect returns the least and the most account id may hold now, in
@@ -432,9 +467,10 @@ type readLoad struct {
 	sessionReads int
 	plainReads   int
 	failed       int
-	violations   int // read-your-writes broken (or a balance no transfer explains)
-	stale        int // plain reads behind a transfer acknowledged before they were sent
-	noPosition   int // acknowledged writes without a Dbapi-Position
+	violations   int           // read-your-writes broken (or a balance no transfer explains)
+	stale        int           // plain reads behind a transfer acknowledged before they were sent
+	mostBehind   time.Duration // the most a stale read was behind: from the oldest acknowledgement it missed to its sending
+	noPosition   int           // acknowledged writes without a Dbapi-Position
 	slowest      time.Duration
 	slowestWhat  string
 	problems     []string
@@ -542,6 +578,7 @@ func (rl *readLoad) runSession(s *session) {
 		switch r.out {
 		case gotSuccess:
 			s.acked += r.cents
+			s.acks = append(s.acks, ack{at: r.done, acked: s.acked})
 		case gotUnknown, gotNoReply:
 			s.unknown += r.cents
 		}
@@ -621,13 +658,18 @@ func (rl *readLoad) runPlain() {
 				id = s.to
 			}
 			lo, hi := s.expect(rl.open, id)
+			sent := time.Now()
 			if rows, ok := rl.read("accounts.get", map[string]any{"id": id}, "", false); ok {
 				bal, err := cents(rows[0].Balance)
 				if err != nil {
 					rl.problem("accounts.get %d: %v", id, err)
 				} else if stale, _ := s.judge(id, bal, lo, hi); stale {
+					d, known := s.behind(rl.open, id, bal, sent)
 					rl.mu.Lock()
 					rl.stale++
+					if known {
+						rl.mostBehind = max(rl.mostBehind, d)
+					}
 					rl.mu.Unlock()
 				}
 			}
@@ -814,6 +856,7 @@ type replicaResult struct {
 	readsFailed          int
 	violations           int
 	stale                int
+	mostBehind           time.Duration
 	noPosition           int
 	slowestRead          time.Duration
 	before, during, past routeCounts // reads by route: before, during and after the fault
@@ -984,11 +1027,12 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	}
 	res.sessionReads, res.plainReads, res.readsFailed = rl.sessionReads, rl.plainReads, rl.failed
 	res.violations, res.stale, res.noPosition, res.slowestRead = rl.violations, rl.stale, rl.noPosition, rl.slowest
+	res.mostBehind = rl.mostBehind
 
 	t.Logf("writes: %d in %s, %d acknowledged, errors: %s; %d unknown resolved (%d applied)",
 		res.sent, res.duration.Round(100*time.Millisecond), res.acked, errorSummary(res.errors), res.unknown, res.unknownApplied)
-	t.Logf("reads: %d by sessions, %d plain; %d failed, %d read-your-writes violations, %d stale plain reads, slowest %s: %s "+
-		"(the fault from %s to %s)", res.sessionReads, res.plainReads, res.readsFailed, res.violations, res.stale,
+	t.Logf("reads: %d by sessions, %d plain; %d failed, %d read-your-writes violations, %d stale plain reads (at most %s behind), slowest %s: %s "+
+		"(the fault from %s to %s)", res.sessionReads, res.plainReads, res.readsFailed, res.violations, res.stale, res.mostBehind.Round(time.Millisecond),
 		res.slowestRead.Round(time.Millisecond), rl.slowestWhat, atStart.at.Format("15:04:05.000"), atEnd.at.Format("15:04:05.000"))
 	t.Logf("routes (replica, primary_no_replica, primary_behind, primary_replica_failed): before %v, during %v, after %v; "+
 		"longest without a replica read %s; the replica was within the max lag again %s and reads were back on it %s after the fault (%v); %d failed scrapes (%v)",
@@ -1068,7 +1112,7 @@ func writeReplicaReport(md mode, results []*replicaResult) error {
 		// error, unknown, error replies: the suite's; then the reads.
 		cells := append(c[:8:8],
 			fmt.Sprintf("%d + %d", r.sessionReads, r.plainReads),
-			fmt.Sprint(r.readsFailed), fmt.Sprint(r.violations), fmt.Sprint(r.stale),
+			fmt.Sprint(r.readsFailed), fmt.Sprint(r.violations), fmt.Sprintf("%d (at most %.1f s behind)", r.stale, r.mostBehind.Seconds()),
 			fmt.Sprintf("%.2f s", r.slowestRead.Seconds()),
 			routeCell(r.before), routeCell(r.during), routeCell(r.past),
 			fmt.Sprintf("%.1f s", r.gap.Seconds()), fmt.Sprintf("%.1f s", r.caughtUp.Seconds()))
@@ -1086,7 +1130,8 @@ func writeReplicaReport(md mode, results []*replicaResult) error {
 		"Reads failed: an error reply or no reply to a read (must be 0: a replica never makes a request fail). " +
 		"Read-your-writes violations: a session's read, sent with its last write's Dbapi-Position as Dbapi-After, that misses one " +
 		"of the session's acknowledged transfers (must be 0). Stale plain reads: reads without a position that missed a transfer " +
-		"acknowledged before they were sent (allowed). Reads on replica / primary: dbapi_replica_reads_total of both instances, " +
+		"acknowledged before they were sent (allowed), and the most one was behind: from the acknowledgement of the oldest " +
+		"transfer it missed to its sending. Reads on replica / primary: dbapi_replica_reads_total of both instances, " +
 		"route replica against the three primary_* routes (primary_no_replica, primary_behind, primary_replica_failed), before the " +
 		"fault, during it and after its end. Longest without a replica read: the longest time between two scrapes (every 0.1 s) " +
 		"that saw the replica's count grow. Replica within max lag again: from the fault's end until the replica, tried from " +
@@ -1151,4 +1196,68 @@ func replicaTransitions(in *instance, faultStart time.Time) string {
 		return "the replica never stopped getting reads"
 	}
 	return strings.Join(out, "; ")
+}
+
+// The session's arithmetic decides what counts as a broken
+// read-your-writes and how stale a plain read was: check it on a history
+// written by hand, with no server.
+func TestSessionJudge(t *testing.T) {
+	open := int64(1000_00)
+	t0 := time.Now()
+	s := &session{from: 1, to: 2}
+	for i, c := range []int64{5, 7, 11} { // three transfers acknowledged 1 s apart
+		s.acked += c
+		s.acks = append(s.acks, ack{at: t0.Add(time.Duration(i) * time.Second), acked: s.acked})
+	}
+	lo, hi := s.expect(open, 1)
+	if lo != open-23 || hi != open-23 {
+		t.Fatalf("from account: expect %d..%d, want %d", lo, hi, open-23)
+	}
+	for _, c := range []struct {
+		id            uint64
+		balance       int64
+		stale, beyond bool
+		behind        time.Duration // from the first missed ack to t0+3s; -1: none
+	}{
+		{1, open - 23, false, false, -1},
+		{1, open - 12, true, false, 1 * time.Second}, // misses the third, acknowledged at t0+2s
+		{1, open, true, false, 3 * time.Second},      // misses all three
+		{1, open - 24, false, true, -1},              // more than was sent
+		{2, open + 23, false, false, -1},
+		{2, open + 5, true, false, 2 * time.Second},
+		{2, open + 30, false, true, -1},
+	} {
+		lo, hi := s.expect(open, c.id)
+		stale, beyond := s.judge(c.id, c.balance, lo, hi)
+		if stale != c.stale || beyond != c.beyond {
+			t.Errorf("account %d balance %d: stale %v beyond %v, want %v %v", c.id, c.balance, stale, beyond, c.stale, c.beyond)
+		}
+		d, ok := s.behind(open, c.id, c.balance, t0.Add(3*time.Second))
+		if ok != (c.behind >= 0) || ok && d != c.behind {
+			t.Errorf("account %d balance %d: behind %s (%v), want %s", c.id, c.balance, d, ok, c.behind)
+		}
+	}
+	// A transfer of unknown outcome widens the bounds, and staleness can
+	// no longer be timed.
+	s.unknown = 13
+	if lo, hi := s.expect(open, 1); lo != open-36 || hi != open-23 {
+		t.Errorf("from account with an unknown outcome: %d..%d", lo, hi)
+	}
+	if lo, hi := s.expect(open, 2); lo != open+23 || hi != open+36 {
+		t.Errorf("to account with an unknown outcome: %d..%d", lo, hi)
+	}
+	if stale, beyond := s.judge(1, open-36, open-36, open-23); stale || beyond {
+		t.Error("a balance with the unknown transfer applied was judged wrong")
+	}
+	if _, ok := s.behind(open, 1, open, t0.Add(3*time.Second)); ok {
+		t.Error("staleness timed despite an unknown outcome")
+	}
+	for in, want := range map[string]int64{"9999998.05": 999999805, "12.5": 1250, "7": 700, "0.01": 1} {
+		if got, err := cents(in); err != nil || got != want {
+			t.Errorf("cents(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := cents("1.005"); err == nil {
+		t.Error("cents accepted three decimals")
+	}
 }
