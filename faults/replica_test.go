@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -104,14 +105,17 @@ type replicaScenario struct {
 	// getting reads through the fault; otherwise reads must move to the
 	// primary during the fault and come back after it.
 	inRotation bool
-	fullOnly   bool
+	// state is the replica's state the instances must report during the
+	// fault (in /readyz); with inRotation, the state they must not.
+	state    string
+	fullOnly bool
 	// fault injects the fault and returns once it is over.
 	fault func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error
 }
 
 func replicaScenarios() []replicaScenario {
 	return []replicaScenario{
-		{name: "replica killed with -9, then restarted", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replica killed with -9, then restarted", state: "down", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 			began := time.Now()
 			if err := rep.Kill(); err != nil {
 				return err
@@ -125,7 +129,7 @@ func replicaScenarios() []replicaScenario {
 			}
 			return rep.WaitRunning(ctx)
 		}},
-		{name: "replica's SQL thread stopped, then started", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replica's SQL thread stopped, then started", state: "not_replicating", fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 			if err := rep.StopSQLThread(ctx); err != nil {
 				return err
 			}
@@ -135,7 +139,7 @@ func replicaScenarios() []replicaScenario {
 			}
 			return rep.WaitRunning(ctx)
 		}},
-		{name: "replication stopped (STOP SLAVE), then started", fullOnly: true, fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
+		{name: "replication stopped (STOP SLAVE), then started", state: "not_replicating", fullOnly: true, fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 			if err := rep.StopReplication(ctx); err != nil {
 				return err
 			}
@@ -143,6 +147,7 @@ func replicaScenarios() []replicaScenario {
 			return rep.StartReplication(ctx)
 		}},
 		{name: fmt.Sprintf("replica delayed %s (MASTER_DELAY) over DBAPI_REPLICA_MAX_LAG=1s, then caught up", delayOver),
+			state: "lagging",
 			fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 				if err := rep.SetDelay(ctx, delayOver); err != nil {
 					return err
@@ -151,7 +156,7 @@ func replicaScenarios() []replicaScenario {
 				return rep.SetDelay(ctx, 0)
 			}},
 		{name: fmt.Sprintf("replica delayed %s (MASTER_DELAY) within DBAPI_REPLICA_MAX_LAG=%s: stays in rotation", delayWithin, maxLagOfWithin),
-			maxLag: maxLagOfWithin, inRotation: true,
+			maxLag: maxLagOfWithin, inRotation: true, state: "lagging",
 			fault: func(ctx context.Context, t *testing.T, rep *mariadbd.Replica, d time.Duration) error {
 				if err := rep.SetDelay(ctx, delayWithin); err != nil {
 					return err
@@ -309,14 +314,14 @@ func (p *replicaPair) harness(t *testing.T, md mode, maxLag time.Duration) *harn
 	return h
 }
 
-// startWithMetrics starts n instances, each serving /metrics on a port of
-// its own, and returns their metrics URLs.
+// startWithMetrics starts n instances, each serving /metrics and /readyz
+// on a port of its own (DBAPI_HTTP_ADDR), and returns their base URLs.
 func (h *harness) startWithMetrics(n int) ([]string, error) {
 	urls := make([]string, n)
 	errs := make(chan error, n)
 	for i := range n {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-		urls[i] = "http://" + addr + "/metrics"
+		urls[i] = "http://" + addr
 		h.mu.Lock()
 		h.started++
 		name := strings.ReplaceAll(fmt.Sprintf("%s-%s-%d", h.t.Name(), strings.TrimPrefix(h.prefix, "faults"), h.started), "/", "_")
@@ -717,17 +722,22 @@ func (c routeCounts) minus(o routeCounts) routeCounts {
 	return c
 }
 
-// routeSample is the counts at a time.
+// routeSample is what the instances said at a time: their reads by
+// route (summed), the replica's states in their /readyz (in instance
+// order) and the largest dbapi_replica_lag_seconds (NaN: unknown).
 type routeSample struct {
-	at time.Time
-	n  routeCounts
+	at     time.Time
+	n      routeCounts
+	states []string
+	lag    float64
 }
 
-// routeSampler scrapes the instances' /metrics.
+// routeSampler scrapes the instances' /metrics and /readyz.
 type routeSampler struct {
-	urls   []string
-	client *http.Client
-	one    sync.Mutex // one scrape at a time, so the samples' counts grow with their times
+	urls    []string // each instance's http://host:port
+	replica string   // the replica's name in the service: its address
+	client  *http.Client
+	one     sync.Mutex // one scrape at a time, so the samples' counts grow with their times
 
 	mu      sync.Mutex
 	samples []routeSample
@@ -737,20 +747,26 @@ type routeSampler struct {
 	done    chan struct{}
 }
 
-// scrape reads the counts of every instance now and keeps them.
+// scrape reads every instance now and keeps what they said.
 func (s *routeSampler) scrape() routeSample {
 	s.one.Lock()
 	defer s.one.Unlock()
-	var n routeCounts
+	sm := routeSample{lag: math.Inf(-1)}
 	var errs []error
 	for _, u := range s.urls {
-		c, err := s.scrapeOne(u)
+		c, lag, state, err := s.scrapeOne(u)
 		errs = append(errs, err)
-		for i := range n {
-			n[i] += c[i]
+		for i := range sm.n {
+			sm.n[i] += c[i]
+		}
+		sm.states = append(sm.states, state)
+		if math.IsNaN(lag) || math.IsNaN(sm.lag) {
+			sm.lag = math.NaN()
+		} else {
+			sm.lag = max(sm.lag, lag)
 		}
 	}
-	sm := routeSample{at: time.Now(), n: n}
+	sm.at = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := errors.Join(errs...); err != nil {
@@ -762,19 +778,34 @@ func (s *routeSampler) scrape() routeSample {
 	return sm
 }
 
-func (s *routeSampler) scrapeOne(url string) (routeCounts, error) {
-	var n routeCounts
+// get returns the body of a GET of url (any status: /readyz may be 503).
+func (s *routeSampler) get(url string) (string, error) {
 	resp, err := s.client.Get(url)
 	if err != nil {
-		return n, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// scrapeOne reads an instance's reads by route and replica lag from
+// /metrics, and the replica's state from /readyz.
+func (s *routeSampler) scrapeOne(base string) (n routeCounts, lag float64, state string, err error) {
+	lag = math.NaN()
+	body, err := s.get(base + "/metrics")
 	if err != nil {
-		return n, err
+		return n, lag, "", err
 	}
-	found := 0
-	for _, line := range strings.Split(string(b), "\n") {
+	found, lags := 0, 0
+	for _, line := range strings.Split(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, `dbapi_replica_lag_seconds{replica="`+s.replica+`"} `); ok {
+			if lag, err = strconv.ParseFloat(strings.TrimSpace(rest), 64); err != nil {
+				return n, lag, "", fmt.Errorf("%s: %q: %w", base, line, err)
+			}
+			lags++
+			continue
+		}
 		rest, ok := strings.CutPrefix(line, `dbapi_replica_reads_total{route="`)
 		if !ok {
 			continue
@@ -787,17 +818,49 @@ func (s *routeSampler) scrapeOne(url string) (routeCounts, error) {
 			if r.String() == route {
 				v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 				if err != nil {
-					return n, fmt.Errorf("%s: %q: %w", url, line, err)
+					return n, lag, "", fmt.Errorf("%s: %q: %w", base, line, err)
 				}
 				n[r] = uint64(v)
 				found++
 			}
 		}
 	}
-	if found != len(n) {
-		return n, fmt.Errorf("%s: %d of the %d dbapi_replica_reads_total routes", url, found, len(n))
+	if found != len(n) || lags != 1 {
+		return n, lag, "", fmt.Errorf("%s/metrics: %d of the %d dbapi_replica_reads_total routes, %d lags of the replica", base, found, len(n), lags)
 	}
-	return n, nil
+	body, err = s.get(base + "/readyz")
+	if err != nil {
+		return n, lag, "", err
+	}
+	// "... replicas: 127.0.0.1:3307 lagging (lag 3.2s): ..."
+	_, rest, ok := strings.Cut(body, "replicas: "+s.replica+" ")
+	if !ok {
+		return n, lag, "", fmt.Errorf("%s/readyz names no replica %s: %q", base, s.replica, body)
+	}
+	state, _, _ = strings.Cut(rest, " ")
+	return n, lag, strings.TrimRight(state, ":;\n"), nil
+}
+
+// seen returns the replica's states the instances reported from since
+// to until, in order of first appearance, and the largest lag.
+func (s *routeSampler) seen(since, until time.Time) (states []string, lag float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lag = math.Inf(-1)
+	for _, sm := range s.samples {
+		if sm.at.Before(since) || sm.at.After(until) {
+			continue
+		}
+		for _, st := range sm.states {
+			if !slices.Contains(states, st) {
+				states = append(states, st)
+			}
+		}
+		if !math.IsNaN(sm.lag) {
+			lag = max(lag, sm.lag)
+		}
+	}
+	return states, lag
 }
 
 func (s *routeSampler) run(every time.Duration) {
@@ -857,6 +920,8 @@ type replicaResult struct {
 	violations           int
 	stale                int
 	mostBehind           time.Duration
+	states               []string // the replica's states in /readyz from the fault's start on
+	maxLag               float64  // the largest dbapi_replica_lag_seconds then (-Inf: none known)
 	noPosition           int
 	slowestRead          time.Duration
 	before, during, past routeCounts // reads by route: before, during and after the fault
@@ -942,7 +1007,7 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	for i := 0; i < len(own); i += 2 {
 		rl.sessions = append(rl.sessions, &session{from: own[i], to: own[i+1]})
 	}
-	smp := &routeSampler{urls: urls, client: &http.Client{Timeout: time.Second}}
+	smp := &routeSampler{urls: urls, replica: pair.rep.Addr(), client: &http.Client{Timeout: time.Second}}
 	res := &replicaResult{result: &result{fault: sc.name, clients: md.clients, recoveryLimit: md.recovery}, inRotation: sc.inRotation}
 
 	began := time.Now()
@@ -1014,6 +1079,7 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	res.duration = time.Since(began)
 	res.before, res.during, res.past = atStart.n, atEnd.n.minus(atStart.n), atHalt.n.minus(atEnd.n)
 	res.gap = smp.replicaGap()
+	res.states, res.maxLag = smp.seen(atStart.at, atHalt.at)
 	h.stopAll()
 	h.waitNoConnsOn(pair.admin)
 	for _, in := range h.instances {
@@ -1035,8 +1101,8 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 		"(the fault from %s to %s)", res.sessionReads, res.plainReads, res.readsFailed, res.violations, res.stale, res.mostBehind.Round(time.Millisecond),
 		res.slowestRead.Round(time.Millisecond), rl.slowestWhat, atStart.at.Format("15:04:05.000"), atEnd.at.Format("15:04:05.000"))
 	t.Logf("routes (replica, primary_no_replica, primary_behind, primary_replica_failed): before %v, during %v, after %v; "+
-		"longest without a replica read %s; the replica was within the max lag again %s and reads were back on it %s after the fault (%v); %d failed scrapes (%v)",
-		res.before, res.during, res.past, res.gap.Round(time.Millisecond), res.caughtUp.Round(time.Millisecond),
+		"the replica %v (lag at most %.3fs); longest without a replica read %s; the replica was within the max lag again %s and reads were back on it %s after the fault (%v); %d failed scrapes (%v)",
+		res.before, res.during, res.past, res.states, res.maxLag, res.gap.Round(time.Millisecond), res.caughtUp.Round(time.Millisecond),
 		res.recovery.Round(time.Millisecond), res.recovered, smp.errs, smp.lastErr)
 	for _, p := range res.problems {
 		t.Errorf("broken promise: %s", p)
@@ -1061,6 +1127,10 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	}
 	if smp.errs > 0 {
 		t.Errorf("%d scrapes of /metrics failed; the last: %v", smp.errs, smp.lastErr)
+	}
+	if got := slices.Contains(res.states, sc.state); got == sc.inRotation {
+		t.Errorf("the instances reported the replica %v during the fault; want %q %s", res.states, sc.state,
+			map[bool]string{true: "never", false: "among them"}[sc.inRotation])
 	}
 	if sc.inRotation {
 		// The replica lagged yet kept its reads: plain reads saw it behind
@@ -1104,8 +1174,8 @@ func writeReplicaReport(md mode, results []*replicaResult) error {
 		md.name, time.Now().UTC().Format("2006-01-02"), md.clients, sessions, readers, md.timeout, replicaOutage(md))
 	b.WriteString("| fault | writes | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | write errors | " +
 		"reads (sessions + plain) | reads failed | read-your-writes violations | stale plain reads | slowest read | " +
-		"reads on replica / primary: before | during | after | longest without a replica read | replica within max lag again | recovery |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|---|---|---|--:|--:|--:|--:|---|---|---|--:|--:|--:|\n")
+		"reads on replica / primary: before | during | after | replica's states (largest lag) | longest without a replica read | replica within max lag again | recovery |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|---|---|---|--:|--:|---|--:|---|---|---|---|--:|--:|--:|\n")
 	for _, r := range results {
 		c := r.cells(r.recoveryLimit)
 		// fault, load, acknowledged, lost, duplicated, applied despite an
@@ -1114,7 +1184,7 @@ func writeReplicaReport(md mode, results []*replicaResult) error {
 			fmt.Sprintf("%d + %d", r.sessionReads, r.plainReads),
 			fmt.Sprint(r.readsFailed), fmt.Sprint(r.violations), fmt.Sprintf("%d (at most %.1f s behind)", r.stale, r.mostBehind.Seconds()),
 			fmt.Sprintf("%.2f s", r.slowestRead.Seconds()),
-			routeCell(r.before), routeCell(r.during), routeCell(r.past),
+			routeCell(r.before), routeCell(r.during), routeCell(r.past), statesCell(r.states, r.maxLag),
 			fmt.Sprintf("%.1f s", r.gap.Seconds()), fmt.Sprintf("%.1f s", r.caughtUp.Seconds()))
 		switch {
 		case r.inRotation:
@@ -1133,7 +1203,8 @@ func writeReplicaReport(md mode, results []*replicaResult) error {
 		"acknowledged before they were sent (allowed), and the most one was behind: from the acknowledgement of the oldest " +
 		"transfer it missed to its sending. Reads on replica / primary: dbapi_replica_reads_total of both instances, " +
 		"route replica against the three primary_* routes (primary_no_replica, primary_behind, primary_replica_failed), before the " +
-		"fault, during it and after its end. Longest without a replica read: the longest time between two scrapes (every 0.1 s) " +
+		"fault, during it and after its end. Replica's states: what the instances' /readyz said of the replica from the fault's " +
+		"start on (scraped with the counts), and the largest dbapi_replica_lag_seconds. Longest without a replica read: the longest time between two scrapes (every 0.1 s) " +
 		"that saw the replica's count grow. Replica within max lag again: from the fault's end until the replica, tried from " +
 		"outside every 0.1 s, passed the test of the service's health check (replicating, and applying the primary's position " +
 		"within DBAPI_REPLICA_MAX_LAG): its own share of the recovery. Recovery: from the fault's end (replica restarted and replicating, thread started, " +
@@ -1260,4 +1331,13 @@ func TestSessionJudge(t *testing.T) {
 	if _, err := cents("1.005"); err == nil {
 		t.Error("cents accepted three decimals")
 	}
+}
+
+// statesCell is "down, ok (lag 3.2 s)".
+func statesCell(states []string, lag float64) string {
+	s := strings.Join(states, ", ")
+	if !math.IsInf(lag, -1) {
+		s += fmt.Sprintf(" (%.1f s)", lag)
+	}
+	return s
 }
