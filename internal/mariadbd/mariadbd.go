@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -62,6 +63,9 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	// runAs, when set, is the user a root caller runs the server as,
+	// instead of root (see RunAs).
+	runAs *runAs
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -77,6 +81,36 @@ func New(dir string, args ...string) (*Server, error) {
 		return nil, err
 	}
 	return &Server{dir: dir, port: port, args: args}, nil
+}
+
+// RunAs makes a caller that is root start the server as the system user
+// name (such as mysql) instead of as root: the process itself runs as
+// that user, so that what it spawns (Galera's state transfer scripts)
+// does too, and it still dies with the caller. The caller must give that
+// user the folder (see Chown). A caller that is not root runs the server
+// as itself and RunAs only checks that the user exists. Call it before
+// Start.
+func (s *Server) RunAs(name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("run mariadbd as %s: %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+	}
+	s.runAs = &runAs{name: name, uid: uint32(uid), gid: uint32(gid)}
+	return nil
+}
+
+// runAs is a system user to run the server as.
+type runAs struct {
+	name     string
+	uid, gid uint32
 }
 
 // Dir is the server's folder.
@@ -133,11 +167,14 @@ func (s *Server) Start(ctx context.Context) error {
 		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
 	}
 	args = append(args, s.args...)
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && s.runAs == nil {
 		args = append(args, "--user=root")
 	}
 	cmd := exec.Command(server, args...)
 	setProcAttr(cmd)
+	if os.Geteuid() == 0 && s.runAs != nil {
+		setUser(cmd, s.runAs)
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
