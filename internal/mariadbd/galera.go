@@ -182,25 +182,58 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 			return nil, err
 		}
 	}
+	// The first node bootstraps the cluster and stops cleanly; the others
+	// start on copies of its data directory, at its position, so that
+	// they join without a state transfer; then all start together.
 	first := c.nodes[0].srv
 	bootArgs := first.args
 	first.args = append(append([]string(nil), bootArgs...), "--wsrep-new-cluster")
-	err = first.Start(ctx)
-	first.args = bootArgs // a restart joins the cluster
-	if err != nil {
+	defer func() { first.args = bootArgs }() // a restart joins the cluster
+	if err := first.Start(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("bootstrap node1: %w", err)
 	}
-	if err := c.waitServing(ctx, 0, 1); err != nil {
+	if n > 1 {
+		if err := first.Stop(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("stop node1 after the bootstrap: %w", err)
+		}
+		for _, nd := range c.nodes[1:] {
+			if err := copyData(first.dir, nd.srv.dir); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+		if asUser {
+			if err := chownTree(dir, GaleraUser); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+		if err := first.Start(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("bootstrap node1 again: %w", err)
+		}
+	}
+	first.args = bootArgs
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.nodes[i].srv.Start(ctx); err != nil {
+				errs[i] = fmt.Errorf("start %s: %w", c.nodes[i].name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		c.Close()
 		return nil, err
 	}
-	for i := 1; i < n; i++ {
-		if err := c.nodes[i].srv.Start(ctx); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("start %s: %w", c.nodes[i].name, err)
-		}
-		if err := c.waitServing(ctx, i, i+1); err != nil {
+	for i := range n {
+		if err := c.waitServing(ctx, i, n); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -419,6 +452,40 @@ func traversable(dir string) error {
 			return nil
 		}
 	}
+}
+
+// copyData copies the data directory of a cleanly stopped node in from
+// into to, but for the node's own Galera files (its gcache and its
+// membership state), and marks the copy as not safe to bootstrap from.
+func copyData(from, to string) error {
+	src, dst := filepath.Join(from, "data"), filepath.Join(to, "data")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case rel == "galera.cache" || rel == "gvwstate.dat" || !d.Type().IsRegular():
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o660)
+	})
+	if err != nil {
+		return fmt.Errorf("copy the data directory to %s: %w", to, err)
+	}
+	state := filepath.Join(dst, "grastate.dat")
+	b, err := os.ReadFile(state)
+	if err != nil {
+		return fmt.Errorf("the bootstrapped node left no grastate.dat: %w", err)
+	}
+	return os.WriteFile(state, []byte(strings.Replace(string(b), "safe_to_bootstrap: 1", "safe_to_bootstrap: 0", 1)), 0o660)
 }
 
 // chownTree gives everything under dir to the system user name.
