@@ -11,6 +11,29 @@ import (
 	"time"
 )
 
+// cells returns a result's cells in the table, from fault to recovery.
+func cells(md mode, r *result) []string {
+	limit := md.recovery
+	if r.recoveryLimit > 0 {
+		limit = r.recoveryLimit
+	}
+	recovery := "none within " + limit.String()
+	if r.recovered {
+		recovery = fmt.Sprintf("%.2f s", r.recovery.Seconds())
+	}
+	unknown := "0"
+	if r.unknown > 0 {
+		unknown = fmt.Sprintf("%d (%d applied, %d not)", r.unknown, r.unknownApplied, r.unknown-r.unknownApplied)
+	}
+	errs := errorSummary(r.errors)
+	if r.noResponders > 0 {
+		errs += fmt.Sprintf("; no responders ×%d", r.noResponders)
+	}
+	return []string{r.fault, fmt.Sprintf("%d requests in %.1f s", r.sent, r.duration.Seconds()),
+		fmt.Sprint(r.acked), fmt.Sprint(r.lost), fmt.Sprint(r.dup), fmt.Sprint(r.appliedOnError), unknown, errs,
+		fmt.Sprintf("%.2f s", r.slowest.Seconds()), recovery}
+}
+
 // writeReport writes the table of results to DBAPI_FAULTS_OUT (default
 // out/faults.md in this folder, which git ignores) and prints it.
 func writeReport(md mode, results []*result) error {
@@ -22,25 +45,7 @@ func writeReport(md mode, results []*result) error {
 	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|\n")
 	for _, r := range results {
-		limit := md.recovery
-		if r.recoveryLimit > 0 {
-			limit = r.recoveryLimit
-		}
-		recovery := "none within " + limit.String()
-		if r.recovered {
-			recovery = fmt.Sprintf("%.2f s", r.recovery.Seconds())
-		}
-		unknown := "0"
-		if r.unknown > 0 {
-			unknown = fmt.Sprintf("%d (%d applied, %d not)", r.unknown, r.unknownApplied, r.unknown-r.unknownApplied)
-		}
-		errs := errorSummary(r.errors)
-		if r.noResponders > 0 {
-			errs += fmt.Sprintf("; no responders ×%d", r.noResponders)
-		}
-		fmt.Fprintf(&b, "| %s | %d requests in %.1f s | %d | %d | %d | %d | %s | %s | %.2f s | %s |\n",
-			r.fault, r.sent, r.duration.Seconds(), r.acked, r.lost, r.dup, r.appliedOnError, unknown, errs,
-			r.slowest.Seconds(), recovery)
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells(md, r), " | "))
 	}
 	b.WriteString("\nLost: acknowledged but not in the database. Duplicated: applied more than once, or a row no request accounts for. " +
 		"Applied despite an error: a 4xx, 503, 504 or no-responders answer whose transfer is in the database. " +
