@@ -48,6 +48,11 @@ type galera struct {
 	cluster *mariadbd.Cluster
 	admins  []*sqlx.DB
 	checks  []*haproxy.CheckServer
+
+	// unhealthy is when the fault made a node unable to serve (killed,
+	// or seen outside the primary component), zero before; the current
+	// scenario's fault sets it.
+	unhealthy time.Time
 }
 
 // startGalera starts a 3-node cluster in dir, creates the service's user
@@ -204,6 +209,7 @@ func killNode(i int, d time.Duration) func(*galera, *harness) error {
 		if err := g.cluster.Kill(i); err != nil {
 			return err
 		}
+		g.unhealthy = time.Now()
 		sleep(d)
 		began := time.Now()
 		err := g.cluster.Restart(context.Background(), i)
@@ -221,16 +227,25 @@ func isolateNode(i int, d time.Duration) func(*galera, *harness) error {
 		if err := g.cluster.Isolate(ctx, i, true); err != nil {
 			return err
 		}
-		sleep(d)
-		if s, err := g.cluster.State(ctx, i); err == nil && s.ClusterStatus == "Primary" {
-			h.t.Logf("node %d is still in the primary component after %s isolated: %v", i+1, d, s)
+		began := time.Now()
+		for time.Since(began) < d {
+			if s, err := g.cluster.State(ctx, i); err == nil && s.ClusterStatus != "Primary" {
+				g.unhealthy = time.Now()
+				h.t.Logf("node %d left the primary component %s after it was isolated", i+1, g.unhealthy.Sub(began).Round(100*time.Millisecond))
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
+		if g.unhealthy.IsZero() {
+			h.t.Logf("node %d is still in the primary component after %s isolated", i+1, d)
+		}
+		sleep(d - time.Since(began))
 		if err := g.cluster.Isolate(ctx, i, false); err != nil {
 			return err
 		}
-		began := time.Now()
+		healed := time.Now()
 		err := g.cluster.WaitServing(ctx, i)
-		h.t.Logf("node %d healed and Synced in %s (%s)", i+1, time.Since(began).Round(100*time.Millisecond), g.transfer(i))
+		h.t.Logf("node %d healed and Synced in %s (%s)", i+1, time.Since(healed).Round(100*time.Millisecond), g.transfer(i))
 		return err
 	}
 }
@@ -255,9 +270,9 @@ func hotRows(d time.Duration) func(*galera, *harness) error {
 
 func galeraScenarios(md mode) []galeraScenario {
 	down := md.outage
-	// Isolated for longer than the eviction (about 6 s), so that the node
-	// spends a while outside the primary component.
-	isolated := 6*time.Second + 2*md.outage
+	// Isolated for longer than the eviction (about 6 s) and leaveWithin,
+	// so that the instances must stop using the node for a while.
+	isolated := 6*time.Second + leaveWithin + 2*md.outage
 	l := []galeraScenario{
 		{name: "Galera: node killed with -9, instances on every node", nodes: []int{0, 1, 2}, fault: killNode(0, down)},
 		{name: "Galera: node isolated, instances on every node", nodes: []int{0, 1, 2}, fault: isolateNode(0, isolated)},
@@ -275,10 +290,44 @@ func galeraScenarios(md mode) []galeraScenario {
 	return l
 }
 
-// galeraResult is a result and the cluster's certification conflicts.
+// leaveWithin is how soon after a node stops serving (killed, or outside
+// the primary component) requests must stop reaching it: the service's
+// readiness hysteresis (an instance whose database cannot serve leaves
+// the queue group), or the proxy's health checks (fall 2 x 500 ms), with
+// room to spare. From then until the node is back, a request is answered
+// by an instance with a healthy node: no 503, no 500, no "no responders".
+const leaveWithin = 3 * time.Second
+
+// galeraResult is a result, the cluster's certification conflicts and
+// the requests answered unavailable while the node was down for longer
+// than leaveWithin.
 type galeraResult struct {
 	*result
-	conflicts int64
+	conflicts   int64
+	stillRouted int
+}
+
+// stillRouted counts the requests sent from leaveWithin after the node
+// stopped serving until the fault's end that were answered 503, 500
+// (other than commit_outcome_unknown) or "no responders": requests that
+// still reached an instance, or a node, that could not serve them. 504
+// is not counted: the cluster's eviction stall delays every node.
+func stillRouted(l *load, from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.reqs {
+		if r.sent.Before(from) || !r.sent.Before(to) {
+			continue
+		}
+		switch {
+		case r.out == gotNoResponder,
+			r.out == gotError && r.status == 503,
+			r.out == gotUnknown && r.code != "commit_outcome_unknown":
+			n++
+		}
+	}
+	return n
 }
 
 // TestGaleraFaults runs every Galera fault under load and checks every
@@ -372,6 +421,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 	l := &load{nc: nc, subject: h.prefix + ".accounts.transfer", accounts: accounts,
 		wait: md.timeout + 3*time.Second, pause: md.pause}
 
+	g.unhealthy = time.Time{}
 	conflictsBefore := g.conflicts()
 	t.Logf("before: %s", g.conflictStats())
 	began := time.Now()
@@ -404,6 +454,15 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 		t.Fatal(err)
 	}
 	conflicts := g.conflictsSince(conflictsBefore)
+	routed := 0
+	if !g.unhealthy.IsZero() {
+		from := g.unhealthy.Add(leaveWithin)
+		routed = stillRouted(l, from, h.faultEnd)
+		if routed > 0 {
+			t.Errorf("%d requests sent from %s after the node stopped serving until it was back (%.1f s) were answered unavailable: "+
+				"the instance or the proxy kept routing to it", routed, leaveWithin, h.faultEnd.Sub(from).Seconds())
+		}
+	}
 	t.Logf("after: %s", g.conflictStats())
 	for _, in := range h.instances {
 		if causes := errorCauses(in); len(causes) > 0 {
@@ -425,7 +484,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			t.Logf("%s log:\n%s", in.name, in.tail())
 		}
 	}
-	return galeraResult{res, conflicts}
+	return galeraResult{res, conflicts, routed}
 }
 
 // errorCauses counts the instance's failed requests by code and error
@@ -463,15 +522,17 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 		"every node on this machine; HAProxy with a wsrep-aware HTTP check where named. Each fault runs under a load of %d clients "+
 		"sending accounts.transfer with unique amounts; DBAPI_TIMEOUT=%s.\n\n",
 		md.name, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, md.clients, md.timeout)
-	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery | certification conflicts |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|--:|\n")
+	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery | certification conflicts | still routed to the failed node |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|--:|--:|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %d |\n", strings.Join(cells(md, r.result), " | "), r.conflicts)
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", strings.Join(cells(md, r.result), " | "), r.conflicts, r.stillRouted)
 	}
 	b.WriteString("\nColumns as in the single-server table. Recovery: from the end of the fault (the node restarted or healed " +
 		"and Synced again) to the first success of a request sent after it. Certification conflicts: the cluster's own count " +
 		"(wsrep_local_cert_failures + wsrep_local_bf_aborts over the nodes) during the row; each is a transaction the service " +
-		"had to run again.\n")
+		"had to run again. Still routed to the failed node: requests sent from " + leaveWithin.String() + " after the node stopped serving " +
+		"(killed, or seen outside the primary component) until it was back that were answered 503, 500 (other than " +
+		"commit_outcome_unknown) or \"no responders\"; the promise is 0.\n")
 	out := os.Getenv("DBAPI_FAULTS_GALERA_OUT")
 	if out == "" {
 		out = filepath.Join("out", "faults-galera.md")

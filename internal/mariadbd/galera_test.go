@@ -210,6 +210,11 @@ func TestCluster(t *testing.T) {
 		if err := c.Restart(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
+		// It recovered its position from its data and caught up by
+		// incremental state transfer, not by copying the data again.
+		if log := c.Node(1).ErrLog(); !strings.Contains(log, "IST received") || strings.Contains(log, "SST succeeded") {
+			t.Errorf("the killed node did not rejoin by IST; its log:\n%s", log)
+		}
 		if v := read(1, 1); v != 42 {
 			t.Errorf("restarted node reads %d, want 42 (written while it was down)", v)
 		}

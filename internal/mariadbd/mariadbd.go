@@ -154,26 +154,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Running() {
 		return errors.New("mariadbd is already running")
 	}
-	server, _, err := Binaries()
+	cmd, err := s.command()
 	if err != nil {
 		return err
-	}
-	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(s.dir, "data"),
-		"--port=" + strconv.Itoa(s.port),
-		"--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
-		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
-		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
-	}
-	args = append(args, s.args...)
-	if os.Geteuid() == 0 && s.runAs == nil {
-		args = append(args, "--user=root")
-	}
-	cmd := exec.Command(server, args...)
-	setProcAttr(cmd)
-	if os.Geteuid() == 0 && s.runAs != nil {
-		setUser(cmd, s.runAs)
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
@@ -203,6 +186,34 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("mariadbd did not answer within %s: %w\n%s", startTimeout, err, s.ErrLog())
 		}
 	}
+}
+
+// command returns mariadbd with the server's options, then extra ones
+// (a later option wins), run as the server's user.
+func (s *Server) command(extra ...string) (*exec.Cmd, error) {
+	server, _, err := Binaries()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(s.dir, "data"),
+		"--port=" + strconv.Itoa(s.port),
+		"--bind-address=127.0.0.1",
+		"--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
+		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
+		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
+	}
+	args = append(args, s.args...)
+	args = append(args, extra...)
+	if os.Geteuid() == 0 && s.runAs == nil {
+		args = append(args, "--user=root")
+	}
+	cmd := exec.Command(server, args...)
+	setProcAttr(cmd)
+	if os.Geteuid() == 0 && s.runAs != nil {
+		setUser(cmd, s.runAs)
+	}
+	return cmd, nil
 }
 
 // ping connects as root and checks that the server answers.
