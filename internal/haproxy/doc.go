@@ -8,9 +8,9 @@
 // would keep routing to a node that refuses every transaction (measured:
 // see the package test).
 //
-// Two balancing modes: SingleWriter (every connection to the first
+// Two balancing modes: SingleWriter (every new connection to the first
 // healthy node in order, the others `backup`, so one node takes the
-// writes and certification conflicts cannot happen between instances)
+// writes and instances do not conflict, but for a while after a failback)
 // and RoundRobin (connections spread over every healthy node:
 // multi-writer). In both, a server marked down has its connections shut
 // (on-marked-down shutdown-sessions), so pools reconnect to a healthy

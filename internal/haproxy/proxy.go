@@ -22,10 +22,12 @@ import (
 type Balance int
 
 const (
-	// SingleWriter sends every connection to the first healthy server in
-	// order: the others are backups, taken one at a time when those
-	// before are down. When a server before comes back, the connections
-	// to the backup are shut, so that one node takes the writes.
+	// SingleWriter sends every new connection to the first healthy
+	// server in order: the others are backups, taken one at a time while
+	// those before are down. When a server before comes back, new
+	// connections go to it again, and those open to the backup stay
+	// (they are not cut, which would cut COMMITs in flight): for a while
+	// two nodes take writes, whose conflicts dbapi retries.
 	SingleWriter Balance = iota
 	// RoundRobin spreads connections over every healthy server.
 	RoundRobin
@@ -165,14 +167,11 @@ frontend mysql
 
 backend galera
 `, p.statAddr, p.addr)
-	var srvOpts string
 	switch cfg.Balance {
 	case SingleWriter:
-		// The first server (in order) takes every connection; when it
-		// comes back after a failure, the connections to the backup in
-		// use are shut so that writes go to one node again.
+		// The first server takes the connections, the others are
+		// backups (the first backup in order while it is down).
 		b.WriteString("\tbalance first\n")
-		srvOpts = " on-marked-up shutdown-backup-sessions"
 	case RoundRobin:
 		b.WriteString("\tbalance roundrobin\n")
 	default:
@@ -186,8 +185,8 @@ backend galera
 	default:
 		return "", fmt.Errorf("unknown health check %d", cfg.Check)
 	}
-	fmt.Fprintf(&b, "\tdefault-server inter %dms fastinter %dms downinter %dms fall 2 rise 2 on-marked-down shutdown-sessions%s\n",
-		interval.Milliseconds(), interval.Milliseconds(), interval.Milliseconds(), srvOpts)
+	fmt.Fprintf(&b, "\tdefault-server inter %dms fastinter %dms downinter %dms fall 2 rise 2 on-marked-down shutdown-sessions\n",
+		interval.Milliseconds(), interval.Milliseconds(), interval.Milliseconds())
 	for i, be := range cfg.Backends {
 		line := fmt.Sprintf("\tserver %s %s check", be.Name, be.Addr)
 		if cfg.Check == HTTPCheck {

@@ -70,12 +70,12 @@ func TestConfig(t *testing.T) {
 		not  []string
 	}{
 		{"single writer", Config{Backends: backends},
-			[]string{"balance first", "option httpchk", "http-check expect status 200", "shutdown-sessions", "shutdown-backup-sessions",
+			[]string{"balance first", "option httpchk", "http-check expect status 200", "on-marked-down shutdown-sessions",
 				"server node1 127.0.0.1:1001 check addr 127.0.0.1 port 2001\n", "server node2 127.0.0.1:1002 check addr 127.0.0.1 port 2002 backup\n"},
-			[]string{"mysql-check", "roundrobin"}},
+			[]string{"mysql-check", "roundrobin", "shutdown-backup-sessions", "stick"}},
 		{"round robin, mysql-check", Config{Backends: backends, Balance: RoundRobin, Check: MySQLCheck, Interval: time.Second},
 			[]string{"balance roundrobin", "option mysql-check user root", "inter 1000ms", "server node2 127.0.0.1:1002 check\n"},
-			[]string{"backup", "httpchk", "port 2002"}},
+			[]string{"backup", "httpchk", "port 2002", "stick"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			text, err := (&Proxy{addr: "127.0.0.1:9", statAddr: "127.0.0.1:10"}).config(c.cfg)
@@ -116,7 +116,8 @@ func TestCheckWithoutWsrep(t *testing.T) {
 // check (single writer and round-robin) mark it down, shut its
 // connections and send new ones elsewhere; the one with HAProxy's
 // mysql-check keeps it up (that is why the HTTP check exists). Healed,
-// the node is up again and takes the single writer's connections back.
+// the node is up again and takes the single writer's new connections
+// back, while those opened meanwhile to the next node stay open.
 func TestProxyFollowsGalera(t *testing.T) {
 	require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -194,9 +195,14 @@ func TestProxyFollowsGalera(t *testing.T) {
 	}
 	for range 3 {
 		if n := nodeName(t, single.Addr()); n != "node2" {
-			t.Errorf("single writer with node1 down reached %s, want node2 (the first backup)", n)
+			t.Errorf("single writer with node1 down reached %s, want node2 (the next in order)", n)
 		}
 	}
+	onNode2, err := pool(t, single.Addr()).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onNode2.Close()
 	// mysql-check: a login succeeds on the isolated node, so it stays up.
 	time.Sleep(2 * time.Second) // 4 checks
 	if m, err := login.States(ctx); err != nil || m["node1"] != "UP" {
@@ -213,6 +219,9 @@ func TestProxyFollowsGalera(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := nodeName(t, single.Addr()); n != "node1" {
-		t.Errorf("single writer after the heal reached %s, want node1", n)
+		t.Errorf("single writer after node1's return reached %s, want node1", n)
+	}
+	if err := onNode2.PingContext(ctx); err != nil {
+		t.Errorf("a connection opened to node2 while node1 was down was cut at node1's return: %v", err)
 	}
 }
