@@ -543,3 +543,25 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 	}
 	return os.WriteFile(out, []byte(b.String()), 0o644)
 }
+
+// stillRouted must count, among the requests sent inside the window,
+// exactly the 503s, the 500s other than commit_outcome_unknown and the
+// "no responders".
+func TestStillRouted(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	l := &load{reqs: []*request{
+		{sent: at(0.5), out: gotError, status: 503},                                 // before the window
+		{sent: at(1), out: gotError, status: 503},                                   // counted
+		{sent: at(2), out: gotUnknown, status: 500, code: "internal"},               // counted
+		{sent: at(3), out: gotNoResponder},                                          // counted
+		{sent: at(4), out: gotUnknown, status: 500, code: "commit_outcome_unknown"}, // not: may have been applied
+		{sent: at(5), out: gotError, status: 504},                                   // not: the eviction stall
+		{sent: at(6), out: gotSuccess},                                              // not
+		{sent: at(7), out: gotNoReply},                                              // not
+		{sent: at(8), out: gotError, status: 503},                                   // at the end: after the window
+	}}
+	if n := stillRouted(l, at(1), at(8)); n != 3 {
+		t.Errorf("stillRouted = %d, want 3", n)
+	}
+}
