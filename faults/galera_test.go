@@ -410,7 +410,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			t.Fatal(err)
 		}
 	}
-	accounts := openAccounts(t, h.db, cmp(sc.accounts, 8))
+	accounts := openAccounts(t, h.db, orDefault(sc.accounts, 8))
 
 	nc, err := nats.Connect(suite.nats.url(), nats.Name("faults-load"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(100*time.Millisecond))
@@ -506,8 +506,8 @@ func errorCauses(in *instance) map[string]int {
 
 var longNumber = regexp.MustCompile(`[0-9]{4,}`)
 
-// cmp returns v, or def when v is 0.
-func cmp(v, def int) int {
+// orDefault returns v, or def when v is 0.
+func orDefault(v, def int) int {
 	if v == 0 {
 		return def
 	}

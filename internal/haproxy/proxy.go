@@ -82,8 +82,9 @@ func Binary() (string, error) {
 	return "", errors.New("haproxy not found (install the haproxy package)")
 }
 
-// Start writes the configuration into dir (haproxy.cfg, which must
-// exist) and starts haproxy in the foreground, listening on a free port
+// Start writes the configuration into dir (which must exist) as
+// haproxy.cfg, with haproxy's output beside it in haproxy.log, and starts
+// haproxy in the foreground, listening on a free port
 // of 127.0.0.1, and returns once it accepts connections. It dies with
 // the calling process (Linux).
 func Start(ctx context.Context, dir string, cfg Config) (*Proxy, error) {

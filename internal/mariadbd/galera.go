@@ -103,9 +103,11 @@ func (s NodeState) String() string {
 
 // StartCluster starts a Galera cluster of n nodes in dir (which must
 // exist): it initializes the first node's data directory, bootstraps the
-// cluster on it (--wsrep-new-cluster), then starts the others one after
-// the other, each joining with an rsync state transfer from a member, and
-// returns once every node is Synced in a primary component of n members.
+// cluster on it (--wsrep-new-cluster), stops it cleanly and copies its
+// data directory to the others, starts it again, then starts the others
+// at once (each joins at the first node's position, so the state transfer
+// copies no data), and returns once every node is Synced in a primary
+// component of n members.
 // args are extra server options for every node (after the cluster's own).
 // A root caller runs the nodes as GaleraUser, gives it the folders, and
 // makes dir's parents traversable by it when they are temporary folders
@@ -139,6 +141,7 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		name := fmt.Sprintf("node%d", i+1)
 		ndir := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Join(ndir, "data"), 0o755); err != nil {
+			c.Close()
 			return nil, err
 		}
 		nodeArgs := []string{
@@ -166,13 +169,14 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		srv := &Server{dir: ndir, port: clientPort, args: append(nodeArgs, args...)}
 		if asUser {
 			if err := srv.RunAs(GaleraUser); err != nil {
+				c.Close()
 				return nil, err
 			}
 		}
 		c.nodes = append(c.nodes, &node{name: name, srv: srv, gmcast: gmcast, admin: rootPool(srv.Addr())})
 	}
-	// Only the first node needs a data directory: the others receive
-	// theirs by state transfer.
+	// Only the first node is initialized: the others get copies of its
+	// data directory once it has bootstrapped the cluster.
 	if err := Init(ctx, c.nodes[0].srv.dir); err != nil {
 		c.Close()
 		return nil, err
@@ -185,7 +189,7 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	}
 	// The first node bootstraps the cluster and stops cleanly; the others
 	// start on copies of its data directory, at its position, so that
-	// they join without a state transfer; then all start together.
+	// their state transfer copies nothing; then all start together.
 	first := c.nodes[0].srv
 	bootArgs := first.args
 	first.args = append(append([]string(nil), bootArgs...), "--wsrep-new-cluster")
