@@ -356,7 +356,7 @@ func (c *Cluster) Isolate(ctx context.Context, i int, on bool) error {
 
 // State returns what node i says of itself.
 func (c *Cluster) State(ctx context.Context, i int) (NodeState, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second) // a loaded machine
 	defer cancel()
 	return ReadState(ctx, c.nodes[i].admin)
 }

@@ -106,8 +106,13 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("size %d, addresses %v, group %s %s", c.Size(), c.Addrs(), c.GroupAddr(0), c.GroupAddr(1))
 	}
 	for i := range 3 {
-		if s, err := c.State(ctx, i); err != nil || !s.Serving(3) {
-			t.Fatalf("node %d after StartCluster: %v (%v)", i, s, err)
+		s, err := c.State(ctx, i)
+		if err != nil {
+			t.Logf("node %d's state after StartCluster: %v (a loaded machine?); waiting", i, err)
+			s = waitState(t, c, i, "answering", func(NodeState) bool { return true })
+		}
+		if !s.Serving(3) {
+			t.Fatalf("node %d after StartCluster: %v", i, s)
 		}
 	}
 	if _, err := pool(t, c.Addr(0), "").ExecContext(ctx, "CREATE DATABASE g"); err != nil {
