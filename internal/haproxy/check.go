@@ -15,7 +15,7 @@ import (
 // `option httpchk`: 200 when the node is Synced, ready (wsrep_ready) and
 // in the primary component; 503 when it is not (joining, donor,
 // desynced, outside the primary component) or does not answer within
-// two seconds. The body says why.
+// checkTimeout. The body says why.
 type Check struct {
 	// DB is a pool on the node (any user may read SHOW GLOBAL STATUS).
 	DB *sql.DB
@@ -25,9 +25,14 @@ type Check struct {
 	AvailableWhenDonor bool
 }
 
+// checkTimeout bounds a check's query. A node that answers takes
+// milliseconds; the margin is for a loaded machine, where a shorter one
+// made HAProxy mark healthy nodes down and cut their connections.
+const checkTimeout = 4 * time.Second
+
 // ServeHTTP answers the check.
 func (c *Check) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 	defer cancel()
 	ok, why := c.Healthy(ctx)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -160,7 +160,7 @@ defaults
 	timeout connect 2s
 	timeout client 1h
 	timeout server 1h
-	timeout check 2s
+	timeout check 5s
 
 frontend mysql
 	bind %s
