@@ -26,8 +26,8 @@ type Check struct {
 }
 
 // checkTimeout bounds a check's query. A node that answers takes
-// milliseconds; the margin is for a loaded machine, where a shorter one
-// made HAProxy mark healthy nodes down and cut their connections.
+// milliseconds; the margin is for a loaded machine, where a check that
+// times out marks a healthy node down and cuts its connections.
 const checkTimeout = 4 * time.Second
 
 // ServeHTTP answers the check.
