@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -391,6 +392,29 @@ func newGaleraHarness(t *testing.T, md mode, g *galera) *harness {
 	return h
 }
 
+// migrate applies the service's migrations through node 1 (bank
+// migrate) and waits until every node has applied them. An instance
+// would apply them itself, but behind a round-robin proxy its next
+// connection, which checks the declared operations against the tables,
+// can reach a node that has not applied the CREATE TABLE yet: the
+// instance then exits at start ("Table ... doesn't exist"; seen once).
+func (g *galera) migrate(h *harness) error {
+	cmd := exec.Command(suite.bin, "migrate")
+	cmd.Env = append(append(cleanEnv(), h.env...), "DBAPI_MYSQL_DSN="+dsn(g.cluster.Addr(0), svcUser, svcPassword, h.dbName).FormatDSN())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("bank migrate: %w\n%s", err, out)
+	}
+	for i, db := range g.admins {
+		// wsrep_sync_wait (nodeRoot): the read waits for what the
+		// cluster committed before it.
+		var n int
+		if err := db.Get(&n, "SELECT COUNT(*) FROM "+h.dbName+".accounts"); err != nil {
+			return fmt.Errorf("node %d after the migrations: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
 // runGaleraScenario runs one fault on the cluster and checks its
 // requests, as runScenario does on the single server.
 func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) galeraResult {
@@ -404,6 +428,9 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 		for range max(sc.instances, 1) {
 			addrs = append(addrs, p.Addr())
 		}
+	}
+	if err := g.migrate(h); err != nil {
+		t.Fatal(err)
 	}
 	for _, addr := range addrs {
 		if _, err := h.startInstance("DBAPI_MYSQL_DSN=" + dsn(addr, svcUser, svcPassword, h.dbName).FormatDSN()); err != nil {
