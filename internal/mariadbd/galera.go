@@ -106,9 +106,9 @@ func (s NodeState) String() string {
 // exist): it initializes the first node's data directory, bootstraps the
 // cluster on it (--wsrep-new-cluster), stops it cleanly and copies its
 // data directory to the others, starts it again, then starts the others
-// at once (each joins at the first node's position, so the state transfer
-// copies no data), and returns once every node is Synced in a primary
-// component of n members.
+// one after the other (each joins at the first node's position, so the
+// state transfer copies no data), and returns once every node is Synced
+// in a primary component of n members.
 // args are extra server options for every node (after the cluster's own).
 // A root caller runs the nodes as GaleraUser, gives it the folders, and
 // makes dir's parents traversable by it when they are temporary folders
@@ -190,7 +190,7 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	}
 	// The first node bootstraps the cluster and stops cleanly; the others
 	// start on copies of its data directory, at its position, so that
-	// their state transfer copies nothing; then all start together.
+	// their state transfer copies nothing.
 	first := c.nodes[0].srv
 	bootArgs := first.args
 	first.args = append(append([]string(nil), bootArgs...), "--wsrep-new-cluster")
@@ -222,27 +222,21 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		}
 	}
 	first.args = bootArgs
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	// One after the other: two joiners at once once left the first node
+	// a donor for ever (Donor/Desynced, not ready) on a loaded machine.
 	for i := 1; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.nodes[i].srv.Start(ctx); err != nil {
-				errs[i] = fmt.Errorf("start %s: %w", c.nodes[i].name, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		c.Close()
-		return nil, err
-	}
-	for i := range n {
-		if err := c.waitServing(ctx, i, n); err != nil {
+		if err := c.nodes[i].srv.Start(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("start %s: %w", c.nodes[i].name, err)
+		}
+		if err := c.waitServing(ctx, i, i+1); err != nil {
 			c.Close()
 			return nil, err
 		}
+	}
+	if err := c.waitServing(ctx, 0, n); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
