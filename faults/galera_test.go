@@ -25,7 +25,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,9 +53,74 @@ type galera struct {
 	checks  []*haproxy.CheckServer
 
 	// unhealthy is when the fault made a node unable to serve (killed,
-	// or seen outside the primary component), zero before; the current
-	// scenario's fault sets it.
+	// or seen outside the primary component), zero before, and failed
+	// that node; the current scenario's fault sets them.
 	unhealthy time.Time
+	failed    int
+}
+
+// othersWatch samples, every 100 ms, whether every node but the failed
+// one serves (Synced, ready, in the primary component): on a loaded
+// machine the nodes that stay up can themselves leave the primary
+// component for a moment around a view change, and requests to them
+// then fail through no fault of the routing.
+type othersWatch struct {
+	mu      sync.Mutex
+	samples []othersSample
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type othersSample struct {
+	at      time.Time
+	serving []bool // per node
+}
+
+func (g *galera) watchNodes() *othersWatch {
+	w := &othersWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			smp := othersSample{at: time.Now()}
+			for i := range g.cluster.Size() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				st, err := mariadbd.ReadState(ctx, g.admins[i].DB)
+				cancel()
+				smp.serving = append(smp.serving, err == nil && st.Ready && st.LocalState == "Synced" && st.ClusterStatus == "Primary")
+			}
+			w.mu.Lock()
+			w.samples = append(w.samples, smp)
+			w.mu.Unlock()
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return w
+}
+
+func (w *othersWatch) close() { close(w.stop); <-w.done }
+
+// othersServed reports whether, at t, the last sample before it (and the
+// first after it) saw every node but failed serving.
+func (w *othersWatch) othersServed(failed int, t time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ok := func(s othersSample) bool {
+		for i, v := range s.serving {
+			if i != failed && !v {
+				return false
+			}
+		}
+		return true
+	}
+	i := sort.Search(len(w.samples), func(i int) bool { return w.samples[i].at.After(t) })
+	if i == 0 || i == len(w.samples) {
+		return false
+	}
+	return ok(w.samples[i-1]) && ok(w.samples[i])
 }
 
 // startGalera starts a 3-node cluster in dir, creates the service's user
@@ -210,7 +277,7 @@ func killNode(i int, d time.Duration) func(*galera, *harness) error {
 		if err := g.cluster.Kill(i); err != nil {
 			return err
 		}
-		g.unhealthy = time.Now()
+		g.unhealthy, g.failed = time.Now(), i
 		sleep(d)
 		began := time.Now()
 		err := g.cluster.Restart(context.Background(), i)
@@ -231,7 +298,7 @@ func isolateNode(i int, d time.Duration) func(*galera, *harness) error {
 		began := time.Now()
 		for time.Since(began) < d {
 			if s, err := g.cluster.State(ctx, i); err == nil && s.ClusterStatus != "Primary" {
-				g.unhealthy = time.Now()
+				g.unhealthy, g.failed = time.Now(), i
 				h.t.Logf("node %d left the primary component %s after it was isolated", i+1, g.unhealthy.Sub(began).Round(100*time.Millisecond))
 				break
 			}
@@ -306,19 +373,26 @@ type galeraResult struct {
 	*result
 	conflicts   int64
 	stillRouted int
+	othersDown  int // requests not judged: another node was not serving
 }
 
 // stillRouted counts the requests sent from leaveWithin after the node
-// stopped serving until the fault's end that were answered 503, 500
-// (other than commit_outcome_unknown) or "no responders": requests that
-// still reached an instance, or a node, that could not serve them. 504
-// is not counted: the cluster's eviction stall delays every node.
-func stillRouted(l *load, from, to time.Time) int {
+// stopped serving until the fault's end, while the other nodes served
+// (othersServed), that were answered 503, 500 (other than
+// commit_outcome_unknown) or "no responders": requests that still
+// reached an instance, or a node, that could not serve them. 504 is not
+// counted: the cluster's eviction stall delays every node. skipped
+// counts the requests of the window that were not judged because another
+// node was not serving when they were sent.
+func stillRouted(l *load, from, to time.Time, othersServed func(time.Time) bool) (n, skipped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
 	for _, r := range l.reqs {
 		if r.sent.Before(from) || !r.sent.Before(to) {
+			continue
+		}
+		if !othersServed(r.sent) {
+			skipped++
 			continue
 		}
 		switch {
@@ -328,7 +402,7 @@ func stillRouted(l *load, from, to time.Time) int {
 			n++
 		}
 	}
-	return n
+	return n, skipped
 }
 
 // TestGaleraFaults runs every Galera fault under load and checks every
@@ -449,6 +523,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 		wait: md.timeout + 3*time.Second, pause: md.pause}
 
 	g.unhealthy = time.Time{}
+	watch := g.watchNodes()
 	conflictsBefore := g.conflicts()
 	t.Logf("before: %s", g.conflictStats())
 	began := time.Now()
@@ -462,6 +537,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 	sleep(md.warm)
 	faultErr := sc.fault(g, h)
 	h.ended()
+	watch.close()
 	res := &result{fault: sc.name, clients: md.clients}
 	if faultErr != nil {
 		t.Errorf("injecting the fault: %v", faultErr)
@@ -481,13 +557,16 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 		t.Fatal(err)
 	}
 	conflicts := g.conflictsSince(conflictsBefore)
-	routed := 0
+	routed, skipped := 0, 0
 	if !g.unhealthy.IsZero() {
 		from := g.unhealthy.Add(leaveWithin)
-		routed = stillRouted(l, from, h.faultEnd)
+		routed, skipped = stillRouted(l, from, h.faultEnd, func(at time.Time) bool { return watch.othersServed(g.failed, at) })
+		if skipped > 0 {
+			t.Logf("%d requests of the window were sent while another node was not serving: not judged", skipped)
+		}
 		if routed > 0 {
-			t.Errorf("%d requests sent from %s after the node stopped serving until it was back (%.1f s) were answered unavailable: "+
-				"the instance or the proxy kept routing to it", routed, leaveWithin, h.faultEnd.Sub(from).Seconds())
+			t.Errorf("%d requests sent from %s after node %d stopped serving until it was back (%.1f s), while the others served, "+
+				"were answered unavailable: the instance or the proxy kept routing to it", routed, leaveWithin, g.failed+1, h.faultEnd.Sub(from).Seconds())
 		}
 	}
 	t.Logf("after: %s", g.conflictStats())
@@ -511,7 +590,7 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			t.Logf("%s log:\n%s", in.name, in.tail())
 		}
 	}
-	return galeraResult{res, conflicts, routed}
+	return galeraResult{res, conflicts, routed, skipped}
 }
 
 // errorCauses counts the instance's failed requests by code and error
@@ -552,14 +631,19 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery | certification conflicts | still routed to the failed node |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|--:|--:|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %d | %d |\n", strings.Join(cells(md, r.result), " | "), r.conflicts, r.stillRouted)
+		routed := fmt.Sprint(r.stillRouted)
+		if r.othersDown > 0 {
+			routed += fmt.Sprintf(" (%d not judged)", r.othersDown)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", strings.Join(cells(md, r.result), " | "), r.conflicts, routed)
 	}
 	b.WriteString("\nColumns as in the single-server table. Recovery: from the end of the fault (the node restarted or healed " +
 		"and Synced again) to the first success of a request sent after it. Certification conflicts: the cluster's own count " +
 		"(wsrep_local_cert_failures + wsrep_local_bf_aborts over the nodes) during the row; each is a transaction the service " +
 		"had to run again. Still routed to the failed node: requests sent from " + leaveWithin.String() + " after the node stopped serving " +
 		"(killed, or seen outside the primary component) until it was back that were answered 503, 500 (other than " +
-		"commit_outcome_unknown) or \"no responders\"; the promise is 0.\n")
+		"commit_outcome_unknown) or \"no responders\" while every other node served; the promise is 0. Not judged: requests of that " +
+		"window sent while another node was not serving either (seen every 100 ms).\n")
 	out := os.Getenv("DBAPI_FAULTS_GALERA_OUT")
 	if out == "" {
 		out = filepath.Join("out", "faults-galera.md")
@@ -588,7 +672,38 @@ func TestStillRouted(t *testing.T) {
 		{sent: at(7), out: gotNoReply},                                              // not
 		{sent: at(8), out: gotError, status: 503},                                   // at the end: after the window
 	}}
-	if n := stillRouted(l, at(1), at(8)); n != 3 {
-		t.Errorf("stillRouted = %d, want 3", n)
+	all := func(time.Time) bool { return true }
+	if n, skipped := stillRouted(l, at(1), at(8), all); n != 3 || skipped != 0 {
+		t.Errorf("stillRouted = %d, %d skipped; want 3, 0", n, skipped)
+	}
+	// While another node did not serve (from 1.5 s to 2.5 s), the 500
+	// sent at 2 s is not judged.
+	others := func(t time.Time) bool { return t.Before(at(1.5)) || t.After(at(2.5)) }
+	if n, skipped := stillRouted(l, at(1), at(8), others); n != 2 || skipped != 1 {
+		t.Errorf("stillRouted = %d, %d skipped; want 2, 1", n, skipped)
+	}
+}
+
+// othersServed judges a moment by the samples on both sides of it,
+// ignoring the failed node.
+func TestOthersServed(t *testing.T) {
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	w := &othersWatch{samples: []othersSample{
+		{at(0), []bool{false, true, true}},
+		{at(1), []bool{false, true, true}},
+		{at(2), []bool{false, false, true}}, // node 2 out for a moment
+		{at(3), []bool{true, true, true}},
+	}}
+	for _, c := range []struct {
+		t    float64
+		want bool
+	}{{-1, false}, {0.5, true}, {1.5, false}, {2.5, false}, {4, false}} {
+		if got := w.othersServed(0, at(c.t)); got != c.want {
+			t.Errorf("othersServed(node 1 failed, %.1f s) = %v, want %v", c.t, got, c.want)
+		}
+	}
+	if w.othersServed(1, at(0.5)) {
+		t.Error("with node 2 the failed one, node 1 is down at 0.5 s: not judged")
 	}
 }
