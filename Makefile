@@ -133,14 +133,18 @@ endif
 # load, through every fault in faults/; every request is checked against
 # the database. Needs mariadbd and mariadb-install-db; touches no other
 # server. Then the same on a 3-node NATS cluster (nats-server processes
-# built from go.mod's version; TestNATSClusterFaults). Writes and prints
-# the tables (make faults FAULTS_OUT=bench/faults.md to keep them
-# elsewhere; the cluster's is FAULTS_OUT with -natscluster before .md).
+# built from go.mod's version; TestNATSClusterFaults) and on a 3-node
+# MariaDB Galera cluster with HAProxy (TestGaleraFaults; needs galera-4,
+# rsync and haproxy). Writes and prints the tables (make faults
+# FAULTS_OUT=bench/faults.md to keep them elsewhere; the NATS cluster's is
+# FAULTS_OUT with -natscluster before .md, Galera's FAULTS_GALERA_OUT).
 # make test runs the short version.
 FAULTS_OUT ?= faults/out/faults.md
+FAULTS_GALERA_OUT ?= $(FAULTS_OUT:.md=-galera.md)
 faults:
-	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^(TestFaults|TestNATSClusterFaults)$$' ./faults/
-	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md)
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) DBAPI_FAULTS_GALERA_OUT=$(abspath $(FAULTS_GALERA_OUT)) \
+		$(GO) test -count=1 -timeout 60m -run '^(TestFaults|TestNATSClusterFaults|TestGaleraFaults)$$' ./faults/
+	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md) $(FAULTS_GALERA_OUT)
 
 clean:
 	rm -rf $(BIN)
