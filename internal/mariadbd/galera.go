@@ -292,6 +292,15 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	}
 	err = n.srv.Start(ctx)
 	n.srv.args = args
+	if err != nil && pos != "" {
+		// Seen once under heavy load: the node aborted while joining from
+		// its recovered position. Started without it, it joins by a full
+		// state transfer instead.
+		first := err
+		if err = n.srv.Start(ctx); err != nil {
+			err = fmt.Errorf("%w (and from the recovered position %s: %w)", err, pos, first)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("restart %s: %w", n.name, err)
 	}

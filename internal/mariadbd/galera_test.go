@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/health"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -186,6 +187,17 @@ func TestCluster(t *testing.T) {
 		wantError(t, "BEGIN on the isolated node", err, 1047, "08S01")
 		_, err = fresh.ExecContext(ctx, "SELECT v FROM t WHERE id = 3")
 		wantError(t, "SELECT of a table on the isolated node", err, 1047, "08S01")
+		// dbapi's readiness check (package health) sees what a ping and
+		// SELECT 1 do not, on this node and only on this one.
+		for i, want := range []bool{true, true, false} {
+			err := (&health.Database{DB: dbs[i], Writes: true}).Check(ctx)
+			if (err == nil) != want {
+				t.Errorf("health check of node %d while node 2 is isolated: %v; want healthy %v", i, err, want)
+			}
+			if err != nil && !strings.Contains(err.Error(), "galera node not ready") {
+				t.Errorf("health check of the isolated node says %q; want it to name the galera state", err)
+			}
+		}
 		// The others go on.
 		if _, err := dbs[0].ExecContext(ctx, "UPDATE t SET v = v + 1 WHERE id = 3"); err != nil {
 			t.Errorf("write on node 0 while node 2 is isolated: %v", err)
@@ -198,6 +210,9 @@ func TestCluster(t *testing.T) {
 		}
 		if v := read(2, 3); v != 1 {
 			t.Errorf("healed node reads %d, want 1 (the write made while it was isolated)", v)
+		}
+		if err := (&health.Database{DB: dbs[2], Writes: true}).Check(ctx); err != nil {
+			t.Errorf("health check of the healed node: %v", err)
 		}
 	})
 
