@@ -361,10 +361,11 @@ func galeraScenarios(md mode) []galeraScenario {
 // leaveWithin is how soon after a node stops serving (killed, or outside
 // the primary component) requests must stop reaching it: the service's
 // readiness hysteresis (an instance whose database cannot serve leaves
-// the queue group), or the proxy's health checks (fall 2 x 500 ms), with
-// room to spare. From then until the node is back, a request is answered
+// the queue group: up to a second until its next health check notices,
+// then DBAPI_PAUSE_AFTER, 2 s), or the proxy's health checks (fall 2 x
+// 500 ms), with room to spare. From then until the node is back, a request is answered
 // by an instance with a healthy node: no 503, no 500, no "no responders".
-const leaveWithin = 3 * time.Second
+const leaveWithin = 4 * time.Second
 
 // galeraResult is a result, the cluster's certification conflicts and
 // the requests answered unavailable while the node was down for longer
