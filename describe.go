@@ -3,6 +3,9 @@ package dbapi
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+
+	"github.com/dbapi-dev/dbapi/protocol"
 
 	"github.com/invopop/jsonschema"
 )
@@ -35,6 +38,9 @@ func (k ResultKind) Schema() json.RawMessage {
 	return json.RawMessage(`{}`)
 }
 
+// codeRE is the form of an error code: lower_snake_case.
+var codeRE = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
 // anyObject is the parameters schema of an operation that does not
 // describe its parameters.
 var anyObject = json.RawMessage(`{"type":"object"}`)
@@ -62,6 +68,19 @@ func (op Operation) validDescription() error {
 	case "", ResultOne, ResultMany, ResultExec:
 	default:
 		return fmt.Errorf("operation %q: result kind %q: want one, many or exec", op.Name, op.Result)
+	}
+	seen := map[string]bool{}
+	for _, e := range op.Errors {
+		if !codeRE.MatchString(e.Code) {
+			return fmt.Errorf("operation %q: error code %q: want lower_snake_case", op.Name, e.Code)
+		}
+		if seen[e.Code] {
+			return fmt.Errorf("operation %q: error code %q is listed twice", op.Name, e.Code)
+		}
+		seen[e.Code] = true
+		if protocol.Lookup(e.Kind, "").Kind != e.Kind {
+			return fmt.Errorf("operation %q: error %q has kind %q, which the error table does not know", op.Name, e.Code, e.Kind)
+		}
 	}
 	for what, s := range map[string]json.RawMessage{"Params": op.Params, "ResultSchema": op.ResultSchema} {
 		if s == nil {
