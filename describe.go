@@ -63,6 +63,27 @@ func (op Operation) ResultSchemaOrKind() json.RawMessage {
 	return op.ResultSchema
 }
 
+// ErrorDoc is an operation's own error as clients see it described: its
+// code, the status and retryable flag its kind gives it, and when it
+// happens.
+type ErrorDoc struct {
+	Code      string `json:"code"`
+	Status    int    `json:"status"`
+	Retryable bool   `json:"retryable"`
+	Message   string `json:"message"`
+}
+
+// ErrorDocs returns op.Errors with the status and retryable flag of each
+// (from protocol's table, by kind), in op.Errors' order.
+func (op Operation) ErrorDocs() []ErrorDoc {
+	out := make([]ErrorDoc, len(op.Errors))
+	for i, e := range op.Errors {
+		row := protocol.Lookup(e.Kind, e.Code)
+		out[i] = ErrorDoc{Code: e.Code, Status: row.Status, Retryable: row.Retryable, Message: e.Message}
+	}
+	return out
+}
+
 func (op Operation) validDescription() error {
 	switch op.Result {
 	case "", ResultOne, ResultMany, ResultExec:

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -23,12 +24,14 @@ const HeaderTimeout = executor.HeaderTimeout
 
 // Keys of an endpoint's metadata (`nats micro info`) that describe it:
 // the JSON Schema of its request body, the kind of its reply (one, many
-// or exec; absent when the operation does not say) and the JSON Schema of
-// its reply.
+// or exec; absent when the operation does not say), the JSON Schema of
+// its reply, and the errors of the operation's own (a JSON array of
+// {"code","status","retryable","message"}; absent when it lists none).
 const (
 	MetadataParamsSchema = "params_schema"
 	MetadataResult       = "result"
 	MetadataResultSchema = "result_schema"
+	MetadataErrors       = "errors"
 )
 
 // Defaults for zero Config fields.
@@ -241,6 +244,10 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 		}
 		if op.Result != "" {
 			meta[MetadataResult] = string(op.Result)
+		}
+		if len(op.Errors) > 0 {
+			b, _ := json.Marshal(op.ErrorDocs()) // plain values always encode
+			meta[MetadataErrors] = string(b)
 		}
 		if err := add(op.Name, meta); err != nil {
 			svc.Stop()

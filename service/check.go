@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 )
 
@@ -44,15 +45,45 @@ func (m *Main) definitions() ([]*catalog.Definition, string, []error) {
 }
 
 // checkBeforeServing refuses to serve an operation the database refuses.
-func (m *Main) checkBeforeServing(ctx context.Context) error {
+// It returns reg with the declared operations' result schemas from the
+// database's column types, which the check read.
+func (m *Main) checkBeforeServing(ctx context.Context, reg *dbapi.Registry) (*dbapi.Registry, error) {
 	problems, err := catalog.Check(ctx, m.DB.DB, m.defs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
+		return nil, fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
 	}
-	return nil
+	m.logUnknownColumns()
+	return m.withColumns(reg)
+}
+
+// withColumns returns reg with its declared operations built again from
+// m.defs, whose result columns the check has read.
+func (m *Main) withColumns(reg *dbapi.Registry) (*dbapi.Registry, error) {
+	declared := map[string]dbapi.Operation{}
+	for _, op := range catalog.Operations(m.defs, catalog.Config{MaxRows: m.Config.MaxRows}) {
+		declared[op.Name] = op
+	}
+	ops := reg.Operations()
+	for i, op := range ops {
+		if d, ok := declared[op.Name]; ok {
+			ops[i] = d
+		}
+	}
+	return dbapi.NewRegistry(ops...)
+}
+
+// logUnknownColumns says which declared operations publish a result
+// schema without column types, and why.
+func (m *Main) logUnknownColumns() {
+	for _, d := range m.defs {
+		if c := d.Columns; c != nil && c.Row == nil {
+			m.Logger.Info("result columns unknown; the operation's result schema gives only its kind",
+				"operation", d.Name, "file", d.File, "why", c.Unknown, "detail", c.Detail)
+		}
+	}
 }
 
 // unjoin returns the errors an errors.Join holds, or err alone.

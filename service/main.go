@@ -102,7 +102,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := m.checkBeforeServing(ctx); err != nil {
+	if reg, err = m.checkBeforeServing(ctx, reg); err != nil {
 		return err
 	}
 	if err := m.connectNATS(); err != nil {
