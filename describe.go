@@ -1,9 +1,11 @@
 package dbapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/dbapi-dev/dbapi/protocol"
 
@@ -82,6 +84,21 @@ func (op Operation) ErrorDocs() []ErrorDoc {
 		out[i] = ErrorDoc{Code: e.Code, Status: row.Status, Retryable: row.Retryable, Message: e.Message}
 	}
 	return out
+}
+
+// ErrorsJSON returns op.ErrorDocs() as a JSON array (as the endpoint
+// metadata carries it), or "" when the operation lists no errors.
+func (op Operation) ErrorsJSON() string {
+	if len(op.Errors) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(op.ErrorDocs()); err != nil {
+		panic(fmt.Sprintf("dbapi: errors of %s: %v", op.Name, err)) // plain values always encode
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func (op Operation) validDescription() error {

@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -245,9 +244,8 @@ func (s *Service) serve(reg *dbapi.Registry) error {
 		if op.Result != "" {
 			meta[MetadataResult] = string(op.Result)
 		}
-		if len(op.Errors) > 0 {
-			b, _ := json.Marshal(op.ErrorDocs()) // plain values always encode
-			meta[MetadataErrors] = string(b)
+		if errs := op.ErrorsJSON(); errs != "" {
+			meta[MetadataErrors] = errs
 		}
 		if err := add(op.Name, meta); err != nil {
 			svc.Stop()
