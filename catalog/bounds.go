@@ -100,7 +100,7 @@ func wholeBelow(w string) []string {
 func wholeAbove(w string) string {
 	n := len(w)
 	alts := []string{fmt.Sprintf("[1-9][0-9]{%d,}", n)} // more digits
-	for i := range n { // as many digits, the first that differs larger
+	for i := range n {                                  // as many digits, the first that differs larger
 		if w[i] < '9' {
 			alts = append(alts, w[:i]+digitRange(w[i]+1, '9')+repeatDigits(n-i-1))
 		}
