@@ -83,7 +83,8 @@ func wholeBelow(w string) []string {
 	if n >= 2 {
 		alts = append(alts, fmt.Sprintf("[1-9][0-9]{0,%d}", n-2)) // fewer digits
 	}
-	for i := range n { // as many digits, the first that differs smaller
+	// As many digits, the first that differs smaller.
+	for i := range n {
 		lo := byte('0')
 		if i == 0 {
 			lo = '1'
@@ -99,8 +100,9 @@ func wholeBelow(w string) []string {
 // (w without leading zeros; "" for zero).
 func wholeAbove(w string) string {
 	n := len(w)
-	alts := []string{fmt.Sprintf("[1-9][0-9]{%d,}", n)} // more digits
-	for i := range n {                                  // as many digits, the first that differs larger
+	// More digits, or as many with the first that differs larger.
+	alts := []string{fmt.Sprintf("[1-9][0-9]{%d,}", n)}
+	for i := range n {
 		if w[i] < '9' {
 			alts = append(alts, w[:i]+digitRange(w[i]+1, '9')+repeatDigits(n-i-1))
 		}
