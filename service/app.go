@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/opshttp"
+	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -51,7 +52,7 @@ func (a App) name() string {
 // from DBAPI_* environment variables.
 func Command(args []string, app App) int {
 	if err := command(args, app, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.name(), err)
+		fmt.Fprintf(os.Stderr, "%s: %v%s\n", app.name(), err, hint(err))
 		return 1
 	}
 	return 0
@@ -125,6 +126,15 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	m.Logger.Info("stopped")
 	return nil
+}
+
+// hint returns advice on what to change for some errors, or "".
+func hint(err error) string {
+	var login *txrunner.LoginError
+	if errors.As(err, &login) {
+		return "\n(check the user and password in DBAPI_MYSQL_DSN, and that this user may connect from the host the server names)"
+	}
+	return ""
 }
 
 // healthcheck asks the running service on DBAPI_HTTP_ADDR whether it is

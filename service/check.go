@@ -17,6 +17,9 @@ import (
 // failure to load the configuration or to reach the database. Check never
 // migrates or creates anything.
 func (m *Main) Check(ctx context.Context) ([]error, error) {
+	if _, _, err := m.declaredFS(); err != nil {
+		return nil, fmt.Errorf("DBAPI_OPERATIONS_DIR: %w", err) // the configuration, not a problem of the files
+	}
 	defs, _, problems := m.definitions()
 	if m.DB == nil {
 		if err := m.openDB(ctx, false); err != nil {
@@ -98,10 +101,23 @@ func unjoin(err error) []error {
 // DBAPI_OPERATIONS_DIR, else the App's embedded ones, else nil.
 func (m *Main) declaredFS() (fs.FS, string, error) {
 	if dir := m.Config.OperationsDir; dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, "", fmt.Errorf("DBAPI_OPERATIONS_DIR: %q is not a readable folder", dir)
-		}
-		return os.DirFS(dir), "DBAPI_OPERATIONS_DIR " + dir, nil
+		fsys, err := folder(dir)
+		return fsys, "DBAPI_OPERATIONS_DIR " + dir, err
 	}
 	return m.App.Declared, "the program's embedded operations", nil
+}
+
+// folder returns the folder dir, or an error that says what is wrong
+// with it.
+func folder(dir string) (fs.FS, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("the folder %q does not exist", dir)
+	case err != nil:
+		return nil, fmt.Errorf("the folder %q cannot be read: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%q is a file, not a folder", dir)
+	}
+	return os.DirFS(dir), nil
 }

@@ -101,6 +101,8 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := m.migrate(ctx); err != nil {
 			return err
 		}
+	} else {
+		m.warnPending(ctx)
 	}
 	if reg, err = m.checkBeforeServing(ctx, reg); err != nil {
 		return err
@@ -283,16 +285,20 @@ func (m *Main) loadCatalog() ([]dbapi.Operation, error) {
 // else the ones the App embeds, else none.
 func (m *Main) migrations() (fs.FS, error) {
 	if dir := m.Config.MigrationsDir; dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %q is not a readable folder", dir)
+		fsys, err := folder(dir)
+		if err != nil {
+			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %w", err)
 		}
-		return os.DirFS(dir), nil
+		return fsys, nil
 	}
 	return m.App.Migrations, nil
 }
 
 // Migrate creates the database if needed and applies the migrations.
 func (m *Main) Migrate(ctx context.Context) error {
+	if _, err := m.migrations(); err != nil {
+		return err // before the database is created
+	}
 	if err := m.openDB(ctx, true); err != nil {
 		return err
 	}
@@ -367,8 +373,8 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for table, versions := range applied {
-		m.Logger.Info("migrations applied", "version_table", table, "versions", versions)
+	for _, a := range applied { // in the order they ran, dbapi's own first
+		m.Logger.Info("migrations applied", "version_table", a.VersionTable, "versions", a.Versions)
 	}
 	return nil
 }
