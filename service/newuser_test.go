@@ -146,3 +146,19 @@ func jsonText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// With the embedded NATS server, serve prints the lines that reach it, with
+// the URL it really took.
+func TestTryIt(t *testing.T) {
+	var out bytes.Buffer
+	tryIt(&out, "nats://127.0.0.1:4399", "shop", App{TryIt: func(url, prefix string) []string {
+		return []string{"NATS_URL=" + url + " DBAPI_PREFIX=" + prefix + " node example.mjs"}
+	}})
+	want := "Serving on the embedded NATS server nats://127.0.0.1:4399. Try it:\n" +
+		"    nats --server nats://127.0.0.1:4399 micro ls\n" +
+		"    nats --server nats://127.0.0.1:4399 micro info dbapi\n" +
+		"    NATS_URL=nats://127.0.0.1:4399 DBAPI_PREFIX=shop node example.mjs\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
