@@ -35,8 +35,9 @@ const probeTimeout = 2 * time.Second
 // value of their type), in a transaction that is rolled back: the server
 // describes a result set only when it runs (go-sql-driver/mysql does not
 // keep what a PREPARE returns). Only a SELECT (or WITH, VALUES, TABLE)
-// without INTO is run, with a time limit of probeTimeout, so nothing is
-// written and the probe stays short; the rows are not read.
+// without INTO is run, with a time limit of probeTimeout and no rows
+// beyond its own LIMIT (setProbeLimits), so nothing is written and the
+// probe stays short; the rows are not read.
 func readColumns(ctx context.Context, conn *sql.Conn, d *Definition) *Columns {
 	if d.Result == ResultExec {
 		return nil
@@ -113,11 +114,14 @@ func (d *Definition) probeValues() map[string]any {
 
 // setProbeLimits bounds the statements of the check's session (a
 // connection that is discarded afterwards): MariaDB's max_statement_time,
-// MySQL's max_execution_time (SELECTs only), and the wait for a row lock.
-// The server that does not know one of them refuses it; that is ignored.
+// MySQL's max_execution_time (SELECTs only), the wait for a row lock, and
+// the rows a SELECT without a LIMIT of its own returns (none: only the
+// columns are wanted). The server that does not know one of them refuses
+// it; that is ignored.
 func setProbeLimits(ctx context.Context, conn *sql.Conn) {
 	secs := probeTimeout.Seconds()
 	for _, q := range []string{
+		"SET SESSION sql_select_limit = 0",
 		fmt.Sprintf("SET SESSION max_statement_time = %g", secs),
 		fmt.Sprintf("SET SESSION max_execution_time = %d", probeTimeout.Milliseconds()),
 		fmt.Sprintf("SET SESSION innodb_lock_wait_timeout = %d", max(1, int(secs))),
