@@ -276,7 +276,7 @@ func codeOnly(s string) string {
 			}
 			b.WriteByte(' ')
 			i = j
-		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--")):
+		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
 			b.WriteByte(' ')
 			i = lineEnd(s, i)
 		case c == '/' && strings.HasPrefix(s[i:], "/*") && !strings.HasPrefix(s[i:], "/*!") && !strings.HasPrefix(s[i:], "/*M!"):
