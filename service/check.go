@@ -11,11 +11,13 @@ import (
 	"github.com/dbapi-dev/dbapi/catalog"
 )
 
-// Check loads every declared operation and prepares each statement against
-// the live database without running it (see catalog.Check). It returns
-// every problem found, each "file:line: reason"; the error is for a
-// failure to load the configuration or to reach the database. Check never
-// migrates or creates anything.
+// Check loads every declared operation and asks the live database about
+// it (see catalog.Check): it prepares each statement, looks up the
+// constraints the files map, and reads the result columns (each last
+// SELECT run once, rolled back). It returns every problem found, each
+// "file:line: reason"; the error is for a failure to load the
+// configuration (DBAPI_OPERATIONS_DIR naming no folder) or to reach the
+// database. Check never migrates, writes or creates anything.
 func (m *Main) Check(ctx context.Context) ([]error, error) {
 	if _, _, err := m.declaredFS(); err != nil {
 		return nil, fmt.Errorf("DBAPI_OPERATIONS_DIR: %w", err) // the configuration, not a problem of the files
