@@ -45,6 +45,7 @@ func Check(ctx context.Context, db *sql.DB, defs []*Definition) ([]error, error)
 		conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
 	}()
+	syncCluster(ctx, conn)
 	problems, err := prepareAll(ctx, conn, defs)
 	if err != nil {
 		return problems, err
@@ -59,6 +60,21 @@ func Check(ctx context.Context, db *sql.DB, defs []*Definition) ([]error, error)
 		d.Columns = readColumns(ctx, conn, d)
 	}
 	return problems, nil
+}
+
+// syncCluster makes a Galera node (wsrep_on) apply every commit the
+// cluster has made before the check reads anything: behind a round-robin
+// proxy the migrations may have just run through another node, whose
+// CREATE TABLE this one has not applied yet. A causal read
+// (wsrep_sync_wait) waits for it. Elsewhere it does nothing.
+func syncCluster(ctx context.Context, conn *sql.Conn) {
+	var on sql.NullString
+	if err := conn.QueryRowContext(ctx, "SELECT @@wsrep_on").Scan(&on); err != nil || (on.String != "1" && on.String != "ON") {
+		return // not a Galera node (MySQL has no such variable)
+	}
+	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 1"); err == nil {
+		conn.ExecContext(ctx, "SELECT 1")
+	}
 }
 
 // prepareAll prepares every statement in a transaction that is rolled
