@@ -11,6 +11,7 @@ import (
 	"github.com/dbapi-dev/dbapi/asyncapi"
 	"github.com/dbapi-dev/dbapi/batch"
 	"github.com/dbapi-dev/dbapi/catalog"
+	"github.com/dbapi-dev/dbapi/durable"
 	"github.com/dbapi-dev/dbapi/protocol"
 )
 
@@ -105,8 +106,12 @@ var outcomeEndpoint = dbapi.Operation{
 // durableContract describes the durable path as package durable serves
 // it.
 func durableContract(cfg Config) *asyncapi.Durable {
+	stream := cfg.Stream
+	if stream == "" {
+		stream = durable.StreamName(cfg.Prefix)
+	}
 	return &asyncapi.Durable{
-		Stream: cfg.Stream,
+		Stream: stream,
 		RequestHeaders: []asyncapi.Header{
 			{Name: protocol.HeaderMsgID, Description: "JetStream's de-duplication key, and the key the outcome is stored under (ask " + cfg.Prefix + ".outcome with it); without one the key is <stream>:<stream sequence>"},
 			{Name: protocol.HeaderReplyTo, Description: "a subject the outcome is also published to, with the headers and body of a request-reply answer"},
@@ -115,7 +120,7 @@ func durableContract(cfg Config) *asyncapi.Durable {
 		ReplyToHeader: protocol.HeaderReplyTo,
 		Ack:           json.RawMessage(`{"type":"object","properties":{"stream":{"type":"string"},"seq":{"type":"integer","minimum":1},"duplicate":{"type":"boolean"},"domain":{"type":"string"}},"required":["stream","seq"]}`),
 		Description: "A durable request: publish it with a JetStream publish and wait for the stream's ack; from then on it runs, exactly once, " +
-			"even if no instance is up yet (stream " + cfg.Stream + ", kept up to DBAPI_DURABLE_MAX_AGE). The body and headers mean what they mean in request-reply, " +
+			"even if no instance is up yet (stream " + stream + ", kept up to DBAPI_DURABLE_MAX_AGE). The body and headers mean what they mean in request-reply, " +
 			"except " + protocol.HeaderTimeout + " (a durable request has DBAPI_TIMEOUT from when an instance picks it up). Its outcome is stored under its " +
 			protocol.HeaderMsgID + " (ask " + cfg.Prefix + "." + protocol.OutcomeOperation + ") and published to its " + protocol.HeaderReplyTo + " subject, if it has one.",
 		Skip: []string{protocol.OutcomeOperation},
