@@ -455,8 +455,7 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		svcPID = b.hw.pid
 	}
 	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID, b.replicaPID)
-	commits := newStatusMeter(b.status, "Com_commit")
-	selects := newStatusMeter(b.status, "Com_select")
+	primary := newStatusMeter(b.status, "Com_commit", "Com_select")
 	replicaReads := newStatusMeter(b.replicaStatus, "Com_select")
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
 	dur := o.Duration / time.Duration(o.Rounds)
@@ -467,8 +466,8 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		warmup /= 4
 	}
 	w := window{warmup: warmup, duration: dur,
-		onStart: func() { cpu.begin(); commits.begin(); selects.begin(); replicaReads.begin() },
-		onEnd:   func() { cpu.finish(); commits.finish(); selects.finish(); replicaReads.finish() }}
+		onStart: func() { meters((*statusMeter).begin, primary, replicaReads); cpu.begin() },
+		onEnd:   func() { meters((*statusMeter).finish, primary, replicaReads); cpu.finish() }}
 	p := startProgress(o.Quiet, label, warmup+dur)
 	var res levelRun
 	if loop == loopClosed {
@@ -477,8 +476,9 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		res = openLoop(ctx, rate, clients, w, o.MaxRequests, o.Timeout, p, req)
 	}
 	p.end()
-	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage(), commits: commits.used(),
-		selects: selects.used(), replicaReads: replicaReads.used()}
+	counts := primary.counts()
+	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage(),
+		commits: counts[0], selects: counts[1], replicaReads: replicaReads.used()}
 }
 
 // record merges the segments of one mode into a Level.
