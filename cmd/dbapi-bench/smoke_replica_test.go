@@ -101,6 +101,14 @@ func TestSmokeReplica(t *testing.T) {
 		if *rep.ReplicaReads < rep.OK-slack(rep) || *rep.Selects > slack(rep) {
 			t.Errorf("get replica at %d clients: %d ok, %d SELECTs on the primary, %d on the replica", n, rep.OK, *rep.Selects, *rep.ReplicaReads)
 		}
+		// The server that ran the reads used the more CPU (hundreds of
+		// requests of tens of µs each, against a health check).
+		if svc.Database != nil && svc.Replica != nil && svc.Database.CPUSeconds <= svc.Replica.CPUSeconds {
+			t.Errorf("get service at %d clients: CPU of the primary %v s, of the replica %v s", n, svc.Database.CPUSeconds, svc.Replica.CPUSeconds)
+		}
+		if rep.Database != nil && rep.Replica != nil && rep.Replica.CPUSeconds <= rep.Database.CPUSeconds {
+			t.Errorf("get replica at %d clients: CPU of the primary %v s, of the replica %v s", n, rep.Database.CPUSeconds, rep.Replica.CPUSeconds)
+		}
 	}
 	// A transfer with the replica reads its position after COMMIT: one
 	// SELECT more per request on the primary.
