@@ -91,17 +91,21 @@ func TestReplicaTargets(t *testing.T) {
 		cpuMet, reads  string // yes, no, not measured
 		cpuGot, readsG string
 	}{
-		{"met", replicaLevels(), "yes", "yes", "0.05 (5.0 µs / 100.0 µs)", "1.00"},
+		{"met", replicaLevels(), "yes", "yes", "0.05 (5.0 µs / 100.0 µs)", "0.996"},
 		{"at the limits", set(set(replicaLevels(), modeReplica, func(l *Level) {
 			l.Database.CPUPerReqUS = 10
 			*l.ReplicaReads = 12540 // 0.95 of 13200
-		}), modeService, func(*Level) {}), "yes", "yes", "0.10 (10.0 µs / 100.0 µs)", "0.95"},
+		}), modeService, func(*Level) {}), "yes", "yes", "0.10 (10.0 µs / 100.0 µs)", "0.950"},
+		{"just over the limits", set(replicaLevels(), modeReplica, func(l *Level) {
+			l.Database.CPUPerReqUS = 11
+			*l.ReplicaReads = 12500 // 0.947 of 13200
+		}), "no", "no", "0.11 (11.0 µs / 100.0 µs)", "0.947"},
 		{"reads stayed on the primary", set(replicaLevels(), modeReplica, func(l *Level) {
 			l.Database.CPUPerReqUS = 90
 			*l.ReplicaReads = 10
-		}), "no", "no", "0.90 (90.0 µs / 100.0 µs)", "0.00"},
+		}), "no", "no", "0.90 (90.0 µs / 100.0 µs)", "0.001"},
 		{"no count on the replica", set(replicaLevels(), modeReplica, func(l *Level) { l.ReplicaReads = nil }), "yes", "not measured", "0.05 (5.0 µs / 100.0 µs)", "not measured"},
-		{"no service mode", replicaLevels()[1:], "not measured", "yes", "not measured", "1.00"},
+		{"no service mode", replicaLevels()[1:], "not measured", "yes", "not measured", "0.996"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ts := evaluate(&Results{Levels: c.levels})

@@ -324,7 +324,7 @@ func replicaTargets(ps []*pair) []Target {
 			t1.Got, t1.Met = fmt.Sprintf("%.2f (%.1f µs / %.1f µs)", with/without, with, without), boolp(with <= without/10)
 		}
 		if v, ok := replicaReadsPerReq(p.replica); ok {
-			t2.Got, t2.Met = fmt.Sprintf("%.2f", v), boolp(v >= 0.95)
+			t2.Got, t2.Met = fmt.Sprintf("%.3f", v), boolp(v >= 0.95)
 		}
 	}
 	return []Target{t1, t2}
