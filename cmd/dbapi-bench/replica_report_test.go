@@ -162,6 +162,7 @@ func TestGeneratedReplica(t *testing.T) {
 	for _, want := range []string{
 		"Database profile: **replica**: a MariaDB primary and one replica of the benchmark's own",
 		"Read replica: dbapi + replica is a third dbapi process",
+		"and the database (the primary and the replica) share these CPUs",
 		"| get | closed | 32 | 3000 | 3300 | **1.10** |",
 	} {
 		if !strings.Contains(md, want) {

@@ -625,8 +625,9 @@ func generated(r *Results, chart string) string {
 		syncBinlog = ", sync_binlog=" + m.SyncBinlog
 	}
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s%s). "+
-		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database share these CPUs.\n\n",
-		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, syncBinlog, r.Settings["nats"])
+		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database%s share these CPUs.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, syncBinlog, r.Settings["nats"],
+		map[bool]string{true: " (the primary and the replica)"}[hasReplica(r.Levels)])
 	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, after %v s of warm-up (a quarter of it in later rounds), %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
 		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
 	if hasMode(r.Levels, modeCoalesced) {
