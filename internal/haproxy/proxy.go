@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 )
 
 // Balance is how the proxy spreads connections over its servers.
@@ -95,7 +97,7 @@ func Start(ctx context.Context, dir string, cfg Config) (*Proxy, error) {
 	if len(cfg.Backends) == 0 {
 		return nil, errors.New("haproxy: no backends")
 	}
-	ports, err := freePorts(2)
+	ports, err := freeport.Ports(2)
 	if err != nil {
 		return nil, err
 	}
@@ -294,19 +296,4 @@ func (p *Proxy) Close() error {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	return nil
-}
-
-// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
-// moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -128,7 +129,7 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	}
 	// Every port at once, each listener held until all are chosen, so
 	// that no two are the same.
-	ports, err := freePorts(4 * n)
+	ports, err := freeport.Ports(4 * n)
 	if err != nil {
 		return nil, err
 	}
@@ -462,21 +463,6 @@ func rootPool(addr string) *sql.DB {
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(2)
 	return db
-}
-
-// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
-// moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // traversable makes dir and each of its parents enterable by other users

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -76,7 +77,7 @@ type Server struct {
 // port of 127.0.0.1 that is free now, with args (server options such as
 // --innodb-buffer-pool-size=64M) after its own. It does not start it.
 func New(dir string, args ...string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -282,13 +283,3 @@ func (s *Server) Stop() error {
 
 // Kill kills the server (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() error { return s.Signal(syscall.SIGKILL, 30*time.Second) }
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
