@@ -87,16 +87,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParams$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeParamsSameAsReference$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzSameDecision$$' -fuzztime $(FUZZTIME) ./catalog
+	$(GO) test -run '^$$' -fuzz '^FuzzParamsSchema$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendValue$$' -fuzztime $(FUZZTIME) ./rowjson
 	$(GO) test -run '^$$' -fuzz '^FuzzArgs$$' -fuzztime $(FUZZTIME) ./rawsql
 
-# Benchmark (about 8 minutes on 2 cores; needs MariaDB/MySQL at
+# Benchmark (about 10 minutes on 2 cores; needs MariaDB/MySQL at
 # 127.0.0.1:3306, see BENCH_MYSQL, and mariadbd with mariadb-install-db for
-# the binlog profile). Modes: directly through database/sql, through the
-# hand-written micro service, through a dbapi process with one transaction
-# per request (DBAPI_COALESCE_MAX=1) and, for transfer, through a second
-# one with group commit at its defaults (coalesced). Two database profiles,
-# one after the other:
+# the binlog and replica profiles). Modes: directly through database/sql,
+# through the hand-written micro service, through a dbapi process with one
+# transaction per request (DBAPI_COALESCE_MAX=1) and, for transfer, through
+# a second one with group commit at its defaults (coalesced). Three
+# database profiles, one after the other:
 #  - default, on the server BENCH_MYSQL names: transfer, get and batch at
 #    1 to 512 clients (closed loop) and at 50% and 90% of the best dbapi
 #    throughput (open loop), then 10,000 requests at once; 7 levels of 9
@@ -104,18 +105,26 @@ fuzz:
 #    quarter of it in later rounds): about 5 minutes;
 #  - binlog, on a mariadbd the benchmark starts and removes (binary log
 #    synced at each commit, where commits cost most): transfer only, the
-#    same levels and rounds: about 2.5 minutes.
-# Writes results.json, chart.png and RESULTS.md into bench/out and
-# bench/out/binlog (untracked); `make bench UPDATE=1` writes the committed
-# reports in bench/ and bench/binlog instead (their generated part only).
-# BENCH_PROFILES=default (or binlog) runs one profile only. More flags,
-# passed to both runs: BENCHFLAGS="-h".
+#    same levels and rounds: about 2.5 minutes;
+#  - replica, on a MariaDB primary and one GTID replica the benchmark
+#    starts and removes: get and transfer at 1, 32 and 128 clients, the
+#    same rounds, direct and dbapi on the primary against dbapi with the
+#    replica as DBAPI_MYSQL_REPLICA_DSN (mode replica: reads run there,
+#    writes read their position after COMMIT), with the CPU per request of
+#    the primary and of the replica: about 2 minutes.
+# Writes results.json, chart.png and RESULTS.md into bench/out,
+# bench/out/binlog and bench/out/replica (untracked); `make bench UPDATE=1`
+# writes the committed reports in bench/, bench/binlog and bench/replica
+# instead (their generated part only). BENCH_PROFILES=default (or binlog,
+# or replica, or two of them) runs those profiles only. More flags, passed
+# to every run: BENCHFLAGS="-h".
 BENCH_MYSQL    ?= root@tcp(127.0.0.1:3306)/dbapi_bench
 BENCHFLAGS     ?=
 UPDATE         ?=
 BENCH_OUT      ?= $(if $(UPDATE),bench,bench/out)
-BENCH_PROFILES ?= default binlog
+BENCH_PROFILES ?= default binlog replica
 BENCH_LEVELS   := -clients 1,8,32,128,512 -rates 50%,90% -duration 4s -warmup 500ms -rounds 4
+BENCH_REPLICA  := -clients 1,32,128 -duration 4s -warmup 500ms -rounds 4 -modes direct,service,replica
 bench:
 	$(GO) build -o $(BIN)/bank ./examples/bank
 	cd $(BENCH_MOD) && $(GO) build -o $(abspath $(BIN))/dbapi-bench .
@@ -127,22 +136,30 @@ ifneq ($(filter binlog,$(BENCH_PROFILES)),)
 	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -mysqld binlog -workloads transfer \
 		$(BENCH_LEVELS) -out $(BENCH_OUT)/binlog $(BENCHFLAGS)
 endif
+ifneq ($(filter replica,$(BENCH_PROFILES)),)
+	$(BIN)/dbapi-bench -dbapi $(BIN)/bank -mysql '$(BENCH_MYSQL)' -mysqld replica -workloads get,transfer \
+		$(BENCH_REPLICA) -out $(BENCH_OUT)/replica $(BENCHFLAGS)
+endif
 
 # The fault suite, long version (minutes): the bank example as real
 # processes against a mariadbd and a NATS server of the suite's own, under
 # load, through every fault in faults/; every request is checked against
 # the database. Needs mariadbd and mariadb-install-db; touches no other
 # server. Then the same on a 3-node NATS cluster (nats-server processes
-# built from go.mod's version; TestNATSClusterFaults), and with a read
-# replica (a MariaDB primary and a GTID replica; TestReplicaFaults).
-# Writes and prints the tables (make faults FAULTS_OUT=bench/faults.md to
-# keep them elsewhere; the cluster's is FAULTS_OUT with -natscluster
-# before .md, the replica's with -replica).
+# built from go.mod's version; TestNATSClusterFaults), on a 3-node
+# MariaDB Galera cluster with HAProxy (TestGaleraFaults; needs galera-4,
+# rsync and haproxy), and with a read replica (a MariaDB primary and a
+# GTID replica; TestReplicaFaults). Writes and prints the tables (make
+# faults FAULTS_OUT=bench/faults.md to keep them elsewhere; the NATS
+# cluster's is FAULTS_OUT with -natscluster before .md, the replica's with
+# -replica, Galera's FAULTS_GALERA_OUT).
 # make test runs the short version.
 FAULTS_OUT ?= faults/out/faults.md
+FAULTS_GALERA_OUT ?= $(FAULTS_OUT:.md=-galera.md)
 faults:
-	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) $(GO) test -count=1 -timeout 30m -run '^(TestFaults|TestNATSClusterFaults|TestReplicaFaults)$$' ./faults/
-	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md) $(FAULTS_OUT:.md=-replica.md)
+	DBAPI_FAULTS=full DBAPI_FAULTS_OUT=$(abspath $(FAULTS_OUT)) DBAPI_FAULTS_GALERA_OUT=$(abspath $(FAULTS_GALERA_OUT)) \
+		$(GO) test -count=1 -timeout 60m -run '^(TestFaults|TestNATSClusterFaults|TestGaleraFaults|TestReplicaFaults)$$' ./faults/
+	@cat $(FAULTS_OUT) $(FAULTS_OUT:.md=-natscluster.md) $(FAULTS_GALERA_OUT) $(FAULTS_OUT:.md=-replica.md)
 
 clean:
 	rm -rf $(BIN)

@@ -1,8 +1,13 @@
 package dbapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/dbapi-dev/dbapi/protocol"
 
 	"github.com/invopop/jsonschema"
 )
@@ -35,6 +40,9 @@ func (k ResultKind) Schema() json.RawMessage {
 	return json.RawMessage(`{}`)
 }
 
+// codeRE is the form of an error code: lower_snake_case.
+var codeRE = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
 // anyObject is the parameters schema of an operation that does not
 // describe its parameters.
 var anyObject = json.RawMessage(`{"type":"object"}`)
@@ -57,11 +65,60 @@ func (op Operation) ResultSchemaOrKind() json.RawMessage {
 	return op.ResultSchema
 }
 
+// ErrorDoc is an operation's own error as clients see it described: its
+// code, the status and retryable flag its kind gives it, and when it
+// happens.
+type ErrorDoc struct {
+	Code      string `json:"code"`
+	Status    int    `json:"status"`
+	Retryable bool   `json:"retryable"`
+	Message   string `json:"message"`
+}
+
+// ErrorDocs returns op.Errors with the status and retryable flag of each
+// (from protocol's table, by kind), in op.Errors' order.
+func (op Operation) ErrorDocs() []ErrorDoc {
+	out := make([]ErrorDoc, len(op.Errors))
+	for i, e := range op.Errors {
+		row := protocol.Lookup(e.Kind, e.Code)
+		out[i] = ErrorDoc{Code: e.Code, Status: row.Status, Retryable: row.Retryable, Message: e.Message}
+	}
+	return out
+}
+
+// ErrorsJSON returns op.ErrorDocs() as a JSON array (as the endpoint
+// metadata carries it), or "" when the operation lists no errors.
+func (op Operation) ErrorsJSON() string {
+	if len(op.Errors) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(op.ErrorDocs()); err != nil {
+		panic(fmt.Sprintf("dbapi: errors of %s: %v", op.Name, err)) // plain values always encode
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 func (op Operation) validDescription() error {
 	switch op.Result {
 	case "", ResultOne, ResultMany, ResultExec:
 	default:
 		return fmt.Errorf("operation %q: result kind %q: want one, many or exec", op.Name, op.Result)
+	}
+	seen := map[string]bool{}
+	for _, e := range op.Errors {
+		if !codeRE.MatchString(e.Code) {
+			return fmt.Errorf("operation %q: error code %q: want lower_snake_case", op.Name, e.Code)
+		}
+		if seen[e.Code] {
+			return fmt.Errorf("operation %q: error code %q is listed twice", op.Name, e.Code)
+		}
+		seen[e.Code] = true
+		if protocol.Lookup(e.Kind, "").Kind != e.Kind {
+			return fmt.Errorf("operation %q: error %q has kind %q, which the error table does not know", op.Name, e.Code, e.Kind)
+		}
 	}
 	for what, s := range map[string]json.RawMessage{"Params": op.Params, "ResultSchema": op.ResultSchema} {
 		if s == nil {

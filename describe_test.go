@@ -36,6 +36,10 @@ func TestOperationDescription(t *testing.T) {
 		{"params not JSON", dbapi.Operation{Name: "a.b", Run: run, Params: json.RawMessage(`{`)}, "Params is not JSON"},
 		{"params not an object", dbapi.Operation{Name: "a.b", Run: run, Params: json.RawMessage(`true`)}, "Params is not a JSON Schema object"},
 		{"result schema not an object", dbapi.Operation{Name: "a.b", Run: run, ResultSchema: json.RawMessage(`[]`)}, "ResultSchema is not"},
+		{"own errors", dbapi.Operation{Name: "a.b", Run: run, Errors: []dbapi.OperationError{{Kind: dbapi.ECONFLICT, Code: "no_copies_left"}, {Kind: dbapi.ENOTFOUND, Code: "x2"}}}, ""},
+		{"error code not snake case", dbapi.Operation{Name: "a.b", Run: run, Errors: []dbapi.OperationError{{Kind: dbapi.ECONFLICT, Code: "NoCopies"}}}, `error code "NoCopies": want lower_snake_case`},
+		{"error code twice", dbapi.Operation{Name: "a.b", Run: run, Errors: []dbapi.OperationError{{Kind: dbapi.ECONFLICT, Code: "x"}, {Kind: dbapi.EINVALID, Code: "x"}}}, `error code "x" is listed twice`},
+		{"error of no kind", dbapi.Operation{Name: "a.b", Run: run, Errors: []dbapi.OperationError{{Kind: "bad", Code: "x"}}}, `kind "bad"`},
 	}
 	for _, tt := range tests {
 		err := tt.op.Validate()
@@ -49,6 +53,13 @@ func TestOperationDescription(t *testing.T) {
 	}
 	if string(op.ResultSchemaOrKind()) != string(dbapi.ResultExec.Schema()) {
 		t.Errorf("result schema of an exec: %s", op.ResultSchemaOrKind())
+	}
+	op.Errors = []dbapi.OperationError{{Kind: dbapi.ECONFLICT, Code: "no_copies_left", Message: "none <left> & gone"}, {Kind: dbapi.EUNAVAILABLE, Code: "busy"}}
+	if got := op.ErrorsJSON(); got != `[{"code":"no_copies_left","status":409,"retryable":false,"message":"none <left> & gone"},{"code":"busy","status":503,"retryable":true,"message":""}]` {
+		t.Errorf("ErrorsJSON: %s", got)
+	}
+	if got := (dbapi.Operation{}).ErrorsJSON(); got != "" {
+		t.Errorf("ErrorsJSON without errors: %q", got)
 	}
 	for _, k := range []dbapi.ResultKind{"", dbapi.ResultOne, dbapi.ResultMany, dbapi.ResultExec} {
 		if !json.Valid(k.Schema()) {

@@ -70,6 +70,24 @@ type Operation struct {
 	// ResultSchema is the JSON Schema of the reply; nil means the general
 	// shape of Result.
 	ResultSchema json.RawMessage
+	// Errors lists the errors of the operation's own (codes beyond the
+	// service's error table, such as "insufficient_funds") that it may
+	// answer with, for clients: `dbapi describe` and the endpoint's
+	// metadata show them, so that clients can switch on their codes. It
+	// describes; Run still decides what to return.
+	Errors []OperationError
+}
+
+// OperationError describes an error an operation may answer with.
+type OperationError struct {
+	// Kind is the error's kind (EINVALID, ENOTFOUND, ECONFLICT, ...),
+	// which decides its status and retryable flag.
+	Kind string
+	// Code is the error body's code, lower_snake_case.
+	Code string
+	// Message says when it happens (for a declared operation, the message
+	// as written, with its :name placeholders).
+	Message string
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)

@@ -1,9 +1,11 @@
 package asyncapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +34,30 @@ type Service struct {
 	// (only their names, descriptions and schemas are read).
 	Endpoints []dbapi.Operation
 	Contract  Contract
+	// Durable, when set, describes the durable path as well (JetStream).
+	Durable *Durable
+}
+
+// Durable describes the durable path: for each endpoint, a subject
+// Prefix + ".durable." + its name that a client publishes to with a
+// JetStream publish; the stream's ack; the outcome, published to the
+// subject the request's reply header names.
+type Durable struct {
+	// Stream is the JetStream stream that keeps durable requests.
+	Stream string
+	// RequestHeaders may be sent with a durable request (such as
+	// Nats-Msg-Id and Dbapi-Reply-To).
+	RequestHeaders []Header
+	// ReplyToHeader names the header whose subject the outcome is
+	// published to.
+	ReplyToHeader string
+	// Ack is the JSON Schema of the stream's ack of a publish.
+	Ack json.RawMessage
+	// Description says what the path guarantees, for the document.
+	Description string
+	// Skip names endpoints that have no durable subject (the outcome
+	// endpoint itself).
+	Skip []string
 }
 
 // Contract is the wire contract every endpoint shares.
@@ -114,11 +140,13 @@ type operation struct {
 	Summary     string         `json:"summary,omitempty"`
 	Description string         `json:"description,omitempty"`
 	Messages    []ref          `json:"messages"`
-	Reply       reply          `json:"reply"`
+	Reply       *reply         `json:"reply,omitempty"`
 	Bindings    map[string]any `json:"bindings,omitempty"`
 	ReadOnly    bool           `json:"x-dbapi-read-only"`
 	Coalesce    bool           `json:"x-dbapi-coalesce,omitempty"`
 	Timeout     string         `json:"x-dbapi-timeout,omitempty"`
+	// ErrorCodes are the operation's own error codes, beyond the table.
+	ErrorCodes []errorCode `json:"x-dbapi-error-codes,omitempty"`
 }
 
 type reply struct {
@@ -175,12 +203,17 @@ func build(s Service) (*document, error) {
 			Description: "NATS request-reply: publish a request on an endpoint's subject with a reply subject, read one reply."}}
 	}
 
-	errMsgs, err := errorMessages(s.Contract)
+	byStatus, err := tableByStatus(s.Contract)
 	if err != nil {
 		return nil, err
 	}
-	for id, m := range errMsgs {
-		d.Components.Messages[id] = m
+	errHeaders := map[int]json.RawMessage{}
+	for status := range byStatus {
+		if errHeaders[status], err = errorHeaders(s.Contract, status); err != nil {
+			return nil, err
+		}
+		id := "error." + strconv.Itoa(status)
+		d.Components.Messages[id] = errorMessage(id, status, byStatus[status], nil, errHeaders[status], s.Contract.ErrorBody)
 	}
 	requestHeaders, err := headersSchema(s.Contract.RequestHeaders)
 	if err != nil {
@@ -192,6 +225,7 @@ func build(s Service) (*document, error) {
 	}
 
 	seen := map[string]bool{}
+	replies := map[string]map[string]ref{} // the reply messages of each endpoint, by id
 	for _, op := range s.Endpoints {
 		if seen[op.Name] {
 			return nil, fmt.Errorf("asyncapi: endpoint %q is listed twice", op.Name)
@@ -235,12 +269,38 @@ func build(s Service) (*document, error) {
 			Description: op.Description,
 			Messages:    map[string]ref{"request": {"#/components/messages/" + reqMsg}},
 		}
-		replyMsgs := map[string]ref{"result": {"#/components/messages/" + okMsg}}
-		replyRefs := []ref{{"#/channels/" + replyID + "/messages/result"}}
-		for _, id := range sortedKeys(errMsgs) {
-			replyMsgs[id] = ref{"#/components/messages/" + id}
-			replyRefs = append(replyRefs, ref{"#/channels/" + replyID + "/messages/" + id})
+
+		// The operation's own codes join the error message of their
+		// status: a message of the operation's own for each such status.
+		own, ownByStatus, err := ownErrors(op)
+		if err != nil {
+			return nil, err
 		}
+		replyMsgs := map[string]ref{"result": {"#/components/messages/" + okMsg}}
+		statuses := sortedKeys(byStatus)
+		for status := range ownByStatus {
+			if _, ok := byStatus[status]; !ok {
+				statuses = append(statuses, status)
+			}
+		}
+		sort.Ints(statuses)
+		for _, status := range statuses {
+			id := "error." + strconv.Itoa(status)
+			if mine := ownByStatus[status]; len(mine) > 0 {
+				headers := errHeaders[status]
+				if headers == nil {
+					if headers, err = errorHeaders(s.Contract, status); err != nil {
+						return nil, err
+					}
+				}
+				msgID := op.Name + "." + id
+				d.Components.Messages[msgID] = errorMessage(msgID, status, byStatus[status], mine, headers, s.Contract.ErrorBody)
+				replyMsgs[id] = ref{"#/components/messages/" + msgID}
+				continue
+			}
+			replyMsgs[id] = ref{"#/components/messages/" + id}
+		}
+		replies[op.Name] = replyMsgs
 		d.Channels[replyID] = channel{
 			Description: "The reply to " + op.Name + ", on the request's reply subject (an inbox the requester chose).",
 			Messages:    replyMsgs,
@@ -250,11 +310,12 @@ func build(s Service) (*document, error) {
 			Channel:     ref{"#/channels/" + op.Name},
 			Title:       op.Name,
 			Summary:     op.Description,
-			Description: "Runs as one database transaction that commits before the reply.",
+			Description: "Runs as one database transaction that commits before the reply." + ownTable(own),
 			Messages:    []ref{{"#/channels/" + op.Name + "/messages/request"}},
-			Reply:       reply{Channel: ref{"#/channels/" + replyID}, Messages: replyRefs},
+			Reply:       &reply{Channel: ref{"#/channels/" + replyID}, Messages: channelRefs(replyID, replyMsgs)},
 			ReadOnly:    op.ReadOnly,
 			Coalesce:    op.Coalesce,
+			ErrorCodes:  own,
 		}
 		if op.Timeout > 0 {
 			o.Timeout = op.Timeout.String()
@@ -264,7 +325,139 @@ func build(s Service) (*document, error) {
 		}
 		d.Operations[op.Name] = o
 	}
+	if s.Durable != nil {
+		if err := describeDurable(d, s, replies); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// channelRefs returns references to a channel's messages, the result
+// first, then the rest by id.
+func channelRefs(channelID string, msgs map[string]ref) []ref {
+	ids := sortedKeys(msgs)
+	sort.SliceStable(ids, func(i, j int) bool { return ids[i] == "result" && ids[j] != "result" })
+	out := make([]ref, len(ids))
+	for i, id := range ids {
+		out[i] = ref{"#/channels/" + channelID + "/messages/" + id}
+	}
+	return out
+}
+
+// ownErrors returns an operation's own error codes, in its order and by
+// status.
+func ownErrors(op dbapi.Operation) ([]errorCode, map[int][]errorCode, error) {
+	docs := op.ErrorDocs()
+	if len(docs) == 0 {
+		return nil, nil, nil
+	}
+	all := make([]errorCode, len(docs))
+	byStatus := map[int][]errorCode{}
+	for i, e := range docs {
+		if e.Status < 400 || e.Status > 599 || e.Code == "" {
+			return nil, nil, fmt.Errorf("asyncapi: %s: error code %q has status %d", op.Name, e.Code, e.Status)
+		}
+		all[i] = errorCode{Code: e.Code, Status: e.Status, Retryable: e.Retryable, Description: e.Message}
+		byStatus[e.Status] = append(byStatus[e.Status], all[i])
+	}
+	return all, byStatus, nil
+}
+
+// ownTable describes an operation's own error codes in Markdown.
+func ownTable(own []errorCode) string {
+	if len(own) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n\nErrors of its own (beyond the service's table; also in x-dbapi-error-codes):\n\n| code | status | retryable | message |\n|---|---|---|---|\n")
+	for _, e := range own {
+		fmt.Fprintf(&b, "| `%s` | %d | %v | %s |\n", e.Code, e.Status, e.Retryable, strings.ReplaceAll(e.Description, "|", `\|`))
+	}
+	return b.String()
+}
+
+// describeDurable adds the durable path: for each endpoint, the subject a
+// client publishes to, the stream's ack, and the outcome sent to the
+// request's reply header.
+func describeDurable(d *document, s Service, replies map[string]map[string]ref) error {
+	du := s.Durable
+	if du.Stream == "" || du.ReplyToHeader == "" {
+		return fmt.Errorf("asyncapi: the durable path needs a stream and a reply header")
+	}
+	if err := checkSchema("durable ack", du.Ack); err != nil {
+		return err
+	}
+	headers, err := headersSchema(du.RequestHeaders)
+	if err != nil {
+		return err
+	}
+	const ackID = "durable.ack"
+	d.Components.Messages[ackID] = message{
+		Name:        ackID,
+		Title:       "stream ack",
+		Description: "JetStream's ack of the publish, sent by the NATS server (not by dbapi) once stream " + du.Stream + " stored the request: from then on the request will run. duplicate is true when the stream already held a message with the same Nats-Msg-Id.",
+		ContentType: "application/json",
+		Payload:     du.Ack,
+	}
+	skip := map[string]bool{}
+	for _, name := range du.Skip {
+		skip[name] = true
+	}
+	for _, op := range s.Endpoints {
+		if skip[op.Name] {
+			continue
+		}
+		name := "durable." + op.Name
+		subject := s.Prefix + "." + name
+		reqMsg := op.Name + ".durable.request"
+		d.Components.Messages[reqMsg] = message{
+			Name:        reqMsg,
+			Title:       op.Name + " durable request",
+			Summary:     op.Description,
+			Description: "The parameters, as in request-reply; published with a JetStream publish to stream " + du.Stream + ".",
+			ContentType: "application/json",
+			Headers:     headers,
+			Payload:     op.ParamsSchema(),
+		}
+		d.Channels[name] = channel{
+			Address:     &subject,
+			Title:       op.Name + " (durable)",
+			Description: du.Description,
+			Messages:    map[string]ref{"request": {"#/components/messages/" + reqMsg}},
+		}
+		ackChannel := name + ".ack"
+		d.Channels[ackChannel] = channel{
+			Description: "The stream's ack of a durable " + op.Name + " request, on the publisher's inbox.",
+			Messages:    map[string]ref{"ack": {"#/components/messages/" + ackID}},
+		}
+		d.Operations[name] = operation{
+			Action:      "receive",
+			Channel:     ref{"#/channels/" + name},
+			Title:       op.Name + " (durable)",
+			Summary:     op.Description,
+			Description: du.Description,
+			Messages:    []ref{{"#/channels/" + name + "/messages/request"}},
+			Reply:       &reply{Channel: ref{"#/channels/" + ackChannel}, Messages: []ref{{"#/channels/" + ackChannel + "/messages/ack"}}},
+			ReadOnly:    op.ReadOnly,
+			Coalesce:    op.Coalesce,
+		}
+		outcome := name + ".outcome"
+		d.Channels[outcome] = channel{
+			Description: "The outcome of a durable " + op.Name + " request, published to the subject its " + du.ReplyToHeader +
+				" header names (when it has one): the headers and body of the request-reply answer.",
+			Messages: replies[op.Name],
+		}
+		d.Operations[outcome] = operation{
+			Action:      "send",
+			Channel:     ref{"#/channels/" + outcome},
+			Title:       op.Name + " outcome",
+			Description: "Sent once the durable request ran (or failed for good) to the subject of its " + du.ReplyToHeader + " header.",
+			Messages:    channelRefs(outcome, replies[op.Name]),
+			ReadOnly:    op.ReadOnly,
+		}
+	}
+	return nil
 }
 
 func resultWords(k dbapi.ResultKind) string {
@@ -279,8 +472,8 @@ func resultWords(k dbapi.ResultKind) string {
 	return string(k)
 }
 
-// errorMessages returns one error message per status, by id.
-func errorMessages(c Contract) (map[string]message, error) {
+// tableByStatus returns the contract's error codes by status.
+func tableByStatus(c Contract) (map[int][]ErrorCode, error) {
 	if c.StatusHeader == "" || c.MessageHeader == "" {
 		return nil, fmt.Errorf("asyncapi: the contract names no error headers")
 	}
@@ -299,41 +492,55 @@ func errorMessages(c Contract) (map[string]message, error) {
 		codes[e.Code] = true
 		byStatus[e.Status] = append(byStatus[e.Status], e)
 	}
-	out := map[string]message{}
-	for status, list := range byStatus {
+	for _, list := range byStatus {
 		sort.Slice(list, func(i, j int) bool { return list[i].Code < list[j].Code })
-		st := strconv.Itoa(status)
-		headers, err := json.Marshal(map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				c.StatusHeader:  map[string]any{"type": "string", "const": st, "description": "the status of the error, like an HTTP status"},
-				c.MessageHeader: map[string]any{"type": "string", "description": "the error's message, the same as the body's"},
-			},
-			"required": []string{c.StatusHeader, c.MessageHeader},
-		})
-		if err != nil {
-			return nil, err
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "An error reply with status %s. Codes (an operation may add its own):\n\n| code | retryable | meaning |\n|---|---|---|\n", st)
-		xs := make([]errorCode, len(list))
-		for i, e := range list {
-			fmt.Fprintf(&b, "| `%s` | %v | %s |\n", e.Code, e.Retryable, e.Description)
-			xs[i] = errorCode(e)
-		}
-		id := "error." + st
-		out[id] = message{
-			Name:        id,
-			Title:       "error " + st,
-			Description: b.String(),
-			ContentType: "application/json",
-			Headers:     headers,
-			Payload:     c.ErrorBody,
-			Status:      status,
-			Codes:       xs,
-		}
 	}
-	return out, nil
+	return byStatus, nil
+}
+
+// errorHeaders returns the JSON Schema of an error reply's headers.
+func errorHeaders(c Contract, status int) (json.RawMessage, error) {
+	st := strconv.Itoa(status)
+	return json.Marshal(map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			c.StatusHeader:  map[string]any{"type": "string", "const": st, "description": "the status of the error, like an HTTP status"},
+			c.MessageHeader: map[string]any{"type": "string", "description": "the error's message, the same as the body's"},
+		},
+		"required": []string{c.StatusHeader, c.MessageHeader},
+	})
+}
+
+// errorMessage returns the error message of one status: the table's codes
+// of that status, and an operation's own (own; none for the shared
+// message).
+func errorMessage(id string, status int, table []ErrorCode, own []errorCode, headers, body json.RawMessage) message {
+	st := strconv.Itoa(status)
+	var b strings.Builder
+	fmt.Fprintf(&b, "An error reply with status %s. Codes", st)
+	if own == nil {
+		b.WriteString(" (an operation may add its own)")
+	}
+	b.WriteString(":\n\n| code | retryable | meaning |\n|---|---|---|\n")
+	xs := make([]errorCode, 0, len(table)+len(own))
+	for _, e := range own {
+		fmt.Fprintf(&b, "| `%s` | %v | %s |\n", e.Code, e.Retryable, strings.ReplaceAll(e.Description, "|", `\|`))
+		xs = append(xs, e)
+	}
+	for _, e := range table {
+		fmt.Fprintf(&b, "| `%s` | %v | %s |\n", e.Code, e.Retryable, e.Description)
+		xs = append(xs, errorCode(e))
+	}
+	return message{
+		Name:        id,
+		Title:       "error " + st,
+		Description: b.String(),
+		ContentType: "application/json",
+		Headers:     headers,
+		Payload:     body,
+		Status:      status,
+		Codes:       xs,
+	}
 }
 
 // headersSchema returns the JSON Schema of a message's headers: an
@@ -389,11 +596,11 @@ func serverHost(urls string) (string, error) {
 	return u.Host, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out
 }

@@ -196,3 +196,97 @@ func TestWriteRefuses(t *testing.T) {
 		}
 	}
 }
+
+// An operation's own errors join its replies: in the operation's
+// x-dbapi-error-codes and in error messages of its own, listed before the
+// table's codes of their status; other operations keep the shared ones.
+func TestOwnErrors(t *testing.T) {
+	s := testService()
+	s.Endpoints[0].Errors = []dbapi.OperationError{
+		{Kind: dbapi.ECONFLICT, Code: "order_shipped", Message: "order :id has shipped"},
+		{Kind: dbapi.ENOTFOUND, Code: "no_order", Message: "no order :id | none"},
+	}
+	_, text := write(t, s)
+	var d struct {
+		Channels map[string]struct {
+			Messages map[string]struct {
+				Ref string `json:"$ref"`
+			}
+		}
+		Operations map[string]struct {
+			Description string
+			Codes       []struct {
+				Code      string
+				Status    int
+				Retryable bool
+			} `json:"x-dbapi-error-codes"`
+		}
+		Components struct {
+			Messages map[string]struct {
+				Description string
+				Codes       []struct{ Code string } `json:"x-dbapi-error-codes"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(text), &d); err != nil {
+		t.Fatal(err)
+	}
+	op := d.Operations["orders.get"]
+	if len(op.Codes) != 2 || op.Codes[0].Code != "order_shipped" || op.Codes[0].Status != 409 || op.Codes[1].Status != 404 ||
+		!strings.Contains(op.Description, "| `no_order` | 404 | false | no order :id \\| none |") {
+		t.Errorf("orders.get: %+v", op)
+	}
+	replies := d.Channels["orders.get.reply"].Messages
+	if replies["error.409"].Ref != "#/components/messages/orders.get.error.409" || replies["error.404"].Ref != "#/components/messages/orders.get.error.404" ||
+		replies["error.400"].Ref != "#/components/messages/error.400" {
+		t.Errorf("orders.get replies: %+v", replies)
+	}
+	if codes := d.Components.Messages["orders.get.error.404"].Codes; len(codes) != 2 || codes[0].Code != "no_order" || codes[1].Code != "not_found" {
+		t.Errorf("orders.get.error.404 codes: %+v", codes)
+	}
+	if d.Components.Messages["orders.get.error.409"].Description == "" {
+		t.Error("no message for the status the table lacks")
+	}
+	if replies := d.Channels["orders.purge.reply"].Messages; replies["error.404"].Ref != "#/components/messages/error.404" {
+		t.Errorf("orders.purge replies: %+v", replies)
+	}
+	if d.Operations["orders.purge"].Codes != nil {
+		t.Errorf("orders.purge has codes: %+v", d.Operations["orders.purge"].Codes)
+	}
+}
+
+// The durable path: a subject per endpoint but the skipped ones, the
+// stream's ack as its reply, and the outcome as a send operation with the
+// endpoint's replies.
+func TestDurable(t *testing.T) {
+	s := testService()
+	s.Durable = &asyncapi.Durable{
+		Stream:         "SHOP",
+		RequestHeaders: []asyncapi.Header{{Name: "Nats-Msg-Id"}, {Name: "Dbapi-Reply-To"}},
+		ReplyToHeader:  "Dbapi-Reply-To",
+		Ack:            json.RawMessage(`{"type":"object"}`),
+		Skip:           []string{"orders.purge"},
+	}
+	d, _ := write(t, s)
+	if a := d.Channels["durable.orders.get"].Address; a == nil || *a != "eu.shop.durable.orders.get" {
+		t.Errorf("durable channel: %v", a)
+	}
+	if _, ok := d.Channels["durable.orders.purge"]; ok {
+		t.Error("a skipped endpoint has a durable channel")
+	}
+	op := d.Operations["durable.orders.get"]
+	if op.Action != "receive" || op.Reply.Channel.Ref != "#/channels/durable.orders.get.ack" {
+		t.Errorf("durable operation: %+v", op)
+	}
+	out := d.Operations["durable.orders.get.outcome"]
+	if out.Action != "send" || len(d.Channels["durable.orders.get.outcome"].Messages) != len(d.Channels["orders.get.reply"].Messages) {
+		t.Errorf("outcome: %+v", out)
+	}
+	if h := d.Components.Messages["orders.get.durable.request"].Headers["properties"].(map[string]any); h["Nats-Msg-Id"] == nil || h["Dbapi-Timeout"] != nil {
+		t.Errorf("durable request headers: %v", h)
+	}
+	s.Durable.Stream = ""
+	if _, err := asyncapi.Write(s); err == nil || !strings.Contains(err.Error(), "needs a stream") {
+		t.Errorf("no stream: %v", err)
+	}
+}

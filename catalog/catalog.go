@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/rowjson"
@@ -108,6 +106,9 @@ func (d *Definition) Operation(cfg Config) dbapi.Operation {
 		Timeout:     d.Timeout,
 		Params:      d.ParamsSchema(),
 		Result:      dbapi.ResultKind(d.Result),
+		// From the database's column types once Check read them.
+		ResultSchema: d.ResultSchema(),
+		Errors:       d.operationErrors(),
 		Run: func(ctx context.Context, tx *sqlx.Tx, params json.RawMessage) (any, error) {
 			return d.run(ctx, tx, params, maxRows, cache)
 		},
@@ -137,78 +138,123 @@ func (d *Definition) singleSelect() bool {
 
 // run decodes the parameters, runs the statements on q (a transaction, or
 // the pool for a single SELECT), and returns the last one's result as JSON.
+// The first statement whose "-- rows:" rule breaks, or whose error names a
+// constraint the file maps with "-- error:", ends the run with the
+// operation's own error (and the transaction rolls back).
 func (d *Definition) run(ctx context.Context, q sqlx.ExtContext, params json.RawMessage, maxRows int, cache *rowjson.Cache) (json.RawMessage, error) {
 	vals, err := d.DecodeParams(params)
 	if err != nil {
 		return nil, err
 	}
 	last := len(d.Statements) - 1
-	for _, st := range d.Statements[:last] {
-		if _, err := q.ExecContext(ctx, st.SQL, st.args(vals)...); err != nil {
-			return nil, d.wrap(st, err)
+	for i := range d.Statements[:last] {
+		if err := d.runOne(ctx, q, &d.Statements[i], vals); err != nil {
+			return nil, err
 		}
 	}
-	st := d.Statements[last]
+	st := &d.Statements[last]
 	if d.Result == ResultExec {
 		res, err := q.ExecContext(ctx, st.SQL, st.args(vals)...)
 		if err != nil {
-			return nil, d.wrap(st, err)
+			return nil, d.statementError(st, err, vals)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return nil, d.wrap(st, err)
+			return nil, d.wrap(*st, err)
+		}
+		if st.Rows != nil && !st.Rows.holds(n) {
+			return nil, d.failure(&st.Rows.Else, vals, nil)
 		}
 		if n == 0 && d.NotFoundIfNoRows {
-			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", expand(d.NotFound, vals))
 		}
 		id, err := res.LastInsertId()
 		if err != nil {
-			return nil, d.wrap(st, err)
+			return nil, d.wrap(*st, err)
 		}
 		return execResult(n, id), nil
 	}
 	rows, err := q.QueryContext(ctx, st.SQL, st.args(vals)...)
 	if err != nil {
-		return nil, d.wrap(st, err)
+		return nil, d.statementError(st, err, vals)
 	}
 	opts := rowjson.Options{JSON: d.JSON, Cache: cache}
 	var out json.RawMessage
 	if d.Result == ResultOne {
 		out, err = rowjson.One(rows, opts)
 		switch {
+		case st.Rows != nil && (errors.Is(err, sql.ErrNoRows) || errors.Is(err, rowjson.ErrMultipleRows)):
+			return nil, d.failure(&st.Rows.Else, vals, nil)
 		case errors.Is(err, sql.ErrNoRows):
-			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", d.notFound(vals))
+			return nil, dbapi.CodeErrorf(dbapi.ENOTFOUND, "not_found", "%s", expand(d.NotFound, vals))
 		case errors.Is(err, rowjson.ErrMultipleRows):
-			return nil, &dbapi.Error{Kind: dbapi.ECONFLICT, Code: "multiple_rows", Err: d.wrap(st, err),
+			return nil, &dbapi.Error{Kind: dbapi.ECONFLICT, Code: "multiple_rows", Err: d.wrap(*st, err),
 				Message: fmt.Sprintf("%s is declared to return one row, but the parameters match more than one", d.Name)}
 		}
 	} else {
-		opts.MaxRows = maxRows
+		var n int
+		opts.MaxRows, opts.Count = maxRows, &n
 		out, err = rowjson.Rows(rows, opts)
+		if err == nil && st.Rows != nil && !st.Rows.holds(int64(n)) {
+			return nil, d.failure(&st.Rows.Else, vals, nil)
+		}
 	}
 	if err != nil {
-		return nil, d.wrap(st, err)
+		return nil, d.statementError(st, err, vals)
 	}
 	return out, nil
 }
 
-// notFound returns the not-found message with each :name replaced by the
-// parameter's value (strings cut to 64 bytes).
-func (d *Definition) notFound(vals map[string]any) string {
-	return notFoundRefRE.ReplaceAllStringFunc(d.NotFound, func(ref string) string {
-		switch v := vals[ref[1:]].(type) {
-		case nil:
-			return "null"
-		case string:
-			return truncate(v)
-		case []byte:
-			return truncate(base64.StdEncoding.EncodeToString(v))
-		case time.Time:
-			return v.Format(time.RFC3339Nano)
-		default:
-			return fmt.Sprint(v)
+// runOne runs a statement before the last, and checks its "-- rows:"
+// rule: the rows a query returns, or the rows a write changed.
+func (d *Definition) runOne(ctx context.Context, q sqlx.ExtContext, st *Statement, vals map[string]any) error {
+	if st.Rows != nil && returnsRows(*st) {
+		rows, err := q.QueryContext(ctx, st.SQL, st.args(vals)...)
+		if err != nil {
+			return d.statementError(st, err, vals)
 		}
-	})
+		var n int64
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return d.statementError(st, err, vals)
+		}
+		if err := rows.Close(); err != nil {
+			return d.statementError(st, err, vals)
+		}
+		if !st.Rows.holds(n) {
+			return d.failure(&st.Rows.Else, vals, nil)
+		}
+		return nil
+	}
+	res, err := q.ExecContext(ctx, st.SQL, st.args(vals)...)
+	if err != nil {
+		return d.statementError(st, err, vals)
+	}
+	if st.Rows == nil {
+		return nil
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return d.wrap(*st, err)
+	}
+	if !st.Rows.holds(n) {
+		return d.failure(&st.Rows.Else, vals, nil)
+	}
+	return nil
+}
+
+// statementError returns the operation's own error for a statement error
+// that names a constraint the file maps, else the error with where the
+// statement is declared.
+func (d *Definition) statementError(st *Statement, err error, vals map[string]any) error {
+	err = d.wrap(*st, err)
+	if mapped := d.mapConstraint(err, vals); mapped != nil {
+		return mapped
+	}
+	return err
 }
 
 // wrap adds where a statement is declared to an error, for the logs;

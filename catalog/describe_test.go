@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -80,14 +81,36 @@ func TestParamsSchemaOfList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"properties":{` +
-		`"after":{"anyOf":[{"anyOf":[{"type":"integer"},{"type":"string","pattern":"^-?[0-9]+$"}]},{"type":"null"}],"description":"int: an integer"},` +
-		`"limit":{"anyOf":[{"type":"integer","maximum":1000,"minimum":1},{"type":"string","pattern":"^-?[0-9]+$"}],"description":"int: an integer","default":100}},` +
-		`"additionalProperties":false,"type":"object"}`
-	if got := string(d.ParamsSchema()); got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
+	var got struct {
+		Type                 string
+		AdditionalProperties bool
+		Required             []string
+		Properties           map[string]struct {
+			AnyOf []struct {
+				Type             string
+				Minimum, Maximum json.Number
+				Pattern          string
+				AllOf            []struct{ Pattern string }
+			}
+			Default     json.RawMessage
+			Description string
+		}
 	}
-	if op := d.Operation(Config{}); string(op.Params) != want || op.Result != "many" {
+	if err := json.Unmarshal(d.ParamsSchema(), &got); err != nil {
+		t.Fatal(err)
+	}
+	limit := got.Properties["limit"]
+	if got.Type != "object" || got.AdditionalProperties || len(got.Required) != 0 || len(limit.AnyOf) != 2 ||
+		limit.AnyOf[0].Type != "integer" || limit.AnyOf[0].Minimum != "1" || limit.AnyOf[0].Maximum != "1000" ||
+		limit.AnyOf[1].Type != "string" || limit.AnyOf[1].Pattern != "^-?[0-9]+$" || len(limit.AnyOf[1].AllOf) != 2 ||
+		string(limit.Default) != "100" || limit.Description != "int: an integer; from 1 to 1000, as a JSON integer or a string of digits" {
+		t.Errorf("limit: %+v", got)
+	}
+	after := got.Properties["after"]
+	if len(after.AnyOf) != 2 || after.AnyOf[1].Type != "null" {
+		t.Errorf("after is not nullable: %+v", after)
+	}
+	if op := d.Operation(Config{}); string(op.Params) != string(d.ParamsSchema()) || op.Result != "many" {
 		t.Errorf("operation: params %s, result %q", op.Params, op.Result)
 	}
 }

@@ -47,6 +47,13 @@
 //	coalesce     optional: true | false (default false). Requests of the
 //	             operation that wait at the same time may share one
 //	             transaction, one SAVEPOINT each (dbapi.Operation.Coalesce)
+//	error        optional, repeatable: "<constraint> <status> <code>
+//	             <message>" maps a named constraint to an error of the
+//	             operation's own (see Domain errors)
+//
+// A line "-- rows: ..." is no header line but belongs directly above a
+// statement (see Domain errors); the one of the first statement may
+// follow the header.
 //
 // # Parameters
 //
@@ -73,7 +80,15 @@
 // a dbapi EINVALID error that names the field and never echoes its value.
 //
 // The parameters are published to clients as a JSON Schema
-// (Definition.ParamsSchema, the operation's Params).
+// (Definition.ParamsSchema, the operation's Params) that accepts exactly
+// the bodies DecodeParams accepts, but for what no JSON Schema can say: an
+// int written 1.0 or 1e2 (integers to a schema), a name given twice, text
+// that is not UTF-8 or holds a lone surrogate, an empty body (read as {}).
+// Bounds of numbers written as strings, the digits of decimal(p,s), the
+// 64-bit range of an int, canonical base64 and the size of bytes(n), and
+// the RFC 3339 form of a time are patterns of the schema (bounds.go).
+// TestParamsSchemaAcceptsWhatTheDecoderAccepts and FuzzParamsSchema hold
+// the two to each other.
 //
 // # SQL
 //
@@ -106,6 +121,35 @@
 //	      error with code result_too_large
 //	exec  {"rows_affected":n,"last_insert_id":n}
 //
+// The result schema (Definition.ResultSchema, the operation's
+// ResultSchema) comes from the database: Check runs the last statement of
+// a one or many result once, with sample values, in a transaction it
+// rolls back, and keeps its column types (Definition.Columns, through
+// rowjson.RowSchema). Where they cannot be known (the last statement is
+// no SELECT, or fails with the sample values), the schema is the kind's
+// general one and says why.
+//
 // A statement's database error (duplicate key, foreign key, deadlock …)
-// is returned as is, for txrunner to classify and retry.
+// is returned as is, for txrunner to classify and retry, unless the file
+// maps it.
+//
+// # Domain errors
+//
+//	-- error: chk_books_copies 409 no_copies_left no copies left of book :book
+//	-- rows: 1 else 404 not_lent loan :loan is not out
+//
+// An "-- error:" line maps a named constraint (a CHECK, a UNIQUE or
+// PRIMARY key, a FOREIGN KEY; txrunner.Constraint reads the name from the
+// server's error) that any statement breaks to an error of the
+// operation's own. A "-- rows:" line directly above a statement requires
+// exactly n rows (">=n": at least n), returned by a SELECT (WITH, VALUES,
+// TABLE) or changed by any other statement. The first broken rule ends
+// the run with its error, and the transaction rolls back. The status is
+// 400, 404 or 409 (dbapi EINVALID, ENOTFOUND, ECONFLICT: never
+// retryable); the code lower_snake_case, and a code of protocol's table
+// only with its status and never a retryable one; each :name in the
+// message is the request's value of that parameter. Definition.Failures
+// lists them, and the operation's Errors carries them to describe and
+// the endpoint metadata. Check reports a mapped constraint that the
+// database does not have.
 package catalog

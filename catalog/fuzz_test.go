@@ -34,6 +34,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(everythingSQL))
+	f.Add([]byte(lendFile))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		d, err := Parse("f.sql", src)
 		if err != nil {
@@ -65,6 +66,26 @@ func FuzzParse(f *testing.F) {
 			if !used[p.Name] {
 				t.Fatalf("parameter %q is declared but not used", p.Name)
 			}
+		}
+		// Domain errors: a status of the three, a code of the form, one
+		// status per code, each :name declared.
+		status := map[string]int{}
+		for _, f := range d.Failures() {
+			if failureStatuses[f.Status] != f.Kind || f.Kind == "" || !codeRE.MatchString(f.Code) || f.Message == "" {
+				t.Fatalf("accepted a bad domain error %+v", f)
+			}
+			if s, ok := status[f.Code]; ok && s != f.Status {
+				t.Fatalf("code %s with statuses %d and %d", f.Code, s, f.Status)
+			}
+			status[f.Code] = f.Status
+			for _, m := range notFoundRefRE.FindAllStringSubmatch(f.Message, -1) {
+				if d.param(m[1]) == nil {
+					t.Fatalf("message %q names undeclared :%s", f.Message, m[1])
+				}
+			}
+		}
+		if err := d.Operation(Config{}).Validate(); err != nil {
+			t.Fatalf("accepted a file whose operation does not validate: %v", err)
 		}
 	})
 }

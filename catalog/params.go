@@ -87,6 +87,35 @@ func isDate(s string) bool {
 	return len(s) == 10 && digits(s[0:4]) && s[4] == '-' && digits(s[5:7]) && s[7] == '-' && digits(s[8:10])
 }
 
+// twoDigits reports whether s is two digits at most max.
+func twoDigits(s, max string) bool { return len(s) == 2 && digits(s) && s <= max }
+
+// isTime matches timePattern: RFC 3339 with an upper-case T and Z, a
+// point before the fraction, hours, minutes and seconds in range (no leap
+// second) and an offset in range. time.Parse alone takes more (a comma
+// before the fraction, a one-digit hour, an offset of +24:00).
+func isTime(s string) bool {
+	if len(s) < 20 || !isDate(s[:10]) || s[10] != 'T' || !twoDigits(s[11:13], "23") || s[13] != ':' ||
+		!twoDigits(s[14:16], "59") || s[16] != ':' || !twoDigits(s[17:19], "59") {
+		return false
+	}
+	rest := s[19:]
+	if rest[0] == '.' {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return false
+		}
+		rest = rest[i:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && twoDigits(rest[1:3], "23") && rest[3] == ':' && twoDigits(rest[4:6], "59")
+}
+
 // maxNameInMessage caps how much of an unknown field's name an error
 // message repeats.
 const maxNameInMessage = 64
@@ -188,7 +217,7 @@ func (p *Param) decode(raw json.RawMessage) (any, error) {
 		}
 		return nil, badParam(p.Name, "want %s", p.want())
 	case KindTime:
-		if !isString {
+		if !isString || !isTime(s) {
 			return nil, badParam(p.Name, "want %s", p.want())
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
@@ -208,8 +237,9 @@ func (p *Param) decode(raw json.RawMessage) (any, error) {
 		if !isString {
 			return nil, badParam(p.Name, "want %s", p.want())
 		}
+		// (The decoder skips line breaks; standard base64 has none.)
 		b, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil {
+		if err != nil || strings.ContainsAny(s, "\r\n") {
 			return nil, badParam(p.Name, "want %s (standard alphabet, padded)", p.want())
 		}
 		if p.Size > 0 && len(b) > p.Size {

@@ -53,7 +53,13 @@ type Definition struct {
 	// a last statement that affects no row is then a 404 not_found and
 	// the transaction rolls back.
 	NotFoundIfNoRows bool
-	Statements       []Statement
+	// Errors map named constraints to errors of the operation's own
+	// ("-- error:" lines), in the order of the file.
+	Errors     []ConstraintError
+	Statements []Statement
+	// Columns describes the result's columns as the database reports
+	// them, once ReadColumns found them; nil until then.
+	Columns *Columns
 }
 
 // Error is a problem in an operation file. Its text is "file:line: reason".
@@ -77,7 +83,7 @@ var directiveRE = regexp.MustCompile(`^--[ \t]*([a-z][a-z-]*):[ \t]*(.*?)[ \t\r]
 var keys = map[string]bool{
 	"name": false, "description": true, "param": true, "result": false, "isolation": false,
 	"read-only": false, "timeout": false, "max-rows": false, "json": false, "not-found": false,
-	"coalesce": false,
+	"coalesce": false, "error": true, "rows": false,
 }
 
 // directive reports whether a comment line is a known header directive.
@@ -140,7 +146,13 @@ func parse(file string, src []byte) (*Definition, error) {
 		key, value := m[1], m[2]
 		repeats, known := keys[key]
 		if !known {
-			return nil, errAt(n, "unknown header key %q (want one of name, description, param, result, isolation, read-only, timeout, max-rows, json, not-found, coalesce)", key)
+			return nil, errAt(n, "unknown header key %q (want one of name, description, param, result, isolation, read-only, timeout, max-rows, json, not-found, coalesce, error; or rows, directly above a statement)", key)
+		}
+		if key == "rows" {
+			// The rule of the first statement, directly above it: the
+			// SQL begins here.
+			body = i
+			break
 		}
 		if prev, dup := seen[key]; dup && !repeats {
 			return nil, errAt(n, "%q is given twice (first at line %d)", key, prev)
@@ -170,10 +182,18 @@ func parse(file string, src []byte) (*Definition, error) {
 	if d.NotFound == "" {
 		d.NotFound = "no row matches the parameters"
 	}
-	for _, m := range notFoundRefRE.FindAllStringSubmatch(d.NotFound, -1) {
-		if d.param(m[1]) == nil {
-			return nil, errAt(seen["not-found"], "not-found: parameter :%s is not declared", m[1])
+	if err := d.checkRefs(seen["not-found"], "not-found", d.NotFound); err != nil {
+		return nil, err
+	}
+	mapped := map[string]int{}
+	for _, e := range d.Errors {
+		if err := d.checkRefs(e.Line, "error", e.Message); err != nil {
+			return nil, err
 		}
+		if prev, dup := mapped[strings.ToLower(e.Constraint)]; dup {
+			return nil, errAt(e.Line, "error: constraint %q is mapped twice (first at line %d)", e.Constraint, prev)
+		}
+		mapped[strings.ToLower(e.Constraint)] = e.Line
 	}
 
 	sqlText := strings.Join(lines[body:], "")
@@ -185,6 +205,12 @@ func parse(file string, src []byte) (*Definition, error) {
 		return nil, errAt(len(lines), "no SQL statement after the header")
 	}
 	d.Statements = stmts
+	if err := d.checkRowCounts(seen["not-found"]); err != nil {
+		return nil, err
+	}
+	if err := d.checkCodes(); err != nil {
+		return nil, err
+	}
 	used := map[string]bool{}
 	for _, u := range uses {
 		if d.param(u.name) == nil {
@@ -274,6 +300,68 @@ func (d *Definition) directive(line int, key, value string) error {
 		}
 	case "not-found":
 		d.NotFound = value
+	case "error":
+		e, err := parseConstraintError(line, value)
+		if err != nil {
+			return errAt(line, "error: %v", err)
+		}
+		d.Errors = append(d.Errors, e)
+	}
+	return nil
+}
+
+// checkRowCounts checks the "-- rows:" lines against the statements and
+// the result: their messages name declared parameters, and the last
+// statement's rule fits the result (notFoundLine is the "-- not-found:"
+// line, or 0).
+func (d *Definition) checkRowCounts(notFoundLine int) error {
+	for i, st := range d.Statements {
+		r := st.Rows
+		if r == nil {
+			continue
+		}
+		if err := d.checkRefs(r.Else.Line, "rows", r.Else.Message); err != nil {
+			return err
+		}
+		if i < len(d.Statements)-1 {
+			continue
+		}
+		if notFoundLine > 0 {
+			return errAt(r.Else.Line, "the last statement has a \"-- rows:\" line and the file a \"-- not-found:\" line (line %d): keep one", notFoundLine)
+		}
+		if d.Result == ResultOne && (r.AtLeast || r.N != 1) {
+			return errAt(r.Else.Line, "rows %s: a \"result: one\" returns exactly one row, so the last statement's rule can only be \"-- rows: 1 else ...\" (the error for no row or several)", r)
+		}
+		if d.Result != ResultExec && !returnsRows(st) {
+			return errAt(r.Else.Line, "rows: the last statement of a \"result: %s\" must be a SELECT to count the rows it returns", d.Result)
+		}
+	}
+	return nil
+}
+
+// checkCodes refuses one code with two statuses: a client switches on the
+// code alone.
+func (d *Definition) checkCodes() error {
+	byCode := map[string]Failure{}
+	check := func(f Failure) error {
+		if prev, ok := byCode[f.Code]; ok && prev.Status != f.Status {
+			return errAt(f.Line, "code %s has status %d here and %d at line %d: one code, one status", f.Code, f.Status, prev.Status, prev.Line)
+		} else if !ok {
+			byCode[f.Code] = f
+		}
+		return nil
+	}
+	for _, e := range d.Errors {
+		if err := check(e.Failure); err != nil {
+			return err
+		}
+	}
+	for _, st := range d.Statements {
+		if st.Rows != nil {
+			if err := check(st.Rows.Else); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

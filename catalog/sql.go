@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -13,6 +14,8 @@ type Statement struct {
 	Params []string
 	// Line is the line of the file where the statement begins.
 	Line int
+	// Rows is the statement's "-- rows:" rule, or nil.
+	Rows *RowCount
 }
 
 // paramUse is where a parameter is used.
@@ -44,11 +47,22 @@ func splitSQL(src string, firstLine int) ([]Statement, []paramUse, error) {
 		st    Statement
 		code  bool // the current statement has something besides comments and space
 		line  = firstLine
+		// rows is a "-- rows:" rule waiting for its statement, which must
+		// begin on the next line.
+		rows      *RowCount
+		rowsLine  int
+		misplaced error
 	)
 	startCode := func() {
 		if !code {
 			code = true
 			st.Line = line
+			if rows != nil {
+				if line != rowsLine+1 && misplaced == nil {
+					misplaced = errAt(rowsLine, "a \"-- rows:\" line must be directly above its statement (the next line begins it)")
+				}
+				st.Rows, rows = rows, nil
+			}
 		}
 	}
 	finish := func() {
@@ -77,7 +91,19 @@ func splitSQL(src string, firstLine int) ([]Statement, []paramUse, error) {
 			i = j
 		case c == '-' && strings.HasPrefix(src[i:], "--") && (i+2 == len(src) || src[i+2] <= ' '):
 			j := lineEnd(src, i)
-			if key, ok := directive(src[i:j]); ok {
+			if key, ok := directive(src[i:j]); ok && key == "rows" {
+				if code || rows != nil {
+					return nil, nil, errAt(line, "a \"-- rows:\" line must be directly above a statement, not inside one")
+				}
+				r, err := parseRowCount(line, directiveRE.FindStringSubmatch(strings.TrimSpace(src[i:j]))[2])
+				if err != nil {
+					return nil, nil, errAt(line, "rows: %v", err)
+				}
+				r.Else.Line = line
+				rows, rowsLine = r, line
+				i = j
+				continue
+			} else if ok {
 				return nil, nil, errAt(line, "header line %q after the SQL began; move it to the top of the file", "-- "+key+":")
 			}
 			cur.WriteString(src[i:j])
@@ -127,6 +153,12 @@ func splitSQL(src string, firstLine int) ([]Statement, []paramUse, error) {
 		}
 	}
 	finish()
+	if misplaced != nil {
+		return nil, nil, misplaced
+	}
+	if rows != nil {
+		return nil, nil, errAt(rowsLine, "a \"-- rows:\" line with no statement after it")
+	}
 	for _, s := range stmts {
 		if err := checkStatement(s); err != nil {
 			return nil, nil, err
@@ -214,6 +246,52 @@ func checkStatement(s Statement) error {
 		return nil // to a savepoint
 	}
 	return errAt(s.Line, "%s statements are not allowed: an operation runs inside one transaction on a pooled connection", first)
+}
+
+// returnsRows reports whether a statement is a query that returns rows
+// (SELECT, WITH, VALUES, TABLE, without INTO): its "-- rows:" rule
+// counts the rows it returns, not the rows it changes.
+func returnsRows(st Statement) bool {
+	first, _ := leadingWord(st.SQL)
+	switch first {
+	case "SELECT", "WITH", "VALUES", "TABLE":
+		return !intoRE.MatchString(codeOnly(st.SQL))
+	}
+	return false
+}
+
+var intoRE = regexp.MustCompile(`(?i)\binto\b`)
+
+// codeOnly returns a statement with its quoted text and comments blanked
+// out, for matching keywords.
+func codeOnly(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j, _, ok := scanQuoted(s, i)
+			if !ok {
+				return b.String()
+			}
+			b.WriteByte(' ')
+			i = j
+		case c == '#' || (c == '-' && strings.HasPrefix(s[i:], "--") && (i+2 == len(s) || s[i+2] <= ' ')):
+			b.WriteByte(' ')
+			i = lineEnd(s, i)
+		case c == '/' && strings.HasPrefix(s[i:], "/*") && !strings.HasPrefix(s[i:], "/*!") && !strings.HasPrefix(s[i:], "/*M!"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return b.String()
+			}
+			b.WriteByte(' ')
+			i += end + 4
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
 }
 
 // leadingWord skips space and comments and returns the first word, upper

@@ -23,12 +23,14 @@ const HeaderTimeout = executor.HeaderTimeout
 
 // Keys of an endpoint's metadata (`nats micro info`) that describe it:
 // the JSON Schema of its request body, the kind of its reply (one, many
-// or exec; absent when the operation does not say) and the JSON Schema of
-// its reply.
+// or exec; absent when the operation does not say), the JSON Schema of
+// its reply, and the errors of the operation's own (a JSON array of
+// {"code","status","retryable","message"}; absent when it lists none).
 const (
 	MetadataParamsSchema = "params_schema"
 	MetadataResult       = "result"
 	MetadataResultSchema = "result_schema"
+	MetadataErrors       = "errors"
 )
 
 // Defaults for zero Config fields.
@@ -215,6 +217,9 @@ func (s *Service) prepare(reg *dbapi.Registry) error {
 		}
 		if op.Result != "" {
 			meta[MetadataResult] = string(op.Result)
+		}
+		if errs := op.ErrorsJSON(); errs != "" {
+			meta[MetadataErrors] = errs
 		}
 		add(op.Name, meta)
 	}

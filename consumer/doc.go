@@ -34,6 +34,9 @@
 // Metadata. Each endpoint's micro metadata describes it for clients: the
 // JSON Schema of its request body (params_schema), the kind of its result
 // (result: one, many or exec) and the result's JSON Schema
-// (result_schema), beside description, read_only and, for an operation
-// whose requests may share a transaction (group commit), coalesce.
+// (result_schema, from the database's column types for a declared
+// operation), beside description, read_only, the operation's own error
+// codes (errors: a JSON array of code, status and retryable) and, for an
+// operation whose requests may share a transaction (group commit),
+// coalesce.
 package consumer

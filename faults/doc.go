@@ -38,6 +38,16 @@
 // services (sharednats_test.go): two services with the default stream
 // names, and a Nats-Msg-Id reused for another request.
 //
+// TestGaleraFaults (galera_test.go) runs the same load and checks on a
+// 3-node MariaDB Galera cluster of its own (internal/mariadbd), the
+// instances connected to the nodes directly or through HAProxy with a
+// wsrep-aware health check (internal/haproxy): a node killed with -9 and
+// restarted, a node isolated (gmcast.isolate) and healed, and hot rows
+// written through two nodes (certification conflicts, counted from the
+// nodes' wsrep status). It writes its own table (DBAPI_FAULTS_GALERA_OUT,
+// default faults/out/faults-galera.md) and needs galera-4, rsync and
+// haproxy besides mariadbd.
+//
 // With a read replica (replica_test.go: a MariaDB primary and a GTID
 // replica of the suite's own, two instances given it with
 // DBAPI_MYSQL_REPLICA_DSN): the replica killed with -9, its SQL thread

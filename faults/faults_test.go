@@ -157,9 +157,19 @@ type harness struct {
 
 	js     jetstream.JetStream // durable scenarios only
 	stream string
+
+	// conns, when set, lists the service's connections instead of
+	// suite.admin (a fault on servers of its own: galera_test.go).
+	conns func() ([]int64, error)
 }
 
 func newHarness(t *testing.T, md mode) *harness {
+	return newHarnessOn(t, md, suite.admin, suite.db.root)
+}
+
+// newHarnessOn is newHarness on another server: admin creates the fault's
+// database and grants, open opens root's pool on it for the checks.
+func newHarnessOn(t *testing.T, md mode, admin *sqlx.DB, open func(name string) (*sqlx.DB, error)) *harness {
 	var b [4]byte
 	rand.Read(b[:])
 	suffix := hex.EncodeToString(b[:])
@@ -168,13 +178,13 @@ func newHarness(t *testing.T, md mode) *harness {
 		"CREATE DATABASE " + h.dbName,
 		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", h.dbName, svcUser),
 	} {
-		if _, err := suite.admin.Exec(q); err != nil {
+		if _, err := admin.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	t.Cleanup(func() { suite.admin.Exec("DROP DATABASE IF EXISTS " + h.dbName) })
+	t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + h.dbName) })
 	var err error
-	if h.db, err = suite.db.root(h.dbName); err != nil {
+	if h.db, err = open(h.dbName); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.db.Close() })
@@ -204,15 +214,16 @@ func (h *harness) start() *instance {
 	return in
 }
 
-// startInstance starts one more instance of the service; unlike start it
-// may be called from any goroutine.
-func (h *harness) startInstance() (*instance, error) {
+// startInstance starts one more instance of the service, with env
+// (DBAPI_* settings) over the harness's; unlike start it may be called
+// from any goroutine.
+func (h *harness) startInstance(env ...string) (*instance, error) {
 	h.mu.Lock()
 	h.started++
 	// The prefix's suffix tells apart the harnesses of one test.
 	name := fmt.Sprintf("%s-%s-%d", h.t.Name(), strings.TrimPrefix(h.prefix, "faults"), h.started)
 	h.mu.Unlock()
-	in, err := startInstance(suite.bin, suite.tmp, strings.ReplaceAll(name, "/", "_"), h.env)
+	in, err := startInstance(suite.bin, suite.tmp, strings.ReplaceAll(name, "/", "_"), append(slices.Clip(h.env), env...))
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +267,9 @@ func (h *harness) ended() {
 
 // serviceConns returns the ids of the service's connections to MariaDB.
 func (h *harness) serviceConns() ([]int64, error) {
+	if h.conns != nil {
+		return h.conns()
+	}
 	var ids []int64
 	err := suite.admin.Select(&ids, "SELECT id FROM information_schema.PROCESSLIST WHERE user = ? AND db = ?", svcUser, h.dbName)
 	return ids, err

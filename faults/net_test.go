@@ -13,6 +13,7 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -29,7 +30,11 @@ type natsServer struct {
 }
 
 func startNATS(storeDir string) (*natsServer, error) {
-	n := &natsServer{port: freePort(), storeDir: storeDir}
+	port, err := freeport.Port()
+	if err != nil {
+		return nil, err
+	}
+	n := &natsServer{port: port, storeDir: storeDir}
 	return n, n.start()
 }
 

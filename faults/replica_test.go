@@ -61,6 +61,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/replica"
@@ -317,10 +318,14 @@ func (p *replicaPair) harness(t *testing.T, md mode, maxLag time.Duration) *harn
 // startWithMetrics starts n instances, each serving /metrics and /readyz
 // on a port of its own (DBAPI_HTTP_ADDR), and returns their base URLs.
 func (h *harness) startWithMetrics(n int) ([]string, error) {
+	ports, err := freeport.Ports(n)
+	if err != nil {
+		return nil, err
+	}
 	urls := make([]string, n)
 	errs := make(chan error, n)
 	for i := range n {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+		addr := fmt.Sprintf("127.0.0.1:%d", ports[i])
 		urls[i] = "http://" + addr
 		h.mu.Lock()
 		h.started++

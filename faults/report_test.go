@@ -22,11 +22,7 @@ func writeReport(md mode, results []*result) error {
 	b.WriteString("| fault | load | acknowledged | lost | duplicated | applied despite an error | unknown outcomes resolved | error replies | slowest reply | recovery |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|\n")
 	for _, r := range results {
-		limit := md.recovery
-		if r.recoveryLimit > 0 {
-			limit = r.recoveryLimit
-		}
-		fmt.Fprintf(&b, "| %s |\n", strings.Join(r.cells(limit), " | "))
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(r.cells(r.limit(md)), " | "))
 	}
 	b.WriteString("\nLost: acknowledged but not in the database. Duplicated: applied more than once, or a row no request accounts for. " +
 		"Applied despite an error: a 4xx, 503, 504 or no-responders answer whose transfer is in the database. " +
@@ -51,6 +47,15 @@ func writeReport(md mode, results []*result) error {
 // cells returns r's cells in the table: fault, load, acknowledged, lost,
 // duplicated, applied despite an error, unknown outcomes, error replies,
 // slowest reply, recovery (limit: the recovery promise).
+// limit is the recovery the row promises: the mode's, unless the fault
+// sets its own.
+func (r *result) limit(md mode) time.Duration {
+	if r.recoveryLimit > 0 {
+		return r.recoveryLimit
+	}
+	return md.recovery
+}
+
 func (r *result) cells(limit time.Duration) []string {
 	recovery := "none within " + limit.String()
 	if r.recovered {

@@ -74,6 +74,11 @@ func TestReadYourWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			st := waitStatus(t, s, 0, StatusOK)
+			// Once the replica has applied the write (on a loaded machine
+			// that can take longer than Wait), the read runs there.
+			for deadline := time.Now().Add(30 * time.Second); !has(t, s.Replicas()[0].DB(), id) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
 			r, route = s.Pick(ctx, pos)
 			if r == nil || route != RouteReplica || !has(t, r.DB(), id) {
 				t.Fatalf("after the fault (%s): %v %s", st, r, route)

@@ -57,4 +57,11 @@
 //
 // Both the text protocol (plain and client-interpolated queries) and the
 // binary protocol (server-side prepared statements) give the same JSON.
+//
+// # Schemas
+//
+// RowSchema derives from a result's columns the JSON Schema of the rows
+// Rows and One write: one required property per column, following the
+// table above, null only where the server reports the column nullable
+// (and for every date type, for zero dates).
 package rowjson

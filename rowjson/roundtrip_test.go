@@ -176,6 +176,7 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.Equal(text, binary) {
 		t.Errorf("the text and binary protocols give different JSON:\n%.2000s\n%.2000s", text, binary)
 	}
+	checkRowSchema(t, db, query, jsonCols, text)
 	got := rowtest.SplitRows(t, text, names)
 	if len(got) != nRows {
 		t.Fatalf("got %d rows, want %d", len(got), nRows)

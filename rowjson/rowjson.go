@@ -22,6 +22,8 @@ type Options struct {
 	// LONGTEXT). Naming a column the result does not have, or one that is
 	// not text, is an error.
 	JSON []string
+	// Count, when set, receives the number of rows Rows encoded.
+	Count *int
 	// Cache, when set, remembers the columns of the last result encoded
 	// with it, so that the next result of the same statement skips
 	// working them out. Give each statement its own Cache.
@@ -101,6 +103,9 @@ func Rows(rows *sql.Rows, opts Options) (json.RawMessage, error) {
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
+	}
+	if opts.Count != nil {
+		*opts.Count = n
 	}
 	return append(out, ']'), nil
 }

@@ -4,5 +4,6 @@
 // own (OwnVersionTable for dbapi's, a configurable one for the
 // application's), so neither clashes with a team's own goose_db_version.
 // Several instances may start at once: a MySQL named lock makes them take
-// turns.
+// turns. Migrate reports what it applied in the order it ran;
+// PendingMigrations tells, reading only, what is left to apply.
 package schema

@@ -75,10 +75,18 @@ type Set struct {
 // OwnSet is dbapi's own migrations.
 func OwnSet() Set { return Set{FS: Own(), VersionTable: OwnVersionTable} }
 
+// Applied is what Migrate applied to one set: its version table and the
+// versions, in the order they ran.
+type Applied struct {
+	VersionTable string
+	Versions     []int64
+}
+
 // Migrate applies every pending migration of each set, in order, and
-// returns the versions it applied per version table. It waits up to a
-// minute for another instance that is migrating the same database.
-func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger, sets ...Set) (map[string][]int64, error) {
+// returns the versions it applied, one Applied per set in the order of
+// sets (empty Versions when nothing was pending). It waits up to a minute
+// for another instance that is migrating the same database.
+func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger, sets ...Set) ([]Applied, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -96,7 +104,7 @@ func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger, sets ...Set) (ma
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lockName)
 
-	applied := make(map[string][]int64, len(sets))
+	applied := make([]Applied, 0, len(sets))
 	for _, set := range sets {
 		if set.VersionTable == "" {
 			return nil, errors.New("migrate: a migration set has no version table")
@@ -114,7 +122,76 @@ func Migrate(ctx context.Context, db *sql.DB, log *slog.Logger, sets ...Set) (ma
 		for _, r := range results {
 			versions = append(versions, r.Source.Version)
 		}
-		applied[set.VersionTable] = versions
+		applied = append(applied, Applied{VersionTable: set.VersionTable, Versions: versions})
+	}
+	return applied, nil
+}
+
+// Pending is what is left to apply of one set.
+type Pending struct {
+	VersionTable string
+	// First is the lowest version not applied; Count how many are not.
+	First int64
+	Count int
+}
+
+// PendingMigrations returns, for each set that has migrations not yet
+// applied, its version table, the first such version and how many there
+// are. It only reads: a version table that does not exist means that
+// nothing of its set was applied, and nothing is created (goose's own
+// status would create the table).
+func PendingMigrations(ctx context.Context, db *sql.DB, sets ...Set) ([]Pending, error) {
+	var out []Pending
+	for _, set := range sets {
+		p, err := goose.NewProvider(goose.DialectMySQL, db, set.FS, goose.WithTableName(set.VersionTable))
+		if err != nil {
+			return nil, fmt.Errorf("migrations (%s): %w", set.VersionTable, err)
+		}
+		applied, err := appliedVersions(ctx, db, set.VersionTable)
+		if err != nil {
+			return nil, err
+		}
+		pending := Pending{VersionTable: set.VersionTable}
+		for _, src := range p.ListSources() { // in version order
+			if applied[src.Version] {
+				continue
+			}
+			if pending.Count == 0 {
+				pending.First = src.Version
+			}
+			pending.Count++
+		}
+		if pending.Count > 0 {
+			out = append(out, pending)
+		}
+	}
+	return out, nil
+}
+
+// appliedVersions reads which versions a goose version table records as
+// applied (a version's latest row decides); none when the table does not
+// exist.
+func appliedVersions(ctx context.Context, db *sql.DB, table string) (map[int64]bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT version_id, is_applied FROM "+quoteIdent(table)+" ORDER BY id")
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1146 { // no such table
+		return map[int64]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	applied := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		var ok bool
+		if err := rows.Scan(&v, &ok); err != nil {
+			return nil, fmt.Errorf("read %s: %w", table, err)
+		}
+		applied[v] = ok
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	return applied, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/opshttp"
+	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -36,6 +37,12 @@ type App struct {
 	// DBAPI_MIGRATIONS_DIR is not set. Their versions are recorded in
 	// DBAPI_MIGRATIONS_TABLE.
 	Migrations fs.FS
+	// TryIt, when set, returns command lines that show the service at
+	// work, given the NATS URL and the subject prefix in use. serve prints
+	// them at start when it runs the embedded NATS server (which takes
+	// another port when the usual one is busy), after the lines every
+	// service gets (nats micro ls and info).
+	TryIt func(url, prefix string) []string
 }
 
 func (a App) name() string {
@@ -51,7 +58,7 @@ func (a App) name() string {
 // from DBAPI_* environment variables.
 func Command(args []string, app App) int {
 	if err := command(args, app, os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", app.name(), err)
+		fmt.Fprintf(os.Stderr, "%s: %v%s\n", app.name(), err, hint(err))
 		return 1
 	}
 	return 0
@@ -116,6 +123,9 @@ func command(args []string, app App, stdout io.Writer) error {
 		m.Close()
 		return err
 	}
+	if cfg.NATSURL == "" {
+		tryIt(stdout, m.NATSURL, cfg.Prefix, app)
+	}
 	<-ctx.Done()
 	m.Logger.Info("stopping", "grace", cfg.Grace.String())
 	err = m.Close()
@@ -125,6 +135,33 @@ func command(args []string, app App, stdout io.Writer) error {
 	}
 	m.Logger.Info("stopped")
 	return nil
+}
+
+// tryIt prints the command lines that reach the service on the embedded
+// NATS server, whose URL clients cannot guess when the usual port was
+// taken.
+func tryIt(w io.Writer, url, prefix string, app App) {
+	// (The micro service is named dbapi whatever the prefix: see package consumer.)
+	lines := []string{
+		"nats --server " + url + " micro ls",
+		"nats --server " + url + " micro info dbapi",
+	}
+	if app.TryIt != nil {
+		lines = append(lines, app.TryIt(url, prefix)...)
+	}
+	fmt.Fprintf(w, "Serving on the embedded NATS server %s. Try it:\n", url)
+	for _, l := range lines {
+		fmt.Fprintf(w, "    %s\n", l)
+	}
+}
+
+// hint returns advice on what to change for some errors, or "".
+func hint(err error) string {
+	var login *txrunner.LoginError
+	if errors.As(err, &login) {
+		return "\n(check the user and password in DBAPI_MYSQL_DSN, and that this user may connect from the host the server names)"
+	}
+	return ""
 }
 
 // healthcheck asks the running service on DBAPI_HTTP_ADDR whether it is

@@ -7,17 +7,23 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/catalog"
 	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/txrunner"
 )
 
-// Check loads every declared operation and prepares each statement against
-// the live database without running it (see catalog.Check). It returns
-// every problem found, each "file:line: reason"; the error is for a
-// failure to load the configuration or to reach the database. Check never
-// migrates or creates anything.
+// Check loads every declared operation and asks the live database about
+// it (see catalog.Check): it prepares each statement, looks up the
+// constraints the files map, and reads the result columns (each last
+// SELECT run once, rolled back). It returns every problem found, each
+// "file:line: reason"; the error is for a failure to load the
+// configuration (DBAPI_OPERATIONS_DIR naming no folder) or to reach the
+// database. Check never migrates, writes or creates anything.
 func (m *Main) Check(ctx context.Context) ([]error, error) {
+	if _, _, err := m.declaredFS(); err != nil {
+		return nil, fmt.Errorf("DBAPI_OPERATIONS_DIR: %w", err) // the configuration, not a problem of the files
+	}
 	defs, _, problems := m.definitions()
 	if m.DB == nil {
 		if err := m.openDB(ctx, false); err != nil {
@@ -92,15 +98,45 @@ func (m *Main) definitions() ([]*catalog.Definition, string, []error) {
 }
 
 // checkBeforeServing refuses to serve an operation the database refuses.
-func (m *Main) checkBeforeServing(ctx context.Context) error {
+// It returns reg with the declared operations' result schemas from the
+// database's column types, which the check read.
+func (m *Main) checkBeforeServing(ctx context.Context, reg *dbapi.Registry) (*dbapi.Registry, error) {
 	problems, err := catalog.Check(ctx, m.DB.DB, m.defs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
+		return nil, fmt.Errorf("declared operations do not check out against the database (run the check command to list them again):\n%w", errors.Join(problems...))
 	}
-	return nil
+	m.logUnknownColumns()
+	return m.withColumns(reg)
+}
+
+// withColumns returns reg with its declared operations built again from
+// m.defs, whose result columns the check has read.
+func (m *Main) withColumns(reg *dbapi.Registry) (*dbapi.Registry, error) {
+	declared := map[string]dbapi.Operation{}
+	for _, op := range catalog.Operations(m.defs, catalog.Config{MaxRows: m.Config.MaxRows}) {
+		declared[op.Name] = op
+	}
+	ops := reg.Operations()
+	for i, op := range ops {
+		if d, ok := declared[op.Name]; ok {
+			ops[i] = d
+		}
+	}
+	return dbapi.NewRegistry(ops...)
+}
+
+// logUnknownColumns says which declared operations publish a result
+// schema without column types, and why.
+func (m *Main) logUnknownColumns() {
+	for _, d := range m.defs {
+		if c := d.Columns; c != nil && c.Row == nil {
+			m.Logger.Info("result columns unknown; the operation's result schema gives only its kind",
+				"operation", d.Name, "file", d.File, "why", c.Unknown, "detail", c.Detail)
+		}
+	}
 }
 
 // unjoin returns the errors an errors.Join holds, or err alone.
@@ -115,10 +151,23 @@ func unjoin(err error) []error {
 // DBAPI_OPERATIONS_DIR, else the App's embedded ones, else nil.
 func (m *Main) declaredFS() (fs.FS, string, error) {
 	if dir := m.Config.OperationsDir; dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, "", fmt.Errorf("DBAPI_OPERATIONS_DIR: %q is not a readable folder", dir)
-		}
-		return os.DirFS(dir), "DBAPI_OPERATIONS_DIR " + dir, nil
+		fsys, err := folder(dir)
+		return fsys, "DBAPI_OPERATIONS_DIR " + dir, err
 	}
 	return m.App.Declared, "the program's embedded operations", nil
+}
+
+// folder returns the folder dir, or an error that says what is wrong
+// with it.
+func folder(dir string) (fs.FS, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("the folder %q does not exist", dir)
+	case err != nil:
+		return nil, fmt.Errorf("the folder %q cannot be read: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%q is a file, not a folder", dir)
+	}
+	return os.DirFS(dir), nil
 }

@@ -46,8 +46,8 @@ type Config struct {
 	LogLevel       string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error; logs are JSON on stderr"`
 	HTTPAddr       string        `envconfig:"HTTP_ADDR" desc:"serve /healthz, /readyz and /metrics there, e.g. :8080; empty: off"`
 	MetricsAddr    string        `envconfig:"METRICS_ADDR" desc:"older, still served: /metrics (and the probes) on an address of its own; empty: off"`
-	PauseAfter     time.Duration `envconfig:"PAUSE_AFTER" default:"3s" desc:"stop taking requests once the database has been unhealthy (unreachable, a Galera node not Synced, read-only) this long, until it is healthy again; 0: never"`
-	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start"`
+	PauseAfter     time.Duration `envconfig:"PAUSE_AFTER" default:"2s" desc:"stop taking requests once the database has been unhealthy (unreachable, a Galera node not Synced, read-only) this long, until it is healthy again; 0: never"`
+	Migrate        bool          `envconfig:"MIGRATE" default:"true" desc:"create the database if missing and apply migrations at start; false: a warning names the first pending migration of each version table"`
 
 	// ConnectTimeout is how long the service keeps trying at start while
 	// MySQL cannot be reached; 0 means one try.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/internal/await"
@@ -17,16 +16,20 @@ import (
 // else the ones the App embeds, else none.
 func (m *Main) migrations() (fs.FS, error) {
 	if dir := m.Config.MigrationsDir; dir != "" {
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %q is not a readable folder", dir)
+		fsys, err := folder(dir)
+		if err != nil {
+			return nil, fmt.Errorf("DBAPI_MIGRATIONS_DIR: %w", err)
 		}
-		return os.DirFS(dir), nil
+		return fsys, nil
 	}
 	return m.App.Migrations, nil
 }
 
 // Migrate creates the database if needed and applies the migrations.
 func (m *Main) Migrate(ctx context.Context) error {
+	if _, err := m.migrations(); err != nil {
+		return err // before the database is created
+	}
 	if err := m.openDB(ctx, true); err != nil {
 		return err
 	}
@@ -84,8 +87,8 @@ func (m *Main) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for table, versions := range applied {
-		m.Logger.Info("migrations applied", "version_table", table, "versions", versions)
+	for _, a := range applied { // in the order they ran, dbapi's own first
+		m.Logger.Info("migrations applied", "version_table", a.VersionTable, "versions", a.Versions)
 	}
 	return nil
 }

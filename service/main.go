@@ -104,8 +104,10 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := m.migrate(ctx); err != nil {
 			return err
 		}
+	} else {
+		m.warnPending(ctx)
 	}
-	if err := m.checkBeforeServing(ctx); err != nil {
+	if reg, err = m.checkBeforeServing(ctx, reg); err != nil {
 		return err
 	}
 	if err := m.connectNATS(ctx); err != nil {

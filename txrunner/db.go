@@ -132,6 +132,9 @@ func Open(ctx context.Context, cfg *mysql.Config, pool PoolConfig) (*sqlx.DB, er
 	var waitTimeout int64
 	if err := db.GetContext(ctx, &waitTimeout, "SELECT @@SESSION.wait_timeout"); err != nil {
 		db.Close()
+		if msg, refused := LoginRefused(err); refused {
+			return nil, &LoginError{Addr: cfg.Addr, Message: msg, Err: err}
+		}
 		return nil, fmt.Errorf("connect to MySQL at %s: %w", cfg.Addr, Classify(err))
 	}
 	db.SetConnMaxLifetime(connLifetime(pool.MaxLifetime, time.Duration(waitTimeout)*time.Second))

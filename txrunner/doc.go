@@ -24,4 +24,9 @@
 // A *sql.Tx belongs to one goroutine. The function gets its own transaction
 // and must neither share it nor use the pool while it runs (a goroutine that
 // holds a connection and asks for a second can deadlock a full pool).
+//
+// The package is the only reader of driver errors: besides the mapping of
+// Run's errors, Constraint names the constraint a statement broke (for
+// declared operations' own errors) and LoginRefused a login the server
+// refused (Open returns a *LoginError).
 package txrunner

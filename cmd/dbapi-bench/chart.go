@@ -26,13 +26,14 @@ var modeStyle = map[string]struct {
 	modeHandwritten: {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.SquareGlyph{}},
 	modeService:     {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
 	modeCoalesced:   {color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, draw.CrossGlyph{}},
+	modeReplica:     {color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, draw.RingGlyph{}},
 }
 
 // chartModes are the modes in the order the charts draw and list them.
-var chartModes = []string{modeDirect, modeHandwritten, modeService, modeCoalesced}
+var chartModes = []string{modeDirect, modeHandwritten, modeService, modeCoalesced, modeReplica}
 
 // modeLabel is a mode's name in charts.
-var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi", modeCoalesced: "dbapi coalesced"}
+var modeLabel = map[string]string{modeDirect: "direct", modeHandwritten: "hand-written", modeService: "dbapi", modeCoalesced: "dbapi coalesced", modeReplica: "dbapi + replica"}
 
 // drawChart draws, for each workload, throughput and p99 latency against
 // closed-loop concurrency, and p99 against the offered rate when the run

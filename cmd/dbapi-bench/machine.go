@@ -65,42 +65,66 @@ func describeMachine(ctx context.Context, db *sqlx.DB) Machine {
 	return m
 }
 
-// statusMeter reads a counter of the database server's global status
+// statusMeter reads counters of the database server's global status
 // (SHOW GLOBAL STATUS) at the start and at the end of a measured window,
-// on a connection of its own so that a busy pool cannot delay it.
+// all in one statement, on a connection of its own so that a busy pool
+// cannot delay it.
 type statusMeter struct {
 	db    *sqlx.DB
-	name  string
+	names []string
 	mu    sync.Mutex
-	start int64
-	stop  int64
+	start []int64
+	stop  []int64
 	began bool // start was read
 	read  bool // stop was read
 	ended bool
 }
 
-// newStatusMeter measures the counter name (a constant such as
+// newStatusMeter measures the counters names (constants such as
 // Com_commit) on db; with a nil db it measures nothing.
-func newStatusMeter(db *sqlx.DB, name string) *statusMeter {
-	return &statusMeter{db: db, name: name}
+func newStatusMeter(db *sqlx.DB, names ...string) *statusMeter {
+	return &statusMeter{db: db, names: names}
 }
 
-func (m *statusMeter) value() (int64, bool) {
-	if m.db == nil {
-		return 0, false
+// values reads the counters, and false unless it read every one.
+func (m *statusMeter) values() ([]int64, bool) {
+	if m.db == nil || len(m.names) == 0 {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var name string
-	var v int64
-	err := m.db.QueryRowxContext(ctx, "SHOW GLOBAL STATUS LIKE '"+m.name+"'").Scan(&name, &v)
-	return v, err == nil
+	rows, err := m.db.QueryxContext(ctx, "SHOW GLOBAL STATUS WHERE Variable_name IN ('"+strings.Join(m.names, "','")+"')")
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	got := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var v int64
+		if rows.Scan(&name, &v) != nil {
+			return nil, false
+		}
+		got[strings.ToLower(name)] = v
+	}
+	if rows.Err() != nil {
+		return nil, false
+	}
+	out := make([]int64, len(m.names))
+	for i, n := range m.names {
+		v, ok := got[strings.ToLower(n)]
+		if !ok {
+			return nil, false
+		}
+		out[i] = v
+	}
+	return out, true
 }
 
 func (m *statusMeter) begin() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.start, m.began = m.value()
+	m.start, m.began = m.values()
 }
 
 func (m *statusMeter) finish() {
@@ -108,18 +132,43 @@ func (m *statusMeter) finish() {
 	defer m.mu.Unlock()
 	if !m.ended {
 		m.ended = true
-		m.stop, m.read = m.value()
+		m.stop, m.read = m.values()
 	}
 }
 
-// used returns how much the counter grew in the window, or -1 where it
-// was not read at both ends.
-func (m *statusMeter) used() int64 {
+// counts returns how much each counter grew in the window, each -1 where
+// they were not read at both ends.
+func (m *statusMeter) counts() []int64 {
 	m.finish()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.began || !m.read {
-		return -1
+	out := make([]int64, len(m.names))
+	for i := range out {
+		out[i] = -1
+		if m.began && m.read {
+			out[i] = max(m.stop[i]-m.start[i], 0)
+		}
 	}
-	return max(m.stop-m.start, 0)
+	return out
+}
+
+// used returns how much the first counter grew in the window, or -1
+// where it was not read at both ends.
+func (m *statusMeter) used() int64 {
+	if c := m.counts(); len(c) > 0 {
+		return c[0]
+	}
+	return -1
+}
+
+// meters begins or finishes several meters at once, each server read
+// concurrently, so that the window's edges are read as close together
+// as possible.
+func meters(f func(*statusMeter), ms ...*statusMeter) {
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(m) }()
+	}
+	wg.Wait()
 }

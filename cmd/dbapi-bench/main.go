@@ -1,8 +1,9 @@
 // Command dbapi-bench measures what the dbapi service costs over running
 // the same transactions directly through database/sql.
 //
-// For each workload it runs a sweep of load levels in four modes, on the
-// same database and data, in the same run:
+// For each workload it runs a sweep of load levels in four modes (five
+// in the replica profile), on the same database and data, in the same
+// run:
 //
 //   - direct: the operation's own code (txrunner.Run around bank.Transfer,
 //     bank.Get, ...) called in this process by N goroutines on a pool sized
@@ -24,6 +25,14 @@
 //     them): requests of an operation that opts in (Coalesce) that wait
 //     at the same time share one transaction, one SAVEPOINT each. Only for
 //     workloads whose operation coalesces (transfer).
+//   - replica (only with -mysqld replica, whose default -modes add it):
+//     the same as service against a third dbapi process of the same
+//     binary (<-prefix>rep, DBAPI_COALESCE_MAX=1) with
+//     DBAPI_MYSQL_REPLICA_DSN naming the profile's replica: its read-only
+//     requests without Dbapi-After (every get) run on the replica, and
+//     every write reads its position (SELECT @@last_gtid) after COMMIT,
+//     one more round trip. The other modes run on the primary with no
+//     replica configured (the replica still applies every write).
 //
 // Closed-loop levels (-clients) run N clients that each send a request as
 // soon as the previous one is answered. Open-loop levels (-rates) send
@@ -43,6 +52,13 @@
 // level the ratios service/direct, service/hand-written, coalesced/direct
 // and coalesced/service, and the database's COMMITs per request (global
 // Com_commit, so on a shared server other sessions' commits count too).
+// With the replica mode it adds a table of dbapi without and with the
+// replica per level: requests/s, p50/p99, the ratio replica/service, the
+// latency added, the CPU time per request of the primary's and of the
+// replica's mariadbd (from /proc/<pid>/stat, in each mode's measured
+// window: for get with the replica the primary's falls to about zero),
+// and the SELECTs the replica ran per request (its global Com_select,
+// which shows where the reads went).
 // It prints a table, writes results.json,
 // a chart (PNG or SVG) of throughput and p99 latency against concurrency,
 // and a markdown report (RESULTS.md) in -out. With -burst N it also sends N
@@ -65,8 +81,13 @@
 // port of 127.0.0.1), with the binary log synced at each commit
 // (--log-bin --sync-binlog=1 --innodb-flush-log-at-trx-commit=1), where
 // commits cost most; it runs every mode against that server, and stops it
-// and removes its folder at the end, also on error or Ctrl-C. The report
-// names the profile.
+// and removes its folder at the end, also on error or Ctrl-C. -mysqld
+// replica starts, the same way, a primary and one GTID replica of it
+// (internal/mariadbd.StartReplication: binary log in row format,
+// MASTER_USE_GTID=slave_pos, on loopback, in one temporary folder),
+// waits until the replica has the schema and each seeding, and adds the
+// replica mode; every other mode runs on the primary. The report names
+// the profile.
 //
 // It talks only to 127.0.0.1: the MySQL DSN and the NATS URL must be
 // loopback addresses. Every loop is bounded in count and time.
@@ -113,7 +134,11 @@ type Options struct {
 	CoalescedEnv []string
 	// MySQLD is the database profile that starts a server of its own
 	// ("binlog"), or "" for the server -mysql names.
-	MySQLD      string
+	MySQLD string
+	// ReplicaDSN is the replica's DSN in the replica profile (run sets
+	// it), which the replica mode's dbapi process gets as
+	// DBAPI_MYSQL_REPLICA_DSN.
+	ReplicaDSN  string
 	MaxRequests int64
 	Quiet       bool
 	Redraw      bool
@@ -164,7 +189,7 @@ func parseFlags(args []string) (Options, error) {
 		fs.PrintDefaults()
 	}
 	workloads := fs.String("workloads", "transfer,get,batch", "workloads to run: transfer, get, batch")
-	modes := fs.String("modes", "direct,handwritten,service,coalesced", "modes to run: direct, handwritten, service (dbapi, one transaction per request), coalesced (dbapi with group commit; workloads whose operation coalesces only)")
+	modes := fs.String("modes", defaultModes, "modes to run: direct, handwritten, service (dbapi, one transaction per request), coalesced (dbapi with group commit; workloads whose operation coalesces only), replica (dbapi with the replica of -mysqld replica as DBAPI_MYSQL_REPLICA_DSN; the default adds it with -mysqld replica)")
 	clients := fs.String("clients", "1,8,32,128,512", "closed-loop levels: numbers of concurrent clients (empty for none)")
 	rates := fs.String("rates", "", "open-loop levels: arrival rates in requests/s, or N% of the workload's best closed-loop service throughput (empty for none)")
 	fs.IntVar(&o.OpenClients, "open-clients", 1024, "open loop: most requests outstanding at once")
@@ -174,7 +199,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.IntVar(&o.Accounts, "accounts", 1000, "accounts to seed; transfers pick two at random (fewer accounts, more contention)")
 	fs.IntVar(&o.Pool, "pool", 16, "connection pool size of both modes (DBAPI_POOL_SIZE of the service)")
 	fs.StringVar(&o.MySQLDSN, "mysql", "root@tcp(127.0.0.1:3306)/dbapi_bench", "MySQL DSN of the benchmark database (created and migrated; its tables are emptied); with -mysqld, its database name and parameters on the server started")
-	fs.StringVar(&o.MySQLD, "mysqld", "", "database profile: empty for the server -mysql names; binlog starts a mariadbd of its own with --log-bin --sync-binlog=1 --innodb-flush-log-at-trx-commit=1 in a temporary folder, removed at the end")
+	fs.StringVar(&o.MySQLD, "mysqld", "", "database profile: empty for the server -mysql names; binlog starts a mariadbd of its own with --log-bin --sync-binlog=1 --innodb-flush-log-at-trx-commit=1 in a temporary folder, removed at the end; replica starts a primary and one GTID replica of its own the same way, for the replica mode")
 	fs.StringVar(&o.NATSURL, "nats", "", "URL of a NATS server to use (default: start one in this process)")
 	fs.StringVar(&o.DBAPI, "dbapi", "", "dbapi binary to run (default: go build ./examples/bank into a temporary directory)")
 	fs.StringVar(&o.Prefix, "prefix", "dbapibench", "subject prefix and queue group of the service under test")
@@ -186,7 +211,7 @@ func parseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.Chart, "chart", "chart.png", "chart file name in -out, .png or .svg (empty: no chart)")
 	serviceEnv := fs.String("service-env", "", "extra environment of the services (both dbapi processes and the hand-written one), such as GOMAXPROCS=1,DBAPI_QUEUE_LEN=1024 (comma-separated; not DBAPI_COALESCE_*, which the benchmark sets)")
 	coalescedEnv := fs.String("coalesced-env", "", "extra environment of the coalesced dbapi process only, after -service-env, such as DBAPI_COALESCE_MAX=16,DBAPI_COALESCE_WAIT=2ms (default: their defaults)")
-	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log, FILE.coalesced for the coalesced one's (default: temporary files)")
+	fs.StringVar(&o.ServiceLog, "service-log", "", "file for the service's log, FILE.coalesced and FILE.replica for the coalesced and replica modes' (default: temporary files)")
 	fs.Int64Var(&o.MaxRequests, "max-requests", 10_000_000, "safety cap on requests per level and mode")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&o.Redraw, "redraw", false, "run nothing: redraw the chart and RESULTS.md in -out from its results.json")
@@ -205,6 +230,9 @@ func parseFlags(args []string) (Options, error) {
 		if strings.HasPrefix(k, coalesceEnvPrefix) {
 			return o, fmt.Errorf("-service-env: %s is the benchmark's to set (1 for the service mode); give the coalesced mode's in -coalesced-env", k)
 		}
+		if k == replicaDSNEnv {
+			return o, fmt.Errorf("-service-env: %s is the benchmark's to set (the replica mode's only, with -mysqld replica)", k)
+		}
 		o.ServiceEnv = append(o.ServiceEnv, kv)
 	}
 	for _, kv := range splitList(*coalescedEnv) {
@@ -218,6 +246,11 @@ func parseFlags(args []string) (Options, error) {
 	}
 	o.Workloads = splitList(*workloads)
 	o.Modes = splitList(*modes)
+	modesGiven := false
+	fs.Visit(func(f *flag.Flag) { modesGiven = modesGiven || f.Name == "modes" })
+	if !modesGiven && o.MySQLD == profileReplica {
+		o.Modes = append(o.Modes, modeReplica)
+	}
 	o.Rates = splitList(*rates)
 	for _, s := range splitList(*clients) {
 		n, err := strconv.Atoi(s)
@@ -253,9 +286,12 @@ func parseFlags(args []string) (Options, error) {
 		}
 	}
 	for _, m := range o.Modes {
-		if m != modeDirect && m != modeHandwritten && m != modeService && m != modeCoalesced {
-			return o, fmt.Errorf("-modes: unknown mode %q (want direct, handwritten, service, coalesced)", m)
+		if m != modeDirect && m != modeHandwritten && m != modeService && m != modeCoalesced && m != modeReplica {
+			return o, fmt.Errorf("-modes: unknown mode %q (want direct, handwritten, service, coalesced, replica)", m)
 		}
+	}
+	if o.has(modeReplica) && o.MySQLD != profileReplica {
+		return o, errors.New("-modes: replica needs -mysqld replica, which starts the primary and the replica it reads from")
 	}
 	switch {
 	case len(o.Workloads) == 0 || len(o.Modes) == 0:
@@ -280,6 +316,9 @@ func parseFlags(args []string) (Options, error) {
 	}
 	return o, nil
 }
+
+// defaultModes is -modes's default (-mysqld replica adds the replica mode).
+const defaultModes = "direct,handwritten,service,coalesced"
 
 func splitList(s string) []string {
 	var out []string

@@ -56,7 +56,16 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-modes", "coalesced", "-workloads", "transfer"}, func(o Options) bool {
 			return o.has(modeCoalesced) && !o.has(modeService)
 		}},
-		{[]string{"-mysqld", "binlog"}, func(o Options) bool { return o.MySQLD == "binlog" }},
+		{[]string{"-mysqld", "binlog"}, func(o Options) bool { return o.MySQLD == "binlog" && !o.has(modeReplica) }},
+		// The replica profile adds the replica mode to the default modes,
+		// not to modes given.
+		{[]string{"-mysqld", "replica"}, func(o Options) bool {
+			return o.MySQLD == "replica" && reflect.DeepEqual(o.Modes, []string{"direct", "handwritten", "service", "coalesced", "replica"})
+		}},
+		{[]string{"-mysqld", "replica", "-modes", "service"}, func(o Options) bool { return reflect.DeepEqual(o.Modes, []string{"service"}) }},
+		{[]string{"-mysqld", "replica", "-modes", "replica,direct"}, func(o Options) bool {
+			return reflect.DeepEqual(o.Modes, []string{"replica", "direct"})
+		}},
 		{[]string{"-chart", "c.SVG"}, func(o Options) bool { return o.Chart == "c.SVG" }},
 		{[]string{"-chart", ""}, func(o Options) bool { return o.Chart == "" }},
 		{[]string{"-redraw", "-out", "x"}, func(o Options) bool { return o.Redraw && o.Out == "x" }},
@@ -117,7 +126,11 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-service-env", "GOMAXPROCS=1,DBAPI_COALESCE_MAX=4"}, "-service-env: DBAPI_COALESCE_MAX is the benchmark's to set"},
 		{[]string{"-service-env", "DBAPI_COALESCE_WAIT=1ms"}, "give the coalesced mode's in -coalesced-env"},
 		{[]string{"-coalesced-env", "DBAPI_COALESCE_MAX"}, `-coalesced-env: want NAME=VALUE, got "DBAPI_COALESCE_MAX"`},
-		{[]string{"-mysqld", "fast"}, `-mysqld: unknown profile "fast" (want binlog, or empty for the server -mysql names)`},
+		{[]string{"-mysqld", "fast"}, `-mysqld: unknown profile "fast" (want binlog, replica, or empty for the server -mysql names)`},
+		{[]string{"-modes", "service,replica"}, "-modes: replica needs -mysqld replica"},
+		{[]string{"-mysqld", "binlog", "-modes", "replica"}, "-modes: replica needs -mysqld replica"},
+		{[]string{"-mysqld", "replica", "-modes", "replica,replica"}, `-modes: "replica" given twice`},
+		{[]string{"-service-env", "DBAPI_MYSQL_REPLICA_DSN=x"}, "-service-env: DBAPI_MYSQL_REPLICA_DSN is the benchmark's to set"},
 		{[]string{"-modes", "direct,coalesced,coalesced"}, `-modes: "coalesced" given twice`},
 		{[]string{"-clients", "1", "extra"}, `unexpected argument "extra"`},
 	}

@@ -23,13 +23,14 @@ type Target struct {
 	Met  *bool  `json:"met"` // nil: not measured in this run
 }
 
-// pair is the direct, hand-written, service (dbapi) and coalesced (dbapi
-// with group commit) results of one level.
+// pair is the direct, hand-written, service (dbapi), coalesced (dbapi
+// with group commit) and replica (dbapi with a read replica) results of
+// one level.
 type pair struct {
-	workload, loop                   string
-	clients                          int
-	rate                             float64
-	direct, hand, service, coalesced *Level
+	workload, loop                            string
+	clients                                   int
+	rate                                      float64
+	direct, hand, service, coalesced, replica *Level
 }
 
 func pairs(levels []Level) []*pair {
@@ -53,6 +54,8 @@ func pairs(levels []Level) []*pair {
 			p.service = l
 		case modeCoalesced:
 			p.coalesced = l
+		case modeReplica:
+			p.replica = l
 		}
 	}
 	return out
@@ -88,6 +91,54 @@ func (p *pair) coalescedRatio() (float64, bool) { return rpsRatio(p.coalesced, p
 // coalescedGain returns coalesced dbapi's requests/s over dbapi's with
 // one transaction per request.
 func (p *pair) coalescedGain() (float64, bool) { return rpsRatio(p.coalesced, p.service) }
+
+// replicaRatio returns the requests/s of dbapi with a read replica over
+// those of dbapi without.
+func (p *pair) replicaRatio() (float64, bool) { return rpsRatio(p.replica, p.service) }
+
+// replicaAdded returns the latency the replica mode adds over the service
+// mode (negative: it takes away), of the value f picks.
+func (p *pair) replicaAdded(f func(Latency) int64) (int64, bool) {
+	if p.replica == nil || p.service == nil || p.replica.OK == 0 || p.service.OK == 0 {
+		return 0, false
+	}
+	return f(p.replica.Latency) - f(p.service.Latency), true
+}
+
+// dbCPUPerReq returns the CPU time per request of the database server u
+// measured (the primary's or the replica's), and false where it was not
+// measured.
+func dbCPUPerReq(l *Level, u *ProcUsage) (float64, bool) {
+	if l == nil || u == nil || l.OK == 0 {
+		return 0, false
+	}
+	return u.CPUPerReqUS, true
+}
+
+// replicaReadsPerReq returns the SELECT statements the replica ran per
+// request, and false where they were not counted.
+func replicaReadsPerReq(l *Level) (float64, bool) {
+	if l == nil {
+		return 0, false
+	}
+	return perReq(l.ReplicaReads, l.OK)
+}
+
+// selectsPerReq returns the SELECT statements the primary ran per
+// request, and false where they were not counted.
+func selectsPerReq(l *Level) (float64, bool) {
+	if l == nil {
+		return 0, false
+	}
+	return perReq(l.Selects, l.OK)
+}
+
+func perReq(n *int64, ok int64) (float64, bool) {
+	if n == nil || ok == 0 {
+		return 0, false
+	}
+	return float64(*n) / float64(ok), true
+}
 
 // handRatio returns dbapi's requests/s over the hand-written service's.
 func (p *pair) handRatio() (float64, bool) {
@@ -195,6 +246,9 @@ func evaluate(r *Results) []Target {
 		ts = append(ts, t1, t2)
 	}
 	ts = append(ts, handTargets(ps)...)
+	if hasMode(r.Levels, modeReplica) {
+		ts = append(ts, replicaTargets(ps)...)
+	}
 	t = Target{Name: "burst of requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", Want: "no missing replies, only overloaded errors, peak RSS <= 64 MiB", Got: "not measured"}
 	if b := r.Burst; b != nil {
 		t.Name = fmt.Sprintf("%d requests outstanding at once: every request answered, the rest with 503 overloaded, RSS bounded", b.Requests)
@@ -252,6 +306,45 @@ func handTargets(ps []*pair) []Target {
 		}
 	}
 	return ts
+}
+
+// replicaTargets judges the replica mode (issue 19, measured only in the
+// replica profile): with a read replica, reads leave the primary (its CPU
+// per read falls to about zero: at most a tenth of what it is without)
+// and run on the replica (at least 0.95 SELECTs there per read).
+func replicaTargets(ps []*pair) []Target {
+	const clients = 32
+	p := findPair(ps, "get", loopClosed, clients)
+	t1 := Target{Name: fmt.Sprintf("get at %d clients: the primary's CPU per read with a replica over without", clients), Want: "<= 0.10 (about zero)", Got: "not measured"}
+	t2 := Target{Name: fmt.Sprintf("get at %d clients with a replica: SELECTs the replica ran per read", clients), Want: ">= 0.95", Got: "not measured"}
+	if p != nil {
+		with, ok1 := dbCPUPerReq(p.replica, dbUsage(p.replica))
+		without, ok2 := dbCPUPerReq(p.service, dbUsage(p.service))
+		if ok1 && ok2 && without > 0 {
+			t1.Got, t1.Met = fmt.Sprintf("%.2f (%.1f µs / %.1f µs)", with/without, with, without), boolp(with <= without/10)
+		}
+		if v, ok := replicaReadsPerReq(p.replica); ok {
+			t2.Got, t2.Met = fmt.Sprintf("%.3f", v), boolp(v >= 0.95)
+		}
+	}
+	return []Target{t1, t2}
+}
+
+// dbUsage returns the primary's usage in a level, nil when not measured.
+func dbUsage(l *Level) *ProcUsage {
+	if l == nil {
+		return nil
+	}
+	return l.Database
+}
+
+// replicaUsage returns the replica's usage in a level, nil when not
+// measured.
+func replicaUsage(l *Level) *ProcUsage {
+	if l == nil {
+		return nil
+	}
+	return l.Replica
 }
 
 func clientsString(n int) string {
@@ -381,19 +474,29 @@ func writeTables(w io.Writer, r *Results) {
 			[]string{lat(p50), lat(p99), hadded, cell(p.service, errs)}, opt(cell(p.coalesced, errs)),
 			[]string{cpus, rss})...)
 	}
+	if hasMode(r.Levels, modeReplica) {
+		writeReplicaTable(w, ps)
+	}
+	repCols := hasReplica(r.Levels)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every level and mode (service is dbapi with one transaction per request, coalesced dbapi with group commit; "+
+	fmt.Fprintln(w, "Every level and mode (service is dbapi with one transaction per request, coalesced dbapi with group commit"+
+		map[bool]string{true: ", replica dbapi with a read replica"}[hasMode(r.Levels, modeReplica)]+"; "+
 		"latencies of successful requests; CPU seconds used in the measured window "+
 		"by the process serving the requests, none for direct; "+
 		"commits/req is the COMMIT statements the database server ran in the window (Com_commit) per successful request, "+
 		"counting other sessions' on a shared server; "+
 		"other CPU s is what processes other than the benchmark, the services and the database used meanwhile, "+
-		"and load the 1-minute load average: both measure the noise):")
+		"and load the 1-minute load average: both measure the noise"+
+		map[bool]string{true: "; database is the primary, replica CPU s the replica's mariadbd and replica SELECTs/req its Com_select per successful request"}[repCols]+"):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU s | server max RSS | bench CPU s | database CPU s | commits/req | other CPU s | load |")
-	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	head, align := "", ""
+	if repCols {
+		head, align = " replica CPU s | replica SELECTs/req |", "---:|---:|"
+	}
+	fmt.Fprintln(w, "| workload | loop | clients / rate | mode | ok | req/s | p50 | p90 | p99 | p99.9 | max | errors | server CPU s | server max RSS | bench CPU s | database CPU s | commits/req |"+head+" other CPU s | load |")
+	fmt.Fprintln(w, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"+align+"---:|---:|")
 	for _, p := range ps {
-		for _, l := range []*Level{p.direct, p.hand, p.service, p.coalesced} {
+		for _, l := range []*Level{p.direct, p.hand, p.service, p.coalesced, p.replica} {
 			if l == nil {
 				continue
 			}
@@ -407,11 +510,88 @@ func writeTables(w io.Writer, r *Results) {
 			if l.Commits != nil && l.OK > 0 {
 				commits = fmt.Sprintf("%.2f", float64(*l.Commits)/float64(l.OK))
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s | %.2f | %.1f |\n",
+			rep := ""
+			if repCols {
+				repCPU, reads := "-", "-"
+				if l.Replica != nil {
+					repCPU = fmt.Sprintf("%.2f", l.Replica.CPUSeconds)
+				}
+				if v, ok := replicaReadsPerReq(l); ok {
+					reads = fmt.Sprintf("%.2f", v)
+				}
+				rep = " " + repCPU + " | " + reads + " |"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.2f | %s | %s |%s %.2f | %.1f |\n",
 				l.Workload, l.Loop, p.level(), l.Mode, l.OK, l.RPS, fmtUS(l.Latency.P50), fmtUS(l.Latency.P90),
 				fmtUS(l.Latency.P99), fmtUS(l.Latency.P999), fmtUS(l.Latency.Max), errString(l.Errors),
-				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU, commits, l.OtherCPUSeconds, l.Load1)
+				svcCPU, svcRSS, l.Bench.CPUSeconds, dbCPU, commits, rep, l.OtherCPUSeconds, l.Load1)
 		}
+	}
+}
+
+// hasReplica reports whether any level measured a replica.
+func hasReplica(levels []Level) bool {
+	for _, l := range levels {
+		if l.Replica != nil || l.ReplicaReads != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReplicaTable writes, for each level that ran both, dbapi without
+// and with a read replica side by side: throughput, latency, and the CPU
+// per request of the primary and of the replica (for get, per read).
+func writeReplicaTable(w io.Writer, ps []*pair) {
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "dbapi without and with a read replica (replica: the same dbapi with DBAPI_MYSQL_REPLICA_DSN naming the profile's replica; "+
+		"reads without Dbapi-After run there, writes read their position after COMMIT); "+
+		"CPU per request of the primary's and of the replica's mariadbd in the measured window; "+
+		"SELECTs/req is the server's Com_select per request (the primary's counts a write's read of its position, and the replica's its health check once a second):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| workload | loop | clients / rate | dbapi req/s | dbapi + replica req/s | replica/dbapi | p50 dbapi / + replica | p99 dbapi / + replica | "+
+		"added p50 | primary CPU/req dbapi / + replica | replica CPU/req dbapi / + replica | primary SELECTs/req dbapi / + replica | replica SELECTs/req dbapi / + replica | errors dbapi / + replica |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, p := range ps {
+		if p.replica == nil || p.service == nil {
+			continue
+		}
+		both := func(f func(*Level) string) string { return f(p.service) + " / " + f(p.replica) }
+		lat := func(f func(Latency) int64) func(*Level) string {
+			return func(l *Level) string {
+				if l.OK == 0 {
+					return "-"
+				}
+				return fmtUS(f(l.Latency))
+			}
+		}
+		cpu := func(u func(*Level) *ProcUsage) func(*Level) string {
+			return func(l *Level) string {
+				if v, ok := dbCPUPerReq(l, u(l)); ok {
+					return fmt.Sprintf("%.1f µs", v)
+				}
+				return "-"
+			}
+		}
+		count := func(f func(*Level) (float64, bool)) func(*Level) string {
+			return func(l *Level) string {
+				if v, ok := f(l); ok {
+					return fmt.Sprintf("%.2f", v)
+				}
+				return "-"
+			}
+		}
+		ratio, added := "-", "-"
+		if v, ok := p.replicaRatio(); ok {
+			ratio = fmt.Sprintf("**%.2f**", v)
+		}
+		if d, ok := p.replicaAdded(p50); ok {
+			added = fmtUS(d)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			p.workload, p.loop, p.level(), p.service.RPS, p.replica.RPS, ratio, both(lat(p50)), both(lat(p99)), added,
+			both(cpu(dbUsage)), both(cpu(replicaUsage)), both(count(selectsPerReq)), both(count(replicaReadsPerReq)),
+			both(func(l *Level) string { return errString(l.Errors) }))
 	}
 }
 
@@ -445,8 +625,9 @@ func generated(r *Results, chart string) string {
 		syncBinlog = ", sync_binlog=" + m.SyncBinlog
 	}
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %d GiB, %s, kernel %s; %s; %s (innodb_flush_log_at_trx_commit=%s, log_bin=%s%s). "+
-		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database share these CPUs.\n\n",
-		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, syncBinlog, r.Settings["nats"])
+		"The benchmark process, the NATS server (%s), the hand-written and dbapi processes and the database%s share these CPUs.\n\n",
+		m.CPUs, m.CPUModel, m.MemoryGiB, m.OS, m.Kernel, m.GoVersion, m.Database, m.FlushAtTrx, m.BinLog, syncBinlog, r.Settings["nats"],
+		map[bool]string{true: " (the primary and the replica)"}[hasReplica(r.Levels)])
 	fmt.Fprintf(&b, "Settings: %v s per level and mode, in %v rounds that alternate the modes, after %v s of warm-up (a quarter of it in later rounds), %v accounts, pool %v connections (service workers = pool), %v NATS connections for the requesters, open loop with up to %v outstanding; a closed-loop client answered 503 waits about %v ms before it retries, twice as long after each further 503 in a row (up to 32 times).\n\n",
 		r.Settings["duration_s"], r.Settings["rounds"], r.Settings["warmup_s"], r.Settings["accounts"], r.Settings["pool"], r.Settings["conns"], r.Settings["open_clients"], r.Settings["overload_wait_ms"])
 	if hasMode(r.Levels, modeCoalesced) {
@@ -459,6 +640,12 @@ func generated(r *Results, chart string) string {
 		fmt.Fprintf(&b, "Group commit: dbapi (the service mode) runs with `DBAPI_COALESCE_MAX=1`, one transaction per request like direct and the hand-written service; "+
 			"coalesced is a second dbapi process of the same binary with group commit on (%s), where requests of an operation that opts in and wait at the same time share one transaction, one SAVEPOINT each. "+
 			"It runs only the workloads whose operation coalesces.\n\n", env)
+	}
+	if hasMode(r.Levels, modeReplica) {
+		fmt.Fprintf(&b, "Read replica: dbapi + replica is a third dbapi process of the same binary, one transaction per request like dbapi, "+
+			"with `DBAPI_MYSQL_REPLICA_DSN` naming the profile's replica (`DBAPI_REPLICA_WAIT` and `DBAPI_REPLICA_MAX_LAG` at their defaults unless -service-env sets them): "+
+			"read-only requests without `Dbapi-After` (here every `get`) run on the replica, writes on the primary, each followed by `SELECT @@last_gtid` on its connection for the reply's position. "+
+			"The other modes run on the primary, with nothing configured about the replica, which still applies every write.\n\n")
 	}
 	names := make([]string, 0, len(r.Workloads))
 	for k := range r.Workloads {

@@ -42,11 +42,22 @@ type Level struct {
 	Errors   map[string]int64 `json:"errors,omitempty"`   // by code
 	Service  *ProcUsage       `json:"service,omitempty"`  // the service process (all modes but direct)
 	Bench    ProcUsage        `json:"bench"`              // this process
-	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd, when found
+	Database *ProcUsage       `json:"database,omitempty"` // mysqld/mariadbd (the primary), when found
+	// Replica is the replica's mariadbd in the replica profile.
+	Replica *ProcUsage `json:"replica,omitempty"`
+	// ReplicaReads is how many SELECT statements the replica ran in the
+	// window (its global Com_select), in the replica profile only: the
+	// reads the replica mode sent there, plus a health check a second.
+	ReplicaReads *int64 `json:"replica_reads,omitempty"`
 	// Commits is how many COMMIT statements the database server ran in
 	// the window (its global Com_commit: on a shared server other
 	// sessions' commits count too), nil where it could not be read.
 	Commits *int64 `json:"commits,omitempty"`
+	// Selects is how many SELECT statements the database server (the
+	// primary) ran in the window (global Com_select, other sessions'
+	// included), nil where it could not be read. In the replica profile
+	// it shows where reads ran and the position a write reads.
+	Selects *int64 `json:"selects,omitempty"`
 	// OtherCPUSeconds is the CPU time that processes other than this one,
 	// the service and the database used in the window: the noise.
 	OtherCPUSeconds float64 `json:"other_cpu_s"`
@@ -80,16 +91,22 @@ type Results struct {
 
 // bench holds what a run shares.
 type bench struct {
-	o       *Options
-	db      *sqlx.DB
-	runner  *txrunner.Runner
-	conns   []*nats.Conn
-	status  *sqlx.DB // one connection, apart from the pool, for SHOW GLOBAL STATUS
-	svc     *serviceProc
-	co      *serviceProc // the dbapi process with group commit on
-	hw      *serviceProc // the hand-written service
-	dbPID   string
-	results *Results
+	o      *Options
+	db     *sqlx.DB
+	runner *txrunner.Runner
+	conns  []*nats.Conn
+	status *sqlx.DB // one connection, apart from the pool, for SHOW GLOBAL STATUS
+	svc    *serviceProc
+	co     *serviceProc // the dbapi process with group commit on
+	hw     *serviceProc // the hand-written service
+	rep    *serviceProc // the dbapi process with the replica (replica mode)
+	dbPID  string
+	// In the replica profile: the servers, the replica's mariadbd and a
+	// connection to it for SHOW GLOBAL STATUS.
+	mysqld        *mysqld
+	replicaPID    string
+	replicaStatus *sqlx.DB
+	results       *Results
 }
 
 func run(ctx context.Context, o Options) error {
@@ -104,10 +121,11 @@ func run(ctx context.Context, o Options) error {
 		return err
 	}
 	profile, dbPID := profileDefault, ""
+	var m *mysqld
 	if o.MySQLD != "" {
 		fmt.Fprintf(os.Stderr, "starting a mariadbd of its own (profile %s) ...\n", o.MySQLD)
-		m, err := startMySQLD(ctx, o.MySQLD)
-		if err != nil {
+		var err error
+		if m, err = startMySQLD(ctx, o.MySQLD); err != nil {
 			return err
 		}
 		defer m.Stop()
@@ -115,6 +133,10 @@ func run(ctx context.Context, o Options) error {
 		o.MySQLDSN = cfg.FormatDSN()
 		profile, dbPID = o.MySQLD, m.pid
 		fmt.Fprintf(os.Stderr, "mariadbd pid %s on %s, data in %s\n", m.pid, m.Addr(), m.Dir())
+		if m.replica != nil {
+			o.ReplicaDSN = m.replicaDSN(cfg).FormatDSN()
+			fmt.Fprintf(os.Stderr, "replica: mariadbd pid %s on %s, data in %s\n", m.replicaPID, m.replica.Addr(), m.replica.Dir())
+		}
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	octx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -138,8 +160,21 @@ func run(ctx context.Context, o Options) error {
 	if dbPID == "" {
 		dbPID = findProcess("mariadbd", "mysqld")
 	}
+	// The replica has the schema once it has caught up: then it can be
+	// read (and its status too, as its DSN names the database).
+	var replicaStatus *sqlx.DB
+	if m != nil && m.replica != nil {
+		if err := m.caughtUp(octx); err != nil {
+			return err
+		}
+		if replicaStatus, err = txrunner.Open(octx, m.replicaDSN(cfg), txrunner.PoolConfig{MaxOpen: 1}); err != nil {
+			return fmt.Errorf("replica: %w", err)
+		}
+		defer replicaStatus.Close()
+	}
 	b := &bench{
 		o: &o, db: db, status: status,
+		mysqld: m, replicaStatus: replicaStatus,
 		runner: txrunner.New(db, txrunner.Config{Logger: quiet}),
 		dbPID:  dbPID,
 		results: &Results{
@@ -157,11 +192,14 @@ func run(ctx context.Context, o Options) error {
 			},
 		},
 	}
+	if m != nil {
+		b.replicaPID = m.replicaPID
+	}
 	if !cfg.InterpolateParams {
 		fmt.Fprintln(os.Stderr, "note: interpolateParams is off in -mysql; each statement costs extra round trips")
 	}
 
-	if o.has(modeService) || o.has(modeHandwritten) || o.has(modeCoalesced) || o.Burst > 0 {
+	if o.has(modeService) || o.has(modeHandwritten) || o.has(modeCoalesced) || o.has(modeReplica) || o.Burst > 0 {
 		natsURL, stopNATS, err := startNATS(&o)
 		if err != nil {
 			return err
@@ -172,14 +210,14 @@ func run(ctx context.Context, o Options) error {
 		}
 		defer closeAll(b.conns)
 		coalesced := b.coalescedRuns()
-		if o.has(modeService) || o.Burst > 0 || coalesced {
+		if o.has(modeService) || o.Burst > 0 || coalesced || o.has(modeReplica) {
 			bin, cleanup, err := dbapiBinary(ctx, &o)
 			if err != nil {
 				return err
 			}
 			defer cleanup()
 			if o.has(modeService) || o.Burst > 0 {
-				if b.svc, err = startService(ctx, &o, bin, false, natsURL, b.conns[0]); err != nil {
+				if b.svc, err = startService(ctx, &o, bin, modeService, natsURL, b.conns[0]); err != nil {
 					return err
 				}
 				defer b.svc.Stop()
@@ -189,7 +227,7 @@ func run(ctx context.Context, o Options) error {
 				fmt.Fprintf(os.Stderr, "service pid %s on %s, prefix %s, pool %d, DBAPI_COALESCE_MAX=1\n", b.svc.pid, natsURL, o.Prefix, o.Pool)
 			}
 			if coalesced {
-				if b.co, err = startService(ctx, &o, bin, true, natsURL, b.conns[0]); err != nil {
+				if b.co, err = startService(ctx, &o, bin, modeCoalesced, natsURL, b.conns[0]); err != nil {
 					return err
 				}
 				defer b.co.Stop()
@@ -198,6 +236,14 @@ func run(ctx context.Context, o Options) error {
 					env = "group commit at its defaults"
 				}
 				fmt.Fprintf(os.Stderr, "coalesced service pid %s, prefix %s, pool %d, %s\n", b.co.pid, coalescedPrefix(&o), o.Pool, env)
+			}
+			if o.has(modeReplica) {
+				if b.rep, err = startService(ctx, &o, bin, modeReplica, natsURL, b.conns[0]); err != nil {
+					return err
+				}
+				defer b.rep.Stop()
+				fmt.Fprintf(os.Stderr, "replica-mode service pid %s, prefix %s, pool %d (and %d on the replica), DBAPI_COALESCE_MAX=1, DBAPI_MYSQL_REPLICA_DSN=the replica\n",
+					b.rep.pid, replicaPrefix(&o), o.Pool, o.Pool)
 			}
 		}
 		if o.has(modeHandwritten) {
@@ -220,7 +266,7 @@ func run(ctx context.Context, o Options) error {
 			b.results.Unavailable[name] = reason
 			continue
 		}
-		if err := seed(ctx, db, o.Accounts); err != nil {
+		if err := b.seed(ctx); err != nil {
 			return err
 		}
 		for _, n := range o.Clients {
@@ -237,7 +283,7 @@ func run(ctx context.Context, o Options) error {
 	}
 	if o.Burst > 0 && b.svc != nil && ctx.Err() == nil {
 		wl := workloadDefs["transfer"]
-		if err := seed(ctx, db, o.Accounts); err != nil {
+		if err := b.seed(ctx); err != nil {
 			return err
 		}
 		b.results.Burst = b.burst(ctx, wl, o.Burst)
@@ -248,6 +294,11 @@ func run(ctx context.Context, o Options) error {
 	if b.co != nil {
 		for _, l := range b.co.errorLines(10) {
 			b.results.ErrorLog = append(b.results.ErrorLog, "coalesced: "+l)
+		}
+	}
+	if b.rep != nil {
+		for _, l := range b.rep.errorLines(10) {
+			b.results.ErrorLog = append(b.results.ErrorLog, "replica: "+l)
 		}
 	}
 	if ctx.Err() != nil {
@@ -263,7 +314,7 @@ func (b *bench) available(ctx context.Context, wl *workload) string {
 		return ""
 	}
 	subject := b.o.Prefix + "." + wl.subject
-	if err := seed(ctx, b.db, b.o.Accounts); err != nil {
+	if err := b.seed(ctx); err != nil {
 		return err.Error()
 	}
 	msg, err := b.conns[0].Request(subject, wl.body(rand.New(rand.NewPCG(1, 2)), b.o.Accounts), 5*time.Second)
@@ -298,10 +349,14 @@ func (b *bench) resolveRate(workload, s string) float64 {
 // segment is one mode's share of one round of a level.
 type segment struct {
 	run     levelRun
-	cpu     []time.Duration // this process, the service, the database, the machine
+	cpu     []time.Duration // this process, the service, the database, the machine, the replica
 	maxRSS  int64           // of the service
 	load    float64
 	commits int64 // COMMIT statements the server ran; -1: not read
+	selects int64 // SELECT statements the server ran; -1: not read
+	// replicaReads is the SELECT statements the replica ran; -1: not
+	// read (no replica).
+	replicaReads int64
 }
 
 // modesOf returns the modes a workload runs in: the hand-written service
@@ -386,6 +441,12 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
 		}
 		svcPID = b.co.pid
+	case modeReplica:
+		subject := replicaPrefix(o) + "." + wl.subject
+		req = func(_ context.Context, i int, r *rand.Rand) string {
+			return serviceCode(b.conns[i%len(b.conns)], subject, wl.body(r, o.Accounts), o.Timeout)
+		}
+		svcPID = b.rep.pid
 	case modeHandwritten:
 		subject := o.Prefix + "hw." + wl.subject
 		req = func(_ context.Context, i int, r *rand.Rand) string {
@@ -393,8 +454,9 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		}
 		svcPID = b.hw.pid
 	}
-	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID)
-	commits := newStatusMeter(b.status, "Com_commit")
+	cpu := newCPUMeter("self", svcPID, b.dbPID, machinePID, b.replicaPID)
+	primary := newStatusMeter(b.status, "Com_commit", "Com_select")
+	replicaReads := newStatusMeter(b.replicaStatus, "Com_select")
 	rss := sampleRSS(svcPID, 100*time.Millisecond)
 	dur := o.Duration / time.Duration(o.Rounds)
 	// Later rounds find the pools and connections warm: a quarter of the
@@ -404,8 +466,8 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		warmup /= 4
 	}
 	w := window{warmup: warmup, duration: dur,
-		onStart: func() { cpu.begin(); commits.begin() },
-		onEnd:   func() { cpu.finish(); commits.finish() }}
+		onStart: func() { meters((*statusMeter).begin, primary, replicaReads); cpu.begin() },
+		onEnd:   func() { meters((*statusMeter).finish, primary, replicaReads); cpu.finish() }}
 	p := startProgress(o.Quiet, label, warmup+dur)
 	var res levelRun
 	if loop == loopClosed {
@@ -414,22 +476,31 @@ func (b *bench) segment(ctx context.Context, wl *workload, mode, loop string, cl
 		res = openLoop(ctx, rate, clients, w, o.MaxRequests, o.Timeout, p, req)
 	}
 	p.end()
-	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage(), commits: commits.used()}
+	counts := primary.counts()
+	return segment{run: res, cpu: cpu.used(), maxRSS: rss.end(), load: loadAverage(),
+		commits: counts[0], selects: counts[1], replicaReads: replicaReads.used()}
 }
 
 // record merges the segments of one mode into a Level.
 func (b *bench) record(wl *workload, mode, loop string, clients int, rate float64, segs []segment) Level {
 	res := levelRun{hist: newHist(), errors: map[string]int64{}}
-	cpu := make([]time.Duration, 4)
+	cpu := make([]time.Duration, 5)
 	var maxRSS int64
 	var load float64
-	var commits int64
-	for _, s := range segs {
-		if commits >= 0 && s.commits >= 0 {
-			commits += s.commits
+	// Counters of the servers' status: -1 once a segment could not read
+	// one.
+	var commits, selects, replicaReads int64
+	add := func(sum *int64, v int64) {
+		if *sum >= 0 && v >= 0 {
+			*sum += v
 		} else {
-			commits = -1
+			*sum = -1
 		}
+	}
+	for _, s := range segs {
+		add(&commits, s.commits)
+		add(&selects, s.selects)
+		add(&replicaReads, s.replicaReads)
 		res.hist.Merge(s.run.hist)
 		res.ok += s.run.ok
 		res.elapsed += s.run.elapsed
@@ -448,7 +519,7 @@ func (b *bench) record(wl *workload, mode, loop string, clients int, rate float6
 		Load1: load,
 	}
 	if cpu[3] > 0 {
-		l.OtherCPUSeconds = max(cpu[3]-cpu[0]-cpu[1]-cpu[2], 0).Seconds()
+		l.OtherCPUSeconds = max(cpu[3]-cpu[0]-cpu[1]-cpu[2]-cpu[4], 0).Seconds()
 	}
 	if res.elapsed > 0 {
 		l.RPS = float64(res.ok) / res.elapsed.Seconds()
@@ -460,12 +531,20 @@ func (b *bench) record(wl *workload, mode, loop string, clients int, rate float6
 		u := usage(cpu[1], res.ok, maxRSS)
 		l.Service = &u
 	}
-	if commits >= 0 && len(segs) > 0 {
-		l.Commits = &commits
+	counted := func(v int64) *int64 {
+		if v < 0 || len(segs) == 0 {
+			return nil
+		}
+		return &v
 	}
+	l.Commits, l.Selects, l.ReplicaReads = counted(commits), counted(selects), counted(replicaReads)
 	if b.dbPID != "" {
 		u := usage(cpu[2], res.ok, 0)
 		l.Database = &u
+	}
+	if b.replicaPID != "" {
+		u := usage(cpu[4], res.ok, 0)
+		l.Replica = &u
 	}
 	b.results.Levels = append(b.results.Levels, l)
 	return l
@@ -491,6 +570,15 @@ func usage(cpu time.Duration, ok int64, rss int64) ProcUsage {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// seed seeds the benchmark tables (see seed) and, in the replica
+// profile, waits until the replica has them too.
+func (b *bench) seed(ctx context.Context) error {
+	if err := seed(ctx, b.db, b.o.Accounts); err != nil {
+		return err
+	}
+	return b.mysqld.caughtUp(ctx)
+}
 
 // seed empties the benchmark tables and inserts n accounts (ids 1..n) with
 // balances large enough that no transfer of 0.01 ever runs short.

@@ -151,18 +151,40 @@ func dbapiBinary(ctx context.Context, o *Options) (string, func(), error) {
 // service (DBAPI_COALESCE_MAX, DBAPI_COALESCE_WAIT).
 const coalesceEnvPrefix = "DBAPI_COALESCE_"
 
+// replicaDSNEnv names the replicas of a dbapi process: the replica
+// mode's gets the replica, every other none.
+const replicaDSNEnv = "DBAPI_MYSQL_REPLICA_DSN"
+
 // coalescedPrefix is the subject prefix and queue group of the coalesced
 // dbapi process, so that it never shares a queue group with the other.
 func coalescedPrefix(o *Options) string { return o.Prefix + "co" }
 
-// serviceEnv returns the environment of a dbapi process: this process's,
-// without any group-commit setting, then -service-env; the service mode
-// then gets DBAPI_COALESCE_MAX=1 (one transaction per request), the
-// coalesced mode -coalesced-env.
-func serviceEnv(o *Options, base []string, coalesced bool, prefix, natsURL string) []string {
+// replicaPrefix is the subject prefix and queue group of the replica
+// mode's dbapi process.
+func replicaPrefix(o *Options) string { return o.Prefix + "rep" }
+
+// servicePrefix is the subject prefix of the dbapi process of a mode
+// (service, coalesced or replica).
+func servicePrefix(o *Options, mode string) string {
+	switch mode {
+	case modeCoalesced:
+		return coalescedPrefix(o)
+	case modeReplica:
+		return replicaPrefix(o)
+	}
+	return o.Prefix
+}
+
+// serviceEnv returns the environment of the dbapi process of a mode:
+// this process's, without any group-commit or replica setting, then
+// -service-env; the service and replica modes then get
+// DBAPI_COALESCE_MAX=1 (one transaction per request), the coalesced mode
+// -coalesced-env; the replica mode gets -mysqld replica's replica as
+// DBAPI_MYSQL_REPLICA_DSN, the others no replica.
+func serviceEnv(o *Options, base []string, mode, prefix, natsURL string) []string {
 	env := make([]string, 0, len(base)+len(o.ServiceEnv)+len(o.CoalescedEnv)+8)
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, coalesceEnvPrefix) {
+		if !strings.HasPrefix(kv, coalesceEnvPrefix) && !strings.HasPrefix(kv, replicaDSNEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -170,13 +192,18 @@ func serviceEnv(o *Options, base []string, coalesced bool, prefix, natsURL strin
 		env = append(env, "DBAPI_LOG_LEVEL=warn")
 	}
 	env = append(env, o.ServiceEnv...)
-	if coalesced {
+	if mode == modeCoalesced {
 		env = append(env, o.CoalescedEnv...)
 	} else {
 		env = append(env, coalesceEnvPrefix+"MAX=1")
 	}
+	replicas := ""
+	if mode == modeReplica {
+		replicas = o.ReplicaDSN
+	}
 	return append(env,
 		"DBAPI_MYSQL_DSN="+o.MySQLDSN,
+		replicaDSNEnv+"="+replicas,
 		"DBAPI_NATS_URL="+natsURL,
 		"DBAPI_PREFIX="+prefix,
 		"DBAPI_QUEUE_GROUP="+prefix,
@@ -185,22 +212,20 @@ func serviceEnv(o *Options, base []string, coalesced bool, prefix, natsURL strin
 }
 
 // startService starts the dbapi binary bin on the benchmark database and
-// natsURL, as the service mode (-prefix, one transaction per request) or
-// the coalesced mode (<-prefix>co, group commit on), and waits until it
-// answers.
-func startService(ctx context.Context, o *Options, bin string, coalesced bool, natsURL string, nc *nats.Conn) (*serviceProc, error) {
+// natsURL as the process of a mode: service (-prefix, one transaction per
+// request), coalesced (<-prefix>co, group commit on) or replica
+// (<-prefix>rep, one transaction per request, reads on the replica), and
+// waits until it answers.
+func startService(ctx context.Context, o *Options, bin, mode, natsURL string, nc *nats.Conn) (*serviceProc, error) {
 	tmp, err := os.MkdirTemp("", "dbapi-bench-")
 	if err != nil {
 		return nil, err
 	}
-	prefix, logPath := o.Prefix, o.ServiceLog
-	if coalesced {
-		prefix = coalescedPrefix(o)
-		if logPath != "" {
-			logPath += ".coalesced"
-		}
+	prefix, logPath := servicePrefix(o, mode), o.ServiceLog
+	if logPath != "" && mode != modeService {
+		logPath += "." + mode
 	}
-	env := serviceEnv(o, os.Environ(), coalesced, prefix, natsURL)
+	env := serviceEnv(o, os.Environ(), mode, prefix, natsURL)
 	return startProc(ctx, tmp, logPath, bin, []string{"serve"}, env, prefix, nc)
 }
 

@@ -96,7 +96,7 @@ func TestRunRefusesRemote(t *testing.T) {
 // with group commit at its defaults unless -coalesced-env sets it, and
 // neither inherits a group-commit setting from this process.
 func TestServiceEnv(t *testing.T) {
-	base := []string{"PATH=/bin", "DBAPI_COALESCE_MAX=5", "DBAPI_COALESCE_WAIT=9ms", "HOME=/root"}
+	base := []string{"PATH=/bin", "DBAPI_COALESCE_MAX=5", "DBAPI_COALESCE_WAIT=9ms", "HOME=/root", "DBAPI_MYSQL_REPLICA_DSN=root@tcp(10.0.0.9:3306)/x"}
 	// envMap is env as the process sees it: the last of a name wins.
 	envMap := func(env []string) map[string]string {
 		m := map[string]string{}
@@ -111,27 +111,34 @@ func TestServiceEnv(t *testing.T) {
 		base       []string
 		serviceEnv []string
 		coEnv      []string
-		coalesced  bool
-		want       map[string]string // "" for absent
+		mode       string
+		want       map[string]string // "" for absent or empty
 	}{
-		{"service", base, nil, nil, false, map[string]string{
+		{"service", base, nil, nil, modeService, map[string]string{
 			"DBAPI_COALESCE_MAX": "1", "DBAPI_COALESCE_WAIT": "", "DBAPI_PREFIX": "p", "DBAPI_QUEUE_GROUP": "p",
-			"DBAPI_LOG_LEVEL": "warn", "PATH": "/bin", "DBAPI_POOL_SIZE": "16"}},
-		{"coalesced at the defaults", base, nil, nil, true, map[string]string{
-			"DBAPI_COALESCE_MAX": "", "DBAPI_COALESCE_WAIT": "", "DBAPI_PREFIX": "p", "DBAPI_LOG_LEVEL": "warn"}},
-		{"coalesced with -coalesced-env", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_WAIT=2ms", "GOMAXPROCS=2"}, true, map[string]string{
+			"DBAPI_LOG_LEVEL": "warn", "PATH": "/bin", "DBAPI_POOL_SIZE": "16", "DBAPI_MYSQL_REPLICA_DSN": ""}},
+		{"coalesced at the defaults", base, nil, nil, modeCoalesced, map[string]string{
+			"DBAPI_COALESCE_MAX": "", "DBAPI_COALESCE_WAIT": "", "DBAPI_PREFIX": "p", "DBAPI_LOG_LEVEL": "warn", "DBAPI_MYSQL_REPLICA_DSN": ""}},
+		{"coalesced with -coalesced-env", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_WAIT=2ms", "GOMAXPROCS=2"}, modeCoalesced, map[string]string{
 			"DBAPI_COALESCE_MAX": "", "DBAPI_COALESCE_WAIT": "2ms", "GOMAXPROCS": "2"}},
-		{"-coalesced-env does not reach the service", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_MAX=16"}, false, map[string]string{
+		{"-coalesced-env does not reach the service", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_MAX=16"}, modeService, map[string]string{
 			"DBAPI_COALESCE_MAX": "1", "GOMAXPROCS": "1"}},
-		{"log level kept", []string{"DBAPI_LOG_LEVEL=debug"}, nil, nil, false, map[string]string{"DBAPI_LOG_LEVEL": "debug"}},
-		{"-service-env wins over this process", []string{"DBAPI_POOL_SIZE=3", "GOMAXPROCS=8"}, []string{"GOMAXPROCS=1"}, nil, true,
+		{"log level kept", []string{"DBAPI_LOG_LEVEL=debug"}, nil, nil, modeService, map[string]string{"DBAPI_LOG_LEVEL": "debug"}},
+		{"-service-env wins over this process", []string{"DBAPI_POOL_SIZE=3", "GOMAXPROCS=8"}, []string{"GOMAXPROCS=1"}, nil, modeCoalesced,
 			map[string]string{"DBAPI_POOL_SIZE": "16", "GOMAXPROCS": "1"}},
+		// The replica mode: like the service mode, with the replica;
+		// neither -coalesced-env nor this process's replicas reach it.
+		{"replica", base, []string{"GOMAXPROCS=1"}, []string{"DBAPI_COALESCE_MAX=16"}, modeReplica, map[string]string{
+			"DBAPI_COALESCE_MAX": "1", "DBAPI_COALESCE_WAIT": "", "GOMAXPROCS": "1", "DBAPI_PREFIX": "p",
+			"DBAPI_MYSQL_REPLICA_DSN": "root@tcp(127.0.0.1:3307)/b"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			o := &Options{ServiceEnv: c.serviceEnv, CoalescedEnv: c.coEnv, MySQLDSN: "root@tcp(127.0.0.1:3306)/b", Pool: 16}
-			env := envMap(serviceEnv(o, c.base, c.coalesced, "p", "nats://127.0.0.1:4222"))
+			o := &Options{ServiceEnv: c.serviceEnv, CoalescedEnv: c.coEnv, MySQLDSN: "root@tcp(127.0.0.1:3306)/b", Pool: 16,
+				ReplicaDSN: "root@tcp(127.0.0.1:3307)/b"}
+			env := envMap(serviceEnv(o, c.base, c.mode, "p", "nats://127.0.0.1:4222"))
 			for k, want := range c.want {
-				if got, ok := env[k]; got != want || ok != (want != "") {
+				// DBAPI_MYSQL_REPLICA_DSN is always set, empty for none.
+				if got, ok := env[k]; got != want || ok != (want != "" || k == replicaDSNEnv) {
 					t.Errorf("%s = %q (set: %v), want %q", k, got, ok, want)
 				}
 			}
@@ -154,6 +161,10 @@ func TestModesOf(t *testing.T) {
 		{all, "batch", []string{modeDirect, modeService}},
 		{&Options{Modes: []string{modeCoalesced, modeDirect}}, "transfer", []string{modeCoalesced, modeDirect}},
 		{&Options{Modes: []string{modeCoalesced}}, "get", nil},
+		// The replica mode runs every workload.
+		{&Options{Modes: []string{modeService, modeReplica}}, "get", []string{modeService, modeReplica}},
+		{&Options{Modes: []string{modeReplica, modeCoalesced}}, "transfer", []string{modeReplica, modeCoalesced}},
+		{&Options{Modes: []string{modeReplica}}, "batch", []string{modeReplica}},
 	} {
 		if got := modesOf(c.o, workloadDefs[c.workload]); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("modes %v, %s: %v, want %v", c.o.Modes, c.workload, got, c.want)

@@ -241,15 +241,19 @@ func checkLevel(t *testing.T, l *Level, o Options) {
 	if l.Loop == loopOpen && (l.Clients != o.OpenClients || l.Rate <= 0) || l.Loop == loopClosed && l.Rate != 0 {
 		t.Errorf("%s: clients %d, rate %v", name, l.Clients, l.Rate)
 	}
-	// The server's COMMITs: each transfer of direct, hand-written and
-	// service (one transaction per request) commits once; those answered
-	// in the window but committed before it are at most one per client.
-	// Other sessions' commits only add. The coalesced mode commits less
-	// when it groups, so nothing holds of its count but that it was read.
+	// The server's COMMITs: each transfer of direct, hand-written,
+	// service and replica (one transaction per request) commits once. In
+	// a closed loop those answered in the window but committed before it
+	// are at most one per client, and the counter is read a moment after
+	// the window opens (on a loaded machine a few requests later: 5%
+	// slack). An open loop counts the requests due in the window, which a
+	// server that falls behind runs after it: no bound holds there. Other
+	// sessions' commits only add. The coalesced mode commits less when it
+	// groups, so nothing holds of its count but that it was read.
 	switch {
 	case l.Commits == nil:
 		t.Errorf("%s: commits not read", name)
-	case l.Workload == "transfer" && l.Mode != modeCoalesced && *l.Commits < l.OK-int64(l.Clients):
+	case l.Workload == "transfer" && l.Loop == loopClosed && l.Mode != modeCoalesced && *l.Commits < l.OK-int64(l.Clients)-l.OK/20-2:
 		t.Errorf("%s: %d commits for %d requests", name, *l.Commits, l.OK)
 	}
 }

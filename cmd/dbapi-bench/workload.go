@@ -23,6 +23,9 @@ const (
 	modeDirect    = "direct"
 	modeService   = "service"
 	modeCoalesced = "coalesced"
+	// modeReplica is dbapi with one read replica configured
+	// (DBAPI_MYSQL_REPLICA_DSN), in the replica database profile only.
+	modeReplica = "replica"
 
 	loopClosed = "closed"
 	loopOpen   = "open"

@@ -22,5 +22,13 @@ func main() {
 		Operations: bank.Operations(),
 		Declared:   bank.Declared(),
 		Migrations: bank.Migrations(),
+		// Printed at start when NATS is embedded (make run), with the URL
+		// it really listens on.
+		TryIt: func(url, prefix string) []string {
+			return []string{
+				"nats --server " + url + " request " + prefix + ".accounts.list '{}'",
+				"cd examples/js && npm ci && NATS_URL=" + url + " DBAPI_PREFIX=" + prefix + " node example.mjs",
+			}
+		},
 	}))
 }

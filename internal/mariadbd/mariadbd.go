@@ -8,12 +8,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -62,6 +64,9 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	// runAs, when set, is the user a root caller runs the server as,
+	// instead of root (see RunAs).
+	runAs *runAs
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -72,11 +77,41 @@ type Server struct {
 // port of 127.0.0.1 that is free now, with args (server options such as
 // --innodb-buffer-pool-size=64M) after its own. It does not start it.
 func New(dir string, args ...string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
 	return &Server{dir: dir, port: port, args: args}, nil
+}
+
+// RunAs makes a caller that is root start the server as the system user
+// name (such as mysql) instead of as root: the process itself runs as
+// that user, so that what it spawns (Galera's state transfer scripts)
+// does too, and it still dies with the caller. The caller must give that
+// user the folder (see Chown). A caller that is not root runs the server
+// as itself and RunAs only checks that the user exists. Call it before
+// Start.
+func (s *Server) RunAs(name string) error {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("run mariadbd as %s: %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+	}
+	s.runAs = &runAs{name: name, uid: uint32(uid), gid: uint32(gid)}
+	return nil
+}
+
+// runAs is a system user to run the server as.
+type runAs struct {
+	name     string
+	uid, gid uint32
 }
 
 // Dir is the server's folder.
@@ -120,24 +155,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Running() {
 		return errors.New("mariadbd is already running")
 	}
-	server, _, err := Binaries()
+	cmd, err := s.command()
 	if err != nil {
 		return err
 	}
-	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(s.dir, "data"),
-		"--port=" + strconv.Itoa(s.port),
-		"--bind-address=127.0.0.1",
-		"--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
-		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
-		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
-	}
-	args = append(args, s.args...)
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	cmd := exec.Command(server, args...)
-	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
@@ -166,6 +187,34 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("mariadbd did not answer within %s: %w\n%s", startTimeout, err, s.ErrLog())
 		}
 	}
+}
+
+// command returns mariadbd with the server's options, then extra ones
+// (a later option wins), run as the server's user.
+func (s *Server) command(extra ...string) (*exec.Cmd, error) {
+	server, _, err := Binaries()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(s.dir, "data"),
+		"--port=" + strconv.Itoa(s.port),
+		"--bind-address=127.0.0.1",
+		"--socket=" + filepath.Join(s.dir, "mariadbd.sock"),
+		"--pid-file=" + filepath.Join(s.dir, "mariadbd.pid"),
+		"--log-error=" + filepath.Join(s.dir, "mariadbd.err"),
+	}
+	args = append(args, s.args...)
+	args = append(args, extra...)
+	if os.Geteuid() == 0 && s.runAs == nil {
+		args = append(args, "--user=root")
+	}
+	cmd := exec.Command(server, args...)
+	setProcAttr(cmd)
+	if os.Geteuid() == 0 && s.runAs != nil {
+		setUser(cmd, s.runAs)
+	}
+	return cmd, nil
 }
 
 // ping connects as root and checks that the server answers.
@@ -234,13 +283,3 @@ func (s *Server) Stop() error {
 
 // Kill kills the server (SIGKILL) and waits for it to exit.
 func (s *Server) Kill() error { return s.Signal(syscall.SIGKILL, 30*time.Second) }
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

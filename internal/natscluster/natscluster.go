@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/freeport"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -119,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		n.dir = filepath.Join(cfg.Dir, n.name)
 		for _, p := range []*int{&n.port, &n.clusterPort, &n.httpPort} {
 			var err error
-			if *p, err = freePort(); err != nil {
+			if *p, err = freeport.Port(); err != nil {
 				return nil, err
 			}
 		}
@@ -543,14 +544,4 @@ func poll(ctx context.Context, f func() (int, error)) (int, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

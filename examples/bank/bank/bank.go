@@ -21,6 +21,11 @@ func Operations() []dbapi.Operation {
 		{
 			Name: "accounts.transfer", Description: "Move an amount from one account to another.", Run: Transfer, Coalesce: true,
 			Params: dbapi.SchemaOf(transferParams{}), Result: dbapi.ResultOne, ResultSchema: dbapi.SchemaOf(TransferResult{}),
+			Errors: []dbapi.OperationError{
+				{Kind: dbapi.EINVALID, Code: "same_account", Message: "cannot transfer from an account to itself"},
+				{Kind: dbapi.ECONFLICT, Code: "insufficient_funds", Message: "account <from> has less than <amount>"},
+				{Kind: dbapi.ECONFLICT, Code: "balance_overflow", Message: "account <to> would exceed the largest balance"},
+			},
 		},
 	}
 }
