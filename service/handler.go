@@ -18,9 +18,14 @@ func (m *Main) runnerConfig() txrunner.Config {
 }
 
 // replicaRunner is the runner of a replica's pool: the primary's, on
-// another pool.
+// another pool, with one attempt: a read that fails on a replica runs
+// again on the primary, which is its retry (with the primary's ten
+// attempts and their backoff, a read on a replica just killed took 0.6 s
+// to fall back; with one, 0.08 s).
 func (m *Main) replicaRunner(db *sqlx.DB) executor.Runner {
-	var r executor.Runner = txrunner.New(db, m.runnerConfig())
+	cfg := m.runnerConfig()
+	cfg.MaxAttempts = 1
+	var r executor.Runner = txrunner.New(db, cfg)
 	if m.tracing != nil {
 		r = m.tracing.Runner(r)
 	}
