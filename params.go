@@ -122,8 +122,23 @@ func isBadText(err error) bool {
 	return strings.Contains(msg, "invalid UTF-8") || strings.Contains(msg, "surrogate")
 }
 
-// maxNameInMessage caps how much of a name an error message repeats.
-const maxNameInMessage = 64
+// MaxInMessage caps how much of a name or value an error message
+// repeats.
+const MaxInMessage = 64
+
+// Shorten cuts s to MaxInMessage bytes, on a character boundary, marking
+// the cut with "…": what an error message repeats of a name or a value
+// stays short whatever the request held.
+func Shorten(s string) string {
+	if len(s) <= MaxInMessage {
+		return s
+	}
+	cut := MaxInMessage
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // paramName turns a JSON pointer ("/opt/on") into the dotted name used in
 // messages ("opt.on"), cut to a bounded length on a character boundary.
@@ -132,15 +147,7 @@ func paramName(p jsontext.Pointer) string {
 	for tok := range p.Tokens() {
 		toks = append(toks, tok)
 	}
-	s := strings.Join(toks, ".")
-	if len(s) <= maxNameInMessage {
-		return s
-	}
-	cut := maxNameInMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return Shorten(strings.Join(toks, "."))
 }
 
 func jsonKind(k jsontext.Kind) string {

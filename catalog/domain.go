@@ -247,9 +247,9 @@ func expand(msg string, vals map[string]any) string {
 		case nil:
 			return "null"
 		case string:
-			return truncate(v)
+			return dbapi.Shorten(v)
 		case []byte:
-			return truncate(base64.StdEncoding.EncodeToString(v))
+			return dbapi.Shorten(base64.StdEncoding.EncodeToString(v))
 		case time.Time:
 			return v.Format(time.RFC3339Nano)
 		default:

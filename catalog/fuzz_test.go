@@ -278,7 +278,7 @@ func decodeParamsReference(d *Definition, body []byte) (map[string]any, error) {
 		}
 		p := d.param(name)
 		if p == nil {
-			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", truncate(name))
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", dbapi.Shorten(name))
 		}
 		if seen[name] {
 			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "duplicate_param", "parameter %q is given twice", name)

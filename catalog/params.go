@@ -116,10 +116,6 @@ func isTime(s string) bool {
 	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && twoDigits(rest[1:3], "23") && rest[3] == ':' && twoDigits(rest[4:6], "59")
 }
 
-// maxNameInMessage caps how much of an unknown field's name an error
-// message repeats.
-const maxNameInMessage = 64
-
 func badParam(name, format string, args ...any) *dbapi.Error {
 	return dbapi.CodeErrorf(dbapi.EINVALID, "bad_param", "parameter %q: %s", name, fmt.Sprintf(format, args...))
 }
@@ -302,7 +298,7 @@ func (d *Definition) DecodeParams(body []byte) (map[string]any, error) {
 		}
 		i := d.paramIndex(name)
 		if i < 0 {
-			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", truncate(name))
+			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "unknown_param", "unknown parameter %q", dbapi.Shorten(name))
 		}
 		if seen[i] {
 			return nil, dbapi.CodeErrorf(dbapi.EINVALID, "duplicate_param", "parameter %q is given twice", name)
@@ -429,16 +425,4 @@ func (d *Definition) param(name string) *Param {
 		}
 	}
 	return nil
-}
-
-// truncate shortens s for an error message, on a character boundary.
-func truncate(s string) string {
-	if len(s) <= maxNameInMessage {
-		return s
-	}
-	cut := maxNameInMessage
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
