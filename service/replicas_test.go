@@ -240,6 +240,41 @@ func TestReadReplicas(t *testing.T) {
 		}
 	})
 
+	// dbapi check prepares the read-only operations on a replica too: a
+	// table the primary has and the replica lacks (made on the primary
+	// without the binary log) is a problem there, and only there.
+	t.Run("check prepares read-only operations on a replica", func(t *testing.T) {
+		primary := e.sqlx()
+		conn, err := primary.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for _, q := range []string{"SET SESSION sql_log_bin = 0", "CREATE TABLE primary_only (id INT PRIMARY KEY)", "SET SESSION sql_log_bin = 1"} {
+			if _, err := conn.ExecContext(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dir := t.TempDir()
+		op := "-- name: primary_only.count\n-- result: one\n-- read-only: true\nSELECT COUNT(*) AS n FROM primary_only;\n"
+		if err := os.WriteFile(dir+"/count.sql", []byte(op), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := e.config(prefix+"check", time.Second)
+		cfg.OperationsDir = dir
+		m := NewMain(cfg, App{})
+		m.Logger = testLogger()
+		defer m.Close()
+		problems, err := m.Check(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(problems) != 1 || !strings.Contains(problems[0].Error(), "count.sql") ||
+			!strings.Contains(problems[0].Error(), "on replica "+e.repl.Replicas[0].Addr()) {
+			t.Errorf("check: %v; want one problem, count.sql on the replica", problems)
+		}
+	})
+
 	// Read-your-writes, with a replica that applies every write 3 s late
 	// and stays healthy (its lag is under a generous bound), so that a read
 	// without a position does go to it.
