@@ -3,6 +3,7 @@
 GO        ?= go
 BIN       ?= bin
 PKGS      ?= ./...
+MODULE    := github.com/dbapi-dev/dbapi
 # The version the binaries report (`dbapi version`, NATS micro INFO).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS   := -X github.com/dbapi-dev/dbapi/service.version=$(VERSION)
@@ -24,8 +25,13 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/dbapi ./cmd/dbapi
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/bank ./examples/bank
 
+# The packages that start clusters of their own (3 Galera nodes, NATS
+# servers, a primary and replicas) run one at a time, after the others:
+# on 2 cores, three Galera clusters at once time out.
+CLUSTER_PKGS := ./internal/mariadbd ./internal/haproxy ./internal/natscluster ./replica ./faults
 test: fmt-check vet lint cross node-deps
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(filter-out $(CLUSTER_PKGS:./%=$(MODULE)/%),$(shell $(GO) list $(PKGS)))
+	$(GO) test -race -count=1 -timeout 30m -p 1 $(CLUSTER_PKGS)
 	cd $(BENCH_MOD) && $(GO) test -race -count=1 -timeout 10m ./...
 
 # The Node.js projects Go tests run (Node.js 20+): the AsyncAPI validator
