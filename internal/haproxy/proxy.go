@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/freeport"
+	"github.com/dbapi-dev/dbapi/internal/proc"
 )
 
 // Balance is how the proxy spreads connections over its servers.
@@ -69,8 +70,7 @@ type Proxy struct {
 	dir      string
 	addr     string // frontend
 	statAddr string // stats socket (TCP), level admin
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *proc.Process
 }
 
 // Binary returns the path of haproxy (on PATH, else /usr/sbin).
@@ -102,7 +102,7 @@ func Start(ctx context.Context, dir string, cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{dir: dir, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-		statAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])), done: make(chan struct{})}
+		statAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])), proc: proc.New("haproxy")}
 	text, err := p.config(cfg)
 	if err != nil {
 		return nil, err
@@ -119,14 +119,12 @@ func Start(ctx context.Context, dir string, cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(bin, "-db", "-f", cfgPath)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
+	cmd := proc.Command(bin, "-db", "-f", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := p.proc.Start(cmd, func() { logf.Close() }); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start haproxy: %w", err)
+		return nil, err
 	}
-	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
@@ -135,8 +133,8 @@ func Start(ctx context.Context, dir string, cfg Config) (*Proxy, error) {
 			return p, nil
 		}
 		select {
-		case <-p.done:
-			return nil, fmt.Errorf("haproxy exited at start: %v\n%s", p.cmd.ProcessState, p.Log())
+		case <-p.proc.Exited():
+			return nil, fmt.Errorf("haproxy exited at start: %v\n%s", p.proc.State(), p.Log())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -287,13 +285,4 @@ func (p *Proxy) WaitState(ctx context.Context, name, want string, limit time.Dur
 }
 
 // Close stops haproxy.
-func (p *Proxy) Close() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	return nil
-}
+func (p *Proxy) Close() error { return p.proc.Signal(syscall.SIGKILL, 30*time.Second) }

@@ -168,7 +168,7 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 			"--innodb-buffer-pool-size=32M",
 			"--innodb-log-file-size=16M",
 		}
-		srv := &Server{dir: ndir, port: clientPort, args: append(nodeArgs, args...)}
+		srv := newServer(ndir, clientPort, append(nodeArgs, args...))
 		if asUser {
 			if err := srv.RunAs(GaleraUser); err != nil {
 				c.Close()

@@ -11,11 +11,11 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/freeport"
+	"github.com/dbapi-dev/dbapi/internal/proc"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -68,9 +68,7 @@ type Server struct {
 	// instead of root (see RunAs).
 	runAs *runAs
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *proc.Process
 }
 
 // New returns the server of the data directory Init made in dir, on a
@@ -81,7 +79,13 @@ func New(dir string, args ...string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{dir: dir, port: port, args: args}, nil
+	return newServer(dir, port, args), nil
+}
+
+// newServer returns the server of the data directory in dir on port,
+// with args after its own options, not started.
+func newServer(dir string, port int, args []string) *Server {
+	return &Server{dir: dir, port: port, args: args, proc: proc.New("mariadbd")}
 }
 
 // RunAs makes a caller that is root start the server as the system user
@@ -121,30 +125,10 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // PID is the process id of the server last started, 0 before Start.
-func (s *Server) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Running reports whether the server last started has not exited.
-func (s *Server) Running() bool {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) Running() bool { return s.proc.Running() }
 
 // Start starts mariadbd and waits until it answers root, for two minutes
 // at most or until ctx is done. The server dies with the calling process
@@ -152,21 +136,14 @@ func (s *Server) Running() bool {
 // terminal reaches only the caller, which stops it in order. On error the
 // server is killed and the error has the tail of its error log.
 func (s *Server) Start(ctx context.Context) error {
-	if s.Running() {
-		return errors.New("mariadbd is already running")
-	}
 	cmd, err := s.command()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start mariadbd: %w", err)
+	if err := s.proc.Start(cmd, nil); err != nil {
+		return err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	s.mu.Lock()
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
+	done := s.proc.Exited()
 
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -176,7 +153,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("mariadbd exited at start: %v\n%s", cmd.ProcessState, s.ErrLog())
+			return fmt.Errorf("mariadbd exited at start: %v\n%s", s.proc.State(), s.ErrLog())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
@@ -209,8 +186,7 @@ func (s *Server) command(extra ...string) (*exec.Cmd, error) {
 	if os.Geteuid() == 0 && s.runAs == nil {
 		args = append(args, "--user=root")
 	}
-	cmd := exec.Command(server, args...)
-	setProcAttr(cmd)
+	cmd := proc.Command(server, args...)
 	if os.Geteuid() == 0 && s.runAs != nil {
 		setUser(cmd, s.runAs)
 	}
@@ -240,33 +216,7 @@ func (s *Server) ErrLog() string {
 
 // Signal sends sig to the server and waits up to wait for it to exit.
 // Without a running server it does nothing.
-func (s *Server) Signal(sig os.Signal, wait time.Duration) error {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := cmd.Process.Signal(sig); err != nil {
-		select {
-		case <-done: // it exited meanwhile
-			return nil
-		default:
-			return fmt.Errorf("signal mariadbd: %w", err)
-		}
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(wait):
-		return fmt.Errorf("mariadbd did not exit within %s of %v", wait, sig)
-	}
-}
+func (s *Server) Signal(sig os.Signal, wait time.Duration) error { return s.proc.Signal(sig, wait) }
 
 // Stop shuts the server down cleanly (SIGTERM) and waits for it; after
 // two minutes it kills it and returns an error. Without a running server

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/freeport"
+	"github.com/dbapi-dev/dbapi/internal/proc"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -87,9 +88,7 @@ type node struct {
 	httpPort    int // monitoring
 	bin         string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	proc *proc.Process
 }
 
 // readyTimeout bounds how long a node may take to accept clients.
@@ -116,7 +115,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg}
 	for i := range cfg.Nodes {
-		n := &node{name: fmt.Sprintf("n%d", i), bin: cfg.Binary}
+		name := fmt.Sprintf("n%d", i)
+		n := &node{name: name, bin: cfg.Binary, proc: proc.New("nats-server " + name)}
 		n.dir = filepath.Join(cfg.Dir, n.name)
 		for _, p := range []*int{&n.port, &n.clusterPort, &n.httpPort} {
 			var err error
@@ -255,20 +255,7 @@ func (c *Cluster) Close() {
 	}
 }
 
-func (n *node) running() bool {
-	n.mu.Lock()
-	done := n.done
-	n.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
-}
+func (n *node) running() bool { return n.proc.Running() }
 
 // start starts the node's process and waits until it accepts clients.
 func (n *node) start(ctx context.Context) error {
@@ -279,18 +266,13 @@ func (n *node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(n.bin, "-c", filepath.Join(n.dir, "nats.conf"))
+	cmd := proc.Command(n.bin, "-c", filepath.Join(n.dir, "nats.conf"))
 	cmd.Stdout, cmd.Stderr = log, log
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
+	if err := n.proc.Start(cmd, func() { log.Close() }); err != nil {
 		log.Close()
-		return fmt.Errorf("start %s: %w", n.name, err)
+		return err
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); log.Close(); close(done) }()
-	n.mu.Lock()
-	n.cmd, n.done = cmd, done
-	n.mu.Unlock()
+	done := n.proc.Exited()
 
 	deadline := time.Now().Add(readyTimeout)
 	for {
@@ -299,7 +281,7 @@ func (n *node) start(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("nats-server %s exited at start: %v", n.name, cmd.ProcessState)
+			return fmt.Errorf("nats-server %s exited at start: %v", n.name, n.proc.State())
 		case <-ctx.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -324,33 +306,7 @@ func (n *node) acceptsClients() bool {
 
 // signal sends sig to the node's process and waits up to wait for it to
 // exit. Without a running process it does nothing.
-func (n *node) signal(sig syscall.Signal, wait time.Duration) error {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := cmd.Process.Signal(sig); err != nil {
-		select {
-		case <-done:
-			return nil
-		default:
-			return fmt.Errorf("signal nats-server %s: %w", n.name, err)
-		}
-	}
-	select {
-	case <-done:
-		return nil
-	case <-time.After(wait):
-		return fmt.Errorf("nats-server %s did not exit within %s of %v", n.name, wait, sig)
-	}
-}
+func (n *node) signal(sig syscall.Signal, wait time.Duration) error { return n.proc.Signal(sig, wait) }
 
 // monitor GETs path on node i's monitoring port and decodes the JSON
 // answer into v. It returns the HTTP status.

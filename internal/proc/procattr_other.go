@@ -1,6 +1,6 @@
 //go:build !linux
 
-package natscluster
+package proc
 
 import "os/exec"
 
