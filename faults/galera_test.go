@@ -81,13 +81,21 @@ func (g *galera) watchNodes() *othersWatch {
 	go func() {
 		defer close(w.done)
 		for {
-			smp := othersSample{at: time.Now()}
-			for i := range g.cluster.Size() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				st, err := mariadbd.ReadState(ctx, g.admins[i].DB)
-				cancel()
-				smp.serving = append(smp.serving, err == nil && st.Ready && st.LocalState == "Synced" && st.ClusterStatus == "Primary")
+			// The nodes are read at once, so that one that hangs does
+			// not leave the others unseen for its timeout.
+			smp := othersSample{at: time.Now(), serving: make([]bool, g.cluster.Size())}
+			var wg sync.WaitGroup
+			for i := range smp.serving {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					st, err := mariadbd.ReadState(ctx, g.admins[i].DB)
+					smp.serving[i] = err == nil && st.Ready && st.LocalState == "Synced" && st.ClusterStatus == "Primary"
+				}()
 			}
+			wg.Wait()
 			w.mu.Lock()
 			w.samples = append(w.samples, smp)
 			w.mu.Unlock()
@@ -103,9 +111,10 @@ func (g *galera) watchNodes() *othersWatch {
 
 func (w *othersWatch) close() { close(w.stop); <-w.done }
 
-// othersServed reports whether, at t, the last sample before it (and the
-// first after it) saw every node but failed serving.
-func (w *othersWatch) othersServed(failed int, t time.Time) bool {
+// othersServed reports whether, from from to to, every sample from the
+// last one before from to the first one after to saw every node but
+// failed serving.
+func (w *othersWatch) othersServed(failed int, from, to time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	ok := func(s othersSample) bool {
@@ -116,11 +125,32 @@ func (w *othersWatch) othersServed(failed int, t time.Time) bool {
 		}
 		return true
 	}
-	i := sort.Search(len(w.samples), func(i int) bool { return w.samples[i].at.After(t) })
-	if i == 0 || i == len(w.samples) {
+	i := sort.Search(len(w.samples), func(i int) bool { return w.samples[i].at.After(from) })
+	j := sort.Search(len(w.samples), func(i int) bool { return w.samples[i].at.After(to) })
+	if i == 0 || j == len(w.samples) {
 		return false
 	}
-	return ok(w.samples[i-1]) && ok(w.samples[i])
+	for _, s := range w.samples[i-1 : j+1] {
+		if !ok(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// around describes the samples from just before from to just after to,
+// relative to origin: for the log of a request judged still routed.
+func (w *othersWatch) around(origin, from, to time.Time) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b strings.Builder
+	for _, s := range w.samples {
+		if s.at.Before(from.Add(-300*time.Millisecond)) || s.at.After(to.Add(300*time.Millisecond)) {
+			continue
+		}
+		fmt.Fprintf(&b, " %.2fs%v", s.at.Sub(origin).Seconds(), s.serving)
+	}
+	return b.String()
 }
 
 // startGalera starts a 3-node cluster in dir, creates the service's user
@@ -377,22 +407,28 @@ type galeraResult struct {
 	othersDown  int // requests not judged: another node was not serving
 }
 
-// stillRouted counts the requests sent from leaveWithin after the node
+// stillRouted returns the requests sent from leaveWithin after the node
 // stopped serving until the fault's end, while the other nodes served
-// (othersServed), that were answered 503, 500 (other than
-// commit_outcome_unknown) or "no responders": requests that still
-// reached an instance, or a node, that could not serve them. 504 is not
-// counted: the cluster's eviction stall delays every node. skipped
-// counts the requests of the window that were not judged because another
-// node was not serving when they were sent.
-func stillRouted(l *load, from, to time.Time, othersServed func(time.Time) bool) (n, skipped int) {
+// (othersServed, over the request's whole life: a request retries a node
+// that cannot serve until its attempts run out, so it fails on what the
+// nodes did until it was answered, not only on what they did when it was
+// sent), that were answered 503, 500 (other than commit_outcome_unknown)
+// or "no responders": requests that still reached an instance, or a node,
+// that could not serve them. 504 is not counted: the cluster's eviction
+// stall delays every node. skipped counts the requests of the window that
+// were not judged because another node was not serving during their life.
+func stillRouted(l *load, from, to time.Time, othersServed func(from, to time.Time) bool) (routed []*request, skipped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.reqs {
 		if r.sent.Before(from) || !r.sent.Before(to) {
 			continue
 		}
-		if !othersServed(r.sent) {
+		end := r.done
+		if end.IsZero() {
+			end = r.sent.Add(l.wait)
+		}
+		if !othersServed(r.sent, end) {
 			skipped++
 			continue
 		}
@@ -400,10 +436,10 @@ func stillRouted(l *load, from, to time.Time, othersServed func(time.Time) bool)
 		case r.out == gotNoResponder,
 			r.out == gotError && r.status == 503,
 			r.out == gotUnknown && r.code != "commit_outcome_unknown":
-			n++
+			routed = append(routed, r)
 		}
 	}
-	return n, skipped
+	return routed, skipped
 }
 
 // TestGaleraFaults runs every Galera fault under load and checks every
@@ -561,13 +597,19 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 	routed, skipped := 0, 0
 	if !g.unhealthy.IsZero() {
 		from := g.unhealthy.Add(leaveWithin)
-		routed, skipped = stillRouted(l, from, h.faultEnd, func(at time.Time) bool { return watch.othersServed(g.failed, at) })
+		judged, skipped := stillRouted(l, from, h.faultEnd, func(sent, done time.Time) bool { return watch.othersServed(g.failed, sent, done) })
+		routed = len(judged)
 		if skipped > 0 {
-			t.Logf("%d requests of the window were sent while another node was not serving: not judged", skipped)
+			t.Logf("%d requests of the window were answered after another node had stopped serving during their life: not judged", skipped)
 		}
 		if routed > 0 {
 			t.Errorf("%d requests sent from %s after node %d stopped serving until it was back (%.1f s), while the others served, "+
 				"were answered unavailable: the instance or the proxy kept routing to it", routed, leaveWithin, g.failed+1, h.faultEnd.Sub(from).Seconds())
+			for _, r := range judged {
+				t.Logf("request of %d cents: sent %.2fs, answered %.2fs after node %d stopped serving: %d %s %s; samples (serving per node):%s",
+					r.cents, r.sent.Sub(g.unhealthy).Seconds(), r.done.Sub(g.unhealthy).Seconds(), g.failed+1, r.status, r.code, r.transErr,
+					watch.around(g.unhealthy, r.sent, r.done))
+			}
 		}
 	}
 	t.Logf("after: %s", g.conflictStats())
@@ -658,35 +700,45 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 
 // stillRouted must count, among the requests sent inside the window,
 // exactly the 503s, the 500s other than commit_outcome_unknown and the
-// "no responders".
+// "no responders", and judge none that lived while another node was not
+// serving.
 func TestStillRouted(t *testing.T) {
 	t0 := time.Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	l := &load{reqs: []*request{
-		{sent: at(0.5), out: gotError, status: 503},                                 // before the window
-		{sent: at(1), out: gotError, status: 503},                                   // counted
-		{sent: at(2), out: gotUnknown, status: 500, code: "internal"},               // counted
-		{sent: at(3), out: gotNoResponder},                                          // counted
-		{sent: at(4), out: gotUnknown, status: 500, code: "commit_outcome_unknown"}, // not: may have been applied
-		{sent: at(5), out: gotError, status: 504},                                   // not: the eviction stall
-		{sent: at(6), out: gotSuccess},                                              // not
-		{sent: at(7), out: gotNoReply},                                              // not
-		{sent: at(8), out: gotError, status: 503},                                   // at the end: after the window
-	}}
-	all := func(time.Time) bool { return true }
-	if n, skipped := stillRouted(l, at(1), at(8), all); n != 3 || skipped != 0 {
-		t.Errorf("stillRouted = %d, %d skipped; want 3, 0", n, skipped)
+	req := func(sent, done float64, out outcome, status int, code string) *request {
+		return &request{sent: at(sent), done: at(done), out: out, status: status, code: code}
 	}
-	// While another node did not serve (from 1.5 s to 2.5 s), the 500
-	// sent at 2 s is not judged.
-	others := func(t time.Time) bool { return t.Before(at(1.5)) || t.After(at(2.5)) }
-	if n, skipped := stillRouted(l, at(1), at(8), others); n != 2 || skipped != 1 {
-		t.Errorf("stillRouted = %d, %d skipped; want 2, 1", n, skipped)
+	l := &load{wait: time.Second, reqs: []*request{
+		req(0.5, 0.6, gotError, 503, ""),                       // before the window
+		req(1, 1.1, gotError, 503, ""),                         // counted
+		req(2, 2.1, gotUnknown, 500, "internal"),               // counted
+		req(3, 3.1, gotNoResponder, 0, ""),                     // counted
+		req(4, 4.1, gotUnknown, 500, "commit_outcome_unknown"), // not: may have been applied
+		req(5, 5.1, gotError, 504, ""),                         // not: the eviction stall
+		req(6, 6.1, gotSuccess, 0, ""),                         // not
+		req(7, 7.1, gotNoReply, 0, ""),                         // not
+		req(8, 8.1, gotError, 503, ""),                         // at the end: after the window
+	}}
+	all := func(time.Time, time.Time) bool { return true }
+	if got, skipped := stillRouted(l, at(1), at(8), all); len(got) != 3 || skipped != 0 {
+		t.Errorf("stillRouted = %d, %d skipped; want 3, 0", len(got), skipped)
+	}
+	// While another node did not serve (from 2.05 s to 2.08 s), the 500
+	// that lived from 2 s to 2.1 s is not judged.
+	others := func(from, to time.Time) bool { return to.Before(at(2.05)) || from.After(at(2.08)) }
+	if got, skipped := stillRouted(l, at(1), at(8), others); len(got) != 2 || skipped != 1 {
+		t.Errorf("stillRouted = %d, %d skipped; want 2, 1", len(got), skipped)
+	}
+	// A request with no reply is judged until the load's wait.
+	l.reqs = []*request{{sent: at(2), out: gotNoResponder}}
+	if got, skipped := stillRouted(l, at(1), at(8), others); len(got) != 0 || skipped != 1 {
+		t.Errorf("stillRouted of a request with no reply = %d, %d skipped; want 0, 1", len(got), skipped)
 	}
 }
 
-// othersServed judges a moment by the samples on both sides of it,
-// ignoring the failed node.
+// othersServed judges a request's life by every sample from the one
+// before its sending to the one after its reply, ignoring the failed
+// node.
 func TestOthersServed(t *testing.T) {
 	t0 := time.Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
@@ -695,16 +747,26 @@ func TestOthersServed(t *testing.T) {
 		{at(1), []bool{false, true, true}},
 		{at(2), []bool{false, false, true}}, // node 2 out for a moment
 		{at(3), []bool{true, true, true}},
+		{at(4), []bool{true, true, true}},
 	}}
 	for _, c := range []struct {
-		t    float64
-		want bool
-	}{{-1, false}, {0.5, true}, {1.5, false}, {2.5, false}, {4, false}} {
-		if got := w.othersServed(0, at(c.t)); got != c.want {
-			t.Errorf("othersServed(node 1 failed, %.1f s) = %v, want %v", c.t, got, c.want)
+		from, to float64
+		want     bool
+	}{
+		{-1, 0.5, false}, // no sample before
+		{0.5, 0.7, true},
+		{0.5, 1.5, false}, // the sample after it saw node 2 out
+		{1.5, 1.6, false},
+		{2.5, 2.6, false},
+		{0.2, 3.5, false}, // sent and answered while node 2 served, out between
+		{3.2, 3.5, true},
+		{3.5, 4.5, false}, // no sample after
+	} {
+		if got := w.othersServed(0, at(c.from), at(c.to)); got != c.want {
+			t.Errorf("othersServed(node 1 failed, %.1f s to %.1f s) = %v, want %v", c.from, c.to, got, c.want)
 		}
 	}
-	if w.othersServed(1, at(0.5)) {
+	if w.othersServed(1, at(0.5), at(0.6)) {
 		t.Error("with node 2 the failed one, node 1 is down at 0.5 s: not judged")
 	}
 }
