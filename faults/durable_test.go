@@ -227,6 +227,17 @@ func resolveDurable(db *sqlx.DB, l *load, res *result) error {
 // checks each of them.
 func runDurableScenario(t *testing.T, md mode, sc scenario) *result {
 	h := newHarness(t, md)
+	start := func() {
+		for range max(sc.instances, 1) {
+			h.start() // the first creates the stream and the consumer
+		}
+	}
+	return runDurable(t, md, h, sc.name, start, func() error { return sc.fault(h) })
+}
+
+// runDurable runs fault under a load of durable requests to the
+// instances start starts on h, and checks each request.
+func runDurable(t *testing.T, md mode, h *harness, name string, start func(), fault func() error) *result {
 	stream := strings.ToUpper(h.prefix)
 	h.env = append(h.env,
 		"DBAPI_DURABLE=true",
@@ -255,9 +266,7 @@ func runDurableScenario(t *testing.T, md mode, sc scenario) *result {
 		defer cancel()
 		js.DeleteStream(ctx, stream)
 	})
-	for range max(sc.instances, 1) {
-		h.start() // the first creates the stream and the consumer
-	}
+	start()
 	accounts := openAccounts(t, h.db, 8)
 	// Publishing only waits for the stream, so unpaced clients would
 	// outrun two instances many times over and the backlog would take
@@ -278,9 +287,9 @@ func runDurableScenario(t *testing.T, md mode, sc scenario) *result {
 		}
 	}
 	sleep(md.warm)
-	faultErr := sc.fault(h)
+	faultErr := fault()
 	h.ended()
-	res := &result{fault: sc.name, clients: md.clients, recoveryLimit: drainLimit}
+	res := &result{fault: name, clients: md.clients, recoveryLimit: drainLimit}
 	if faultErr != nil {
 		t.Errorf("injecting the fault: %v", faultErr)
 	}

@@ -297,7 +297,10 @@ type galeraScenario struct {
 	instances int // through HAProxy
 	balance   haproxy.Balance
 	accounts  int // default 8; a few make hot rows
-	fault     func(g *galera, h *harness) error
+	// durable: the load publishes durable requests (runDurable) to
+	// instances on nodes.
+	durable bool
+	fault   func(g *galera, h *harness) error
 }
 
 // killNode kills node i with -9, leaves it down for d, restarts it and
@@ -374,6 +377,10 @@ func galeraScenarios(md mode) []galeraScenario {
 	l := []galeraScenario{
 		{name: "Galera: node killed with -9, instances on every node", nodes: []int{0, 1, 2}, fault: killNode(0, down)},
 		{name: "Galera: node isolated, instances on every node", nodes: []int{0, 1, 2}, fault: isolateNode(0, isolated)},
+		// A message a failing node's instance held is redelivered to
+		// another node's instance: its outcome row, written in the same
+		// transaction as the transfer, certifies once across the cluster.
+		{name: "Galera: node killed with -9, durable requests, instances on every node", nodes: []int{0, 1, 2}, durable: true, fault: killNode(0, down)},
 		{name: "Galera: hot rows written through two nodes", nodes: []int{0, 1}, accounts: 2, fault: hotRows(2 * md.outage)},
 		{name: "Galera behind HAProxy (single writer): writer killed with -9", instances: 2, balance: haproxy.SingleWriter, fault: killNode(0, down)},
 		{name: "Galera behind HAProxy (round-robin): node isolated", instances: 2, balance: haproxy.RoundRobin, fault: isolateNode(1, isolated)},
@@ -404,7 +411,8 @@ type galeraResult struct {
 	*result
 	conflicts   int64
 	stillRouted int
-	othersDown  int // requests not judged: another node was not serving
+	othersDown  int  // requests not judged: another node was not serving
+	durable     bool // durable requests: pulled, not routed
 }
 
 // stillRouted returns the requests sent from leaveWithin after the node
@@ -466,7 +474,11 @@ func TestGaleraFaults(t *testing.T) {
 			if err := g.waitServing(); err != nil {
 				t.Fatalf("the cluster is not whole before the fault: %v", err)
 			}
-			if res := runGaleraScenario(t, md, g, sc); res.result != nil {
+			run := runGaleraScenario
+			if sc.durable {
+				run = runGaleraDurable
+			}
+			if res := run(t, md, g, sc); res.result != nil {
 				results = append(results, res)
 			}
 		})
@@ -633,7 +645,37 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			t.Logf("%s log:\n%s", in.name, in.tail())
 		}
 	}
-	return galeraResult{res, conflicts, routed, skipped}
+	return galeraResult{result: res, conflicts: conflicts, stillRouted: routed, othersDown: skipped}
+}
+
+// runGaleraDurable runs one fault on the cluster under a load of
+// durable requests (runDurable), an instance on each of sc.nodes.
+func runGaleraDurable(t *testing.T, md mode, g *galera, sc galeraScenario) galeraResult {
+	h := newGaleraHarness(t, md, g)
+	if err := g.migrate(h); err != nil {
+		t.Fatal(err)
+	}
+	start := func() {
+		for _, i := range sc.nodes {
+			if _, err := h.startInstance("DBAPI_MYSQL_DSN=" + dsn(g.cluster.Addr(i), svcUser, svcPassword, h.dbName).FormatDSN()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g.unhealthy = time.Time{}
+	conflictsBefore := g.conflicts()
+	res := runDurable(t, md, h, sc.name, start, func() error { return sc.fault(g, h) })
+	if err := g.waitServing(); err != nil {
+		t.Fatalf("the cluster is not whole after the fault: %v", err)
+	}
+	conflicts := g.conflictsSince(conflictsBefore)
+	t.Logf("%d certification conflicts", conflicts)
+	for _, in := range h.instances {
+		if causes := errorCauses(in); len(causes) > 0 {
+			t.Logf("%s: failed requests by cause: %s", in.name, errorSummary(causes))
+		}
+	}
+	return galeraResult{result: res, conflicts: conflicts, durable: true}
 }
 
 // errorCauses counts the instance's failed requests by code and error
@@ -675,6 +717,9 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 	b.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|--:|--:|--:|\n")
 	for _, r := range results {
 		routed := fmt.Sprint(r.stillRouted)
+		if r.durable {
+			routed = "– (pulled)"
+		}
 		if r.othersDown > 0 {
 			routed += fmt.Sprintf(" (%d not judged)", r.othersDown)
 		}
