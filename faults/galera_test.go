@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -624,6 +625,10 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			}
 		}
 	}
+	if s := noReplies(l, began); s != "" {
+		t.Logf("%s; node %d stopped serving %.2fs and the fault ended %.2fs after the load began",
+			s, g.failed+1, g.unhealthy.Sub(began).Seconds(), h.faultEnd.Sub(began).Seconds())
+	}
 	t.Logf("after: %s", g.conflictStats())
 	for _, in := range h.instances {
 		if causes := errorCauses(in); len(causes) > 0 {
@@ -676,6 +681,26 @@ func runGaleraDurable(t *testing.T, md mode, g *galera, sc galeraScenario) galer
 		}
 	}
 	return galeraResult{result: res, conflicts: conflicts, durable: true}
+}
+
+// noReplies describes the requests that got no reply: when they were
+// sent, from origin, and why the load gave up on them.
+func noReplies(l *load, origin time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sent []float64
+	why := map[string]int{}
+	for _, r := range l.reqs {
+		if r.out == gotNoReply {
+			sent = append(sent, r.sent.Sub(origin).Seconds())
+			why[r.transErr]++
+		}
+	}
+	if len(sent) == 0 {
+		return ""
+	}
+	slices.Sort(sent)
+	return fmt.Sprintf("%d requests got no reply, sent from %.2fs to %.2fs after the load began (%v)", len(sent), sent[0], sent[len(sent)-1], why)
 }
 
 // errorCauses counts the instance's failed requests by code and error
@@ -731,7 +756,9 @@ func writeGaleraReport(md mode, results []galeraResult) error {
 		"had to run again. Still routed to the failed node: requests sent from " + leaveWithin.String() + " after the node stopped serving " +
 		"(killed, or seen outside the primary component) until it was back that were answered 503, 500 (other than " +
 		"commit_outcome_unknown) or \"no responders\" while every other node served; the promise is 0. Not judged: requests of that " +
-		"window sent while another node was not serving either (seen every 100 ms).\n")
+		"window during whose life (from sending to reply) another node was not serving either (every node seen every 100 ms); " +
+		"durable requests are pulled by the instances that can serve, not routed. The durable row's columns are those of the " +
+		"single-server durable row.\n")
 	out := os.Getenv("DBAPI_FAULTS_GALERA_OUT")
 	if out == "" {
 		out = filepath.Join("out", "faults-galera.md")

@@ -123,7 +123,38 @@ func (in *instance) term(wait time.Duration) error {
 		}
 		return nil
 	case <-time.After(wait):
-		in.kill()
-		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed:\n%s", in.name, wait, in.tail())
+		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed:\n%s", in.name, wait, in.dump())
 	}
+}
+
+// dump makes a hung process print its goroutines (SIGQUIT: the Go
+// runtime writes every goroutine's stack to stderr, the log, and exits),
+// kills it if it still runs, and returns what the dump says: the
+// goroutines that were not idle, with the log's tail before them.
+func (in *instance) dump() string {
+	before, _ := os.ReadFile(in.log)
+	in.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-in.done:
+	case <-time.After(5 * time.Second):
+		in.kill()
+	}
+	b, _ := os.ReadFile(in.log)
+	tail := before
+	if len(tail) > 3000 {
+		tail = tail[len(tail)-3000:]
+	}
+	var busy []string
+	for _, g := range strings.Split(string(b[len(before):]), "\n\n") {
+		// The goroutines in the service's own code say where it hangs;
+		// the NATS client's and the runtime's loops do not.
+		if strings.Contains(g, "goroutine ") && strings.Contains(g, "github.com/dbapi-dev/dbapi/") {
+			busy = append(busy, g)
+		}
+	}
+	out := strings.Join(busy, "\n\n")
+	if len(out) > 60000 {
+		out = out[:60000] + "\n[...]"
+	}
+	return string(tail) + "\ngoroutines (SIGQUIT):\n" + out
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/dbapi-dev/dbapi"
+	"github.com/dbapi-dev/dbapi/executor"
 	"github.com/dbapi-dev/dbapi/internal/await"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
+	"github.com/go-sql-driver/mysql"
 )
 
 // migrations returns the application's migrations: DBAPI_MIGRATIONS_DIR,
@@ -49,6 +52,8 @@ func (m *Main) openDB(ctx context.Context, create bool) error {
 	if cfg.DBName == "" {
 		return errors.New("DBAPI_MYSQL_DSN names no database")
 	}
+	m.dsn = cfg
+	cfg = withIOTimeouts(cfg)
 	open := func(ctx context.Context) error {
 		db, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: m.Config.PoolSize})
 		if err != nil && create && txrunner.IsUnknownDatabase(err) {
@@ -68,6 +73,31 @@ func (m *Main) openDB(ctx context.Context, create bool) error {
 	return nil
 }
 
+// ioTimeout bounds every read and write on the serving pool's
+// connections whose DSN sets no readTimeout or writeTimeout: longer than
+// any request may run (executor.DefaultMaxTimeout), with room to spare.
+// A request's deadline ends its statements long before; what it cannot
+// end is a COMMIT (or ROLLBACK) the server never answers — database/sql
+// never cuts one off, and TCP gives up only after many minutes — which
+// would hold the request, its worker and, under group commit, every group
+// of its operation, and keep a graceful stop from ending. The timeout
+// ends that wait: the connection is closed and the request answered
+// commit_outcome_unknown.
+const ioTimeout = executor.DefaultMaxTimeout + 30*time.Second
+
+// withIOTimeouts returns cfg with ioTimeout as its readTimeout and
+// writeTimeout where the DSN sets none (cfg is not changed).
+func withIOTimeouts(cfg *mysql.Config) *mysql.Config {
+	c := cfg.Clone()
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = ioTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = ioTimeout
+	}
+	return c
+}
+
 // unavailable reports whether err is the database being unreachable, as
 // at start in a container platform, where it often starts after the
 // service.
@@ -83,7 +113,18 @@ func (m *Main) migrate(ctx context.Context) error {
 	if appFS != nil {
 		sets = append(sets, schema.Set{FS: appFS, VersionTable: m.Config.MigrationsTable})
 	}
-	applied, err := schema.Migrate(ctx, m.DB.DB, m.Logger, sets...)
+	db := m.DB.DB
+	if cfg := m.dsn; cfg != nil && (cfg.ReadTimeout == 0 || cfg.WriteTimeout == 0) {
+		// The serving pool's I/O timeouts (withIOTimeouts) would cut a
+		// long migration off: migrations run with the DSN's own.
+		mdb, err := txrunner.Open(ctx, cfg, txrunner.PoolConfig{MaxOpen: 2})
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer mdb.Close()
+		db = mdb.DB
+	}
+	applied, err := schema.Migrate(ctx, db, m.Logger, sets...)
 	if err != nil {
 		return err
 	}

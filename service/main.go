@@ -20,6 +20,7 @@ import (
 	"github.com/dbapi-dev/dbapi/opshttp"
 	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/dbapi-dev/dbapi/tracing"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats.go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -56,6 +57,7 @@ type Main struct {
 	HTTP *opshttp.Server
 
 	defs          []*catalog.Definition // the declared operations served
+	dsn           *mysql.Config         // DBAPI_MYSQL_DSN as parsed, before withIOTimeouts
 	embedded      *embednats.Server
 	metrics       *metrics.Metrics
 	metricsServer *opshttp.Server // the older DBAPI_METRICS_ADDR, if set apart

@@ -319,6 +319,50 @@ func TestRunCommitLost(t *testing.T) {
 	}
 }
 
+// A COMMIT the server does not answer (here it waits for the global read
+// lock another session holds, as it would behind a hung cluster node)
+// ends after the connection's read timeout, answered
+// commit_outcome_unknown, instead of holding the request for ever: a
+// request's deadline never cuts a COMMIT off. The service gives its pool
+// such a timeout when the DSN sets none.
+func TestRunCommitStalled(t *testing.T) {
+	_, cfg := setup(t, nil, "CREATE TABLE item (id INT PRIMARY KEY) ENGINE=InnoDB")
+	ctx := testContext(t)
+	timed := cfg.Clone()
+	timed.ReadTimeout = time.Second
+	db, err := txrunner.Open(ctx, timed, txrunner.PoolConfig{MaxOpen: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	locker, err := otherDB(t, cfg).Conn(ctx) // the lock is the session's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	r := quietRunner(db, txrunner.Config{})
+	var committing time.Time
+	err = r.Run(ctx, txrunner.Options{}, func(ctx context.Context, tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO item VALUES (1)"); err != nil {
+			return err
+		}
+		_, err := locker.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK")
+		committing = time.Now()
+		return err
+	})
+	waited := time.Since(committing)
+	t.Logf("Run with its COMMIT held: %v after %s", err, waited.Round(time.Millisecond))
+	if !errors.Is(err, dbapi.ErrCommitUnknown) {
+		t.Errorf("Run: %v, want %v", err, dbapi.ErrCommitUnknown)
+	}
+	if waited > 10*time.Second {
+		t.Errorf("Run returned %s after its COMMIT was held; the read timeout is 1s", waited)
+	}
+	if _, err := locker.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A panic in fn rolls back, becomes an internal error, and the process
 // lives on.
 func TestRunPanic(t *testing.T) {
