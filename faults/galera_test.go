@@ -610,7 +610,8 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 	routed, skipped := 0, 0
 	if !g.unhealthy.IsZero() {
 		from := g.unhealthy.Add(leaveWithin)
-		judged, skipped := stillRouted(l, from, h.faultEnd, func(sent, done time.Time) bool { return watch.othersServed(g.failed, sent, done) })
+		var judged []*request
+		judged, skipped = stillRouted(l, from, h.faultEnd, func(sent, done time.Time) bool { return watch.othersServed(g.failed, sent, done) })
 		routed = len(judged)
 		if skipped > 0 {
 			t.Logf("%d requests of the window were answered after another node had stopped serving during their life: not judged", skipped)
