@@ -38,7 +38,10 @@ const (
 // of its operation that may run at once, and a run of groups that
 // committed at the first attempt raises it by one again, up to MaxGroups:
 // on rows that many requests touch the groups run about one after
-// another, and on rows that few do they run in parallel.
+// another, and on rows that few do they run in parallel. A group still
+// running a second past its members' last deadline (a COMMIT the server
+// does not answer) stops counting as running, so it holds up only its
+// own members.
 type CoalesceConfig struct {
 	// MaxGroup is the most requests one transaction holds; 1 turns
 	// coalescing off. Default DefaultCoalesceMax.
@@ -183,12 +186,27 @@ func (c *coalescer) release(retried bool) {
 			c.limit, c.clean = c.limit+1, 0
 		}
 	}
+	c.startWaiting()
+}
+
+// startWaiting starts the groups waiting, oldest first, while fewer than
+// limit run. c.mu is held.
+func (c *coalescer) startWaiting() {
 	for c.running < c.limit && len(c.waiting) > 0 {
 		c.running++
 		close(c.waiting[0])
 		c.waiting[0] = nil
 		c.waiting = c.waiting[1:]
 	}
+}
+
+// giveBack counts a group that is stuck as ended, without a verdict on
+// the limit, and lets the groups waiting start (see release).
+func (c *coalescer) giveBack() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running--
+	c.startWaiting()
 }
 
 // forming returns how many members g has if it still takes more, else 0.
@@ -262,9 +280,10 @@ func (gc *groupCommit) run(ctx context.Context, op dbapi.Operation, body []byte,
 func (gc *groupCommit) lead(c *coalescer, g *group, op dbapi.Operation) {
 	retried := false
 	c.acquire()
+	var once sync.Once
 	defer func() {
 		p := recover()
-		c.release(retried)
+		once.Do(func() { c.release(retried) })
 		for _, m := range c.seal(g) {
 			if !m.answered {
 				m.answer(ErrorReply(dbapi.PanicError("in group commit", p)))
@@ -286,7 +305,37 @@ func (gc *groupCommit) lead(c *coalescer, g *group, op dbapi.Operation) {
 	if c.cfg.OnGroup != nil {
 		c.cfg.OnGroup(op.Name, len(ms))
 	}
+	// A group still running stuckAfter past its members' last deadline
+	// waits for what no deadline cuts off: a COMMIT the server does not
+	// answer (until the connection's read timeout). It gives its slot
+	// back then, so that it holds up its own members only, not every
+	// later group of its operation.
+	if last, ok := lastDeadline(ms); ok {
+		t := time.AfterFunc(time.Until(last)+stuckAfter, func() { once.Do(c.giveBack) })
+		defer t.Stop()
+	}
 	retried = gc.runGroup(op, ms)
+}
+
+// stuckAfter is how long past its members' last deadline a group may run
+// before it gives its slot back: a COMMIT sent just before the deadline
+// normally ends well within it.
+const stuckAfter = time.Second
+
+// lastDeadline returns the latest deadline of ms, and false if one has
+// none.
+func lastDeadline(ms []*member) (time.Time, bool) {
+	var last time.Time
+	for _, m := range ms {
+		d, ok := m.ctx.Deadline()
+		if !ok {
+			return time.Time{}, false
+		}
+		if d.After(last) {
+			last = d
+		}
+	}
+	return last, !last.IsZero()
 }
 
 var (
@@ -471,22 +520,13 @@ func splits(err error) bool {
 // every member's context is cancelled (when the service gives up on
 // them all). A member's own deadline is checked around its own part.
 func groupContext(ms []*member) (context.Context, context.CancelFunc) {
-	var latest time.Time
-	for _, m := range ms {
-		if d, ok := m.ctx.Deadline(); !ok {
-			latest = time.Time{}
-			break
-		} else if d.After(latest) {
-			latest = d
-		}
-	}
 	base := context.WithoutCancel(ms[0].ctx)
 	var ctx context.Context
 	var cancel context.CancelFunc
-	if latest.IsZero() {
-		ctx, cancel = context.WithCancel(base)
+	if last, ok := lastDeadline(ms); ok {
+		ctx, cancel = context.WithDeadline(base, last)
 	} else {
-		ctx, cancel = context.WithDeadline(base, latest)
+		ctx, cancel = context.WithCancel(base)
 	}
 	var mu sync.Mutex
 	left := len(ms)

@@ -416,3 +416,50 @@ func TestGroupPanicAnswersEveryMember(t *testing.T) {
 		t.Errorf("the next request: %s %s", r.Code, r.Body)
 	}
 }
+
+// A group stuck past its members' deadlines in what no deadline cuts off
+// (here its request blocks without heeding its context; in life, a COMMIT
+// the server does not answer) gives its slot back: it holds up its own
+// members, not every later group of its operation.
+func TestGroupStuckPastItsDeadlineGivesItsSlotBack(t *testing.T) {
+	e := newGroupEnv(t, executor.Config{Coalesce: executor.CoalesceConfig{MaxGroup: 8, MaxGroups: 1}}, txrunner.Config{})
+	ctx := context.Background()
+	stuck := make(chan executor.Reply, 1)
+	go func() {
+		req := put("stuck", "block")
+		req.Deadline = time.Now().Add(200 * time.Millisecond)
+		stuck <- e.exec.Execute(ctx, req)
+	}()
+	<-e.started
+	next := make(chan executor.Reply, 1)
+	go func() {
+		req := put("next", "")
+		req.Deadline = time.Now().Add(30 * time.Second)
+		next <- e.exec.Execute(ctx, req)
+	}()
+	ran := false
+	select {
+	case r := <-next:
+		ran = true
+		if r.Code != "ok" {
+			t.Errorf("the request after the stuck group: %d %s %s; want ok", r.Status, r.Code, r.Body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the request after the stuck group did not run within 20 s: the stuck group kept the operation's only slot")
+	}
+	select {
+	case r := <-stuck:
+		t.Errorf("the stuck request was answered (%s) before it was let go", r.Code)
+	default:
+	}
+	close(e.release)
+	if r := <-stuck; r.Code == "ok" {
+		t.Errorf("the stuck request committed after its deadline: %s", r.Body)
+	}
+	if !ran {
+		<-next // it runs once the stuck group ends
+	}
+	if got := e.rows(t); !slices.Equal(got, []string{"next"}) {
+		t.Errorf("rows %v; want [next]: the stuck request's deadline had passed", got)
+	}
+}
