@@ -42,6 +42,9 @@ type Config struct {
 	CheckInterval time.Duration
 	// Pool sizes each replica's pool (txrunner.Open).
 	Pool txrunner.PoolConfig
+	// IOTimeout, when not zero, is the read and write timeout of a
+	// replica whose DSN sets none (txrunner.WithIOTimeouts).
+	IOTimeout time.Duration
 	// Logger gets a line when a replica stops or starts getting reads;
 	// default slog.Default(). Lines name replicas by address only.
 	Logger *slog.Logger
@@ -139,6 +142,9 @@ func Open(ctx context.Context, primary Querier, cfg Config) (*Set, error) {
 		mc, err := txrunner.ParseDSN(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("replica DSN %d of %d: %w", i+1, len(cfg.DSNs), err)
+		}
+		if cfg.IOTimeout > 0 {
+			mc = txrunner.WithIOTimeouts(mc, cfg.IOTimeout)
 		}
 		name := mc.Addr
 		if seen[name]++; seen[name] > 1 {

@@ -73,30 +73,20 @@ func (m *Main) openDB(ctx context.Context, create bool) error {
 	return nil
 }
 
-// ioTimeout bounds every read and write on the serving pool's
-// connections whose DSN sets no readTimeout or writeTimeout: longer than
-// any request may run (executor.DefaultMaxTimeout), with room to spare.
-// A request's deadline ends its statements long before; what it cannot
-// end is a COMMIT (or ROLLBACK) the server never answers — database/sql
-// never cuts one off, and TCP gives up only after many minutes — which
-// would hold the request, its worker and, under group commit, every group
-// of its operation, and keep a graceful stop from ending. The timeout
-// ends that wait: the connection is closed and the request answered
+// ioTimeout is the read and write timeout of the serving pools'
+// connections (the primary's and the replicas') whose DSN sets none
+// (txrunner.WithIOTimeouts): longer than any request may run
+// (executor.DefaultMaxTimeout), with room to spare. A request's deadline
+// ends its statements long before; what it cannot end is a COMMIT (or
+// ROLLBACK) the server never answers, which would hold the request and
+// its worker, and keep a graceful stop from ending. The timeout ends that
+// wait: the connection is closed and the request answered
 // commit_outcome_unknown.
 const ioTimeout = executor.DefaultMaxTimeout + 30*time.Second
 
-// withIOTimeouts returns cfg with ioTimeout as its readTimeout and
-// writeTimeout where the DSN sets none (cfg is not changed).
-func withIOTimeouts(cfg *mysql.Config) *mysql.Config {
-	c := cfg.Clone()
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = ioTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = ioTimeout
-	}
-	return c
-}
+// withIOTimeouts returns cfg with ioTimeout where the DSN sets no read or
+// write timeout (cfg is not changed).
+func withIOTimeouts(cfg *mysql.Config) *mysql.Config { return txrunner.WithIOTimeouts(cfg, ioTimeout) }
 
 // unavailable reports whether err is the database being unreachable, as
 // at start in a container platform, where it often starts after the

@@ -19,11 +19,12 @@ func (m *Main) openReplicas(ctx context.Context) error {
 		return nil
 	}
 	cfg := replica.Config{
-		DSNs:   dsns,
-		MaxLag: m.Config.ReplicaMaxLag,
-		Wait:   m.Config.ReplicaWait,
-		Pool:   txrunner.PoolConfig{MaxOpen: m.Config.PoolSize},
-		Logger: m.Logger,
+		DSNs:      dsns,
+		MaxLag:    m.Config.ReplicaMaxLag,
+		Wait:      m.Config.ReplicaWait,
+		Pool:      txrunner.PoolConfig{MaxOpen: m.Config.PoolSize},
+		IOTimeout: ioTimeout,
+		Logger:    m.Logger,
 	}
 	if m.metrics != nil {
 		cfg.OnCheck = func(st replica.State) { m.metrics.ReplicaLag(st.Replica, st.Lag) }

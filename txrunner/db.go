@@ -25,6 +25,25 @@ type PoolConfig struct {
 	MaxLifetime time.Duration
 }
 
+// WithIOTimeouts returns cfg with d as its readTimeout and writeTimeout
+// where the DSN sets none (cfg itself is not changed). d must be longer
+// than any statement may run: a context's deadline ends statements, but
+// database/sql never cuts a COMMIT or ROLLBACK off, and the driver reads
+// their answer without a deadline of its own, so one the server never
+// answers (a stalled link, a hung cluster node) waits until TCP gives up,
+// many minutes later. The read timeout ends that wait: the connection is
+// closed, and a COMMIT's outcome is unknown.
+func WithIOTimeouts(cfg *mysql.Config, d time.Duration) *mysql.Config {
+	c := cfg.Clone()
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = d
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d
+	}
+	return c
+}
+
 // ParseDSN parses a go-sql-driver/mysql DSN and sets what the service
 // relies on, unless the DSN already says otherwise: parseTime=true,
 // interpolateParams=true (one round trip per statement), loc=UTC, the
