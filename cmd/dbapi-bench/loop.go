@@ -120,25 +120,45 @@ func (p *progress) end() {
 
 // window is the measured part of a level: after the warm-up, for the
 // duration. onStart, when set, is called as the window opens and onEnd as
-// it closes (to read the service's CPU time).
+// it closes (to read the service's CPU time and the servers' counters).
 type window struct {
 	warmup, duration time.Duration
 	onStart, onEnd   func()
 }
 
-func (w window) timer(start time.Time) (measureFrom, end time.Time, stop func()) {
+// timer starts the window's timers from start. measureFrom is when the
+// window opens by the clock (the open loop's schedule); opened returns when
+// onStart had returned (zero before), which is when a closed loop starts
+// counting: onStart reads the servers' counters, which takes a moment on a
+// loaded machine, and a request answered meanwhile may have committed
+// before the read, so counting it would make the counters look short.
+func (w window) timer(start time.Time) (measureFrom time.Time, opened func() time.Time, end time.Time, stop func()) {
 	measureFrom, end = start.Add(w.warmup), start.Add(w.warmup+w.duration)
-	t1 := time.AfterFunc(w.warmup, func() {
+	var at atomic.Int64
+	open := func() {
 		if w.onStart != nil {
 			w.onStart()
 		}
-	})
+		at.Store(time.Now().UnixNano())
+	}
+	stop1 := func() bool { return false }
+	if w.warmup > 0 {
+		stop1 = time.AfterFunc(w.warmup, open).Stop
+	} else {
+		open() // before the first request
+	}
+	opened = func() time.Time {
+		if ns := at.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+		return time.Time{}
+	}
 	t2 := time.AfterFunc(w.warmup+w.duration, func() {
 		if w.onEnd != nil {
 			w.onEnd()
 		}
 	})
-	return measureFrom, end, func() { t1.Stop(); t2.Stop() }
+	return measureFrom, opened, end, func() { stop1(); t2.Stop() }
 }
 
 // closedLoop runs n clients, each sending its next request when the last
@@ -148,7 +168,7 @@ func (w window) timer(start time.Time) (measureFrom, end time.Time, stop func())
 // doubling with each 503 in a row up to maxBackoff times overloadWait.
 func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait time.Duration, p *progress, req request) levelRun {
 	start := time.Now()
-	from, end, stopTimers := w.timer(start)
+	_, opened, end, stopTimers := w.timer(start)
 	defer stopTimers()
 	tallies := make([]*tally, n)
 	var issued atomic.Int64
@@ -168,7 +188,7 @@ func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait
 				code := req(ctx, i, r)
 				t1 := time.Now()
 				p.count(code)
-				if !t1.Before(from) && !t1.After(end) {
+				if from := opened(); !from.IsZero() && !t1.Before(from) && !t1.After(end) {
 					t.record(code, t1.Sub(t0))
 				}
 				if code != "overloaded" {
@@ -181,7 +201,11 @@ func closedLoop(ctx context.Context, n int, w window, maxReq int64, overloadWait
 		}(i, tallies[i])
 	}
 	wg.Wait()
-	return merge(tallies, w.duration)
+	elapsed := w.duration
+	if from := opened(); !from.IsZero() {
+		elapsed = max(end.Sub(from), 0)
+	}
+	return merge(tallies, elapsed)
 }
 
 // openLoop sends requests at a fixed rate for warmup+duration, from at most
@@ -195,7 +219,7 @@ func openLoop(ctx context.Context, rate float64, maxOut int, w window, maxReq in
 	total = min(total, maxReq)
 	sched := make(chan time.Time, min(total, 1<<20)+1)
 	start := time.Now()
-	from, end, stopTimers := w.timer(start)
+	from, _, end, stopTimers := w.timer(start)
 	defer stopTimers()
 	deadline := end.Add(drain)
 	tallies := make([]*tally, maxOut+1)

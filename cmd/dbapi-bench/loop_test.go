@@ -41,8 +41,9 @@ func TestClosedLoopAccounting(t *testing.T) {
 	if res.hist.TotalCount() != res.ok {
 		t.Errorf("%d latencies recorded for %d successful requests", res.hist.TotalCount(), res.ok)
 	}
-	if res.elapsed != w.duration {
-		t.Errorf("elapsed %v, want the window %v", res.elapsed, w.duration)
+	// The window opens once onStart returned, a moment after start.
+	if res.elapsed > w.duration || res.elapsed < w.duration-time.Second {
+		t.Errorf("elapsed %v, want the window %v (less the moment onStart took)", res.elapsed, w.duration)
 	}
 	if got := p.ok.Load() + p.err.Load(); got != 30 {
 		t.Errorf("progress counted %d, want 30", got)
