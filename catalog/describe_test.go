@@ -1,34 +1,13 @@
 package catalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/dbapi-dev/dbapi/internal/schematest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
-
-// compileSchema compiles a JSON Schema, asserting formats and content
-// encodings as the decoder does.
-func compileSchema(t *testing.T, schema []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		t.Fatalf("schema is not JSON: %v\n%s", err, schema)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.AssertContent()
-	if err := c.AddResource("params.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("params.json")
-	if err != nil {
-		t.Fatalf("schema does not compile: %v\n%s", err, schema)
-	}
-	return s
-}
 
 // The schema a declared operation publishes accepts exactly the bodies
 // its decoder accepts, for everything a schema can express.
@@ -37,7 +16,7 @@ func TestParamsSchemaAgreesWithDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := compileSchema(t, d.ParamsSchema())
+	schema := schematest.Compile(t, d.ParamsSchema())
 	bodies := []string{
 		`{"i":1,"s":"abc"}`,
 		`{"i":"3","s":""}`,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/dbapi-dev/dbapi/internal/schematest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/shopspring/decimal"
 )
@@ -91,7 +92,7 @@ func TestParamsSchemaAcceptsWhatTheDecoderAccepts(t *testing.T) {
 		}
 		p := &d.Params[0]
 		raw := d.ParamsSchema()
-		schema := compileSchema(t, raw)
+		schema := schematest.Compile(t, raw)
 		var tree map[string]any
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
@@ -426,21 +427,7 @@ func FuzzParamsSchema(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.ParamsSchema()))
-		if err != nil {
-			f.Fatal(err)
-		}
-		c := jsonschema.NewCompiler()
-		c.AssertFormat()
-		c.AssertContent()
-		if err := c.AddResource("p.json", doc); err != nil {
-			f.Fatal(err)
-		}
-		sch, err := c.Compile("p.json")
-		if err != nil {
-			f.Fatal(err)
-		}
-		decls = append(decls, decl{d, sch})
+		decls = append(decls, decl{d, schematest.Compile(f, d.ParamsSchema())})
 	}
 	for i, v := range []string{"1", `"12"`, `"2.50"`, `"ab"`, "true", `"2024-02-29T12:00:00Z"`, `"2024-02-29"`, `"AAEC"`, `{"a":[1]}`, "null"} {
 		f.Add(uint8(i*4), []byte(`{"v":`+v+`}`))

@@ -8,30 +8,11 @@ import (
 	"testing"
 
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/internal/schematest"
 	"github.com/dbapi-dev/dbapi/rowjson"
 	"github.com/jmoiron/sqlx"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
-
-// compile compiles a JSON Schema, asserting formats and content encodings.
-func compile(t *testing.T, schema []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		t.Fatalf("schema is not JSON: %v\n%s", err, schema)
-	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.AssertContent()
-	if err := c.AddResource("row.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("row.json")
-	if err != nil {
-		t.Fatalf("schema does not compile: %v\n%s", err, schema)
-	}
-	return s
-}
 
 // rowSchema returns the row schema of query's result.
 func rowSchema(t *testing.T, db *sqlx.DB, query string, jsonCols []string) []byte {
@@ -56,7 +37,7 @@ func rowSchema(t *testing.T, db *sqlx.DB, query string, jsonCols []string) []byt
 // against the schema RowSchema gives for the query's columns.
 func checkRowSchema(t *testing.T, db *sqlx.DB, query string, jsonCols []string, result []byte) {
 	t.Helper()
-	schema := compile(t, rowSchema(t, db, query, jsonCols))
+	schema := schematest.Compile(t, rowSchema(t, db, query, jsonCols))
 	var rows []json.RawMessage
 	if err := json.Unmarshal(result, &rows); err != nil {
 		t.Fatal(err)
@@ -84,7 +65,7 @@ func TestRowSchema(t *testing.T) {
 	db.MustExec(`INSERT INTO books VALUES (1, 'Dune', NULL, 3, '9.50', '2024-01-02 03:04:05.678', '{"a":1}', 'a,b', NULL)`)
 	query := "SELECT id, title, note, copies, price, added, doc, tags, cover, copies * 2 AS twice, LENGTH(title) AS n FROM books"
 	raw := rowSchema(t, db, query, []string{"doc"})
-	schema := compile(t, raw)
+	schema := schematest.Compile(t, raw)
 	var s struct {
 		Properties map[string]map[string]any
 		Required   []string

@@ -1,7 +1,6 @@
 package bank_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"github.com/dbapi-dev/dbapi"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/internal/schematest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -50,8 +50,8 @@ func TestParamsSchemaAgreesWithOperation(t *testing.T) {
 	}
 	schemas := map[string]*jsonschema.Schema{}
 	for name, op := range ops {
-		schemas[name] = compile(t, op.Params)
-		compile(t, op.ResultSchema)
+		schemas[name] = schematest.Compile(t, op.Params)
+		schematest.Compile(t, op.ResultSchema)
 	}
 	for _, tt := range tests {
 		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(tt.body))
@@ -70,21 +70,4 @@ func TestParamsSchemaAgreesWithOperation(t *testing.T) {
 			t.Errorf("%s %s: operation says %v, schema says %v", tt.op, tt.body, runErr, schemaErr)
 		}
 	}
-}
-
-func compile(t *testing.T, schema []byte) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		t.Fatalf("schema is not JSON: %v\n%s", err, schema)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("s.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile("s.json")
-	if err != nil {
-		t.Fatalf("schema does not compile: %v\n%s", err, schema)
-	}
-	return s
 }
