@@ -472,44 +472,7 @@ func runScenario(t *testing.T, md mode, sc scenario) *result {
 		h.start()
 	}
 	accounts := openAccounts(t, h.db, 8)
-
-	nc, err := nats.Connect(suite.nats.url(), nats.Name("faults-load"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	l := &load{nc: nc, subject: h.prefix + ".accounts.transfer", accounts: accounts,
-		wait: md.timeout + 3*time.Second, pause: md.pause}
-
-	began := time.Now()
-	l.start(md.clients)
-	// The load must be flowing before the fault: on a busy machine that
-	// can take longer than md.warm.
-	for deadline := time.Now().Add(time.Minute); l.succeeded() < md.clients; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			l.halt()
-			t.Fatalf("only %d transfers succeeded in a minute before the fault; instance log:\n%s", l.succeeded(), h.instances[0].tail())
-		}
-	}
-	sleep(md.warm)
-	faultErr := sc.fault(h)
-	h.ended()
-	res := &result{fault: sc.name, clients: md.clients}
-	if faultErr != nil {
-		t.Errorf("injecting the fault: %v", faultErr)
-	}
-	res.recovery, res.recovered = l.probe(h.faultEnd, md.recovery)
-	if res.recovered {
-		sleep(md.after)
-	}
-	l.halt()
-	res.duration = time.Since(began)
-	h.stopAll()
-	h.waitNoConns()
-	if err := l.check(h.db, res, opening); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := runLoad(t, md, h, accounts, sc.name, func() error { return sc.fault(h) }, nil)
 
 	t.Logf("%d requests in %s: %d acknowledged, errors: %s; %d unknown resolved (%d applied); recovery %s",
 		res.sent, res.duration.Round(100*time.Millisecond), res.acked, errorSummary(res.errors),
@@ -539,6 +502,55 @@ func runScenario(t *testing.T, md mode, sc scenario) *result {
 		}
 	}
 	return res
+}
+
+// runLoad runs fault under a load of md.clients sending transfers
+// between accounts to h's instances, from the warm-up to the check of every
+// request: what a scenario does on any kind of server. stopped, when set,
+// runs once the instances have stopped, before the check.
+func runLoad(t *testing.T, md mode, h *harness, accounts []uint64, name string, fault func() error, stopped func()) (*result, *load) {
+	t.Helper()
+	nc, err := nats.Connect(suite.nats.url(), nats.Name("faults-load"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	l := &load{nc: nc, subject: h.prefix + ".accounts.transfer", accounts: accounts,
+		wait: md.timeout + 3*time.Second, pause: md.pause}
+
+	l.began = time.Now()
+	l.start(md.clients)
+	// The load must be flowing before the fault: on a busy machine that
+	// can take longer than md.warm.
+	for deadline := time.Now().Add(time.Minute); l.succeeded() < md.clients; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			l.halt()
+			t.Fatalf("only %d transfers succeeded in a minute before the fault; instance log:\n%s", l.succeeded(), h.instances[0].tail())
+		}
+	}
+	sleep(md.warm)
+	faultErr := fault()
+	h.ended()
+	res := &result{fault: name, clients: md.clients}
+	if faultErr != nil {
+		t.Errorf("injecting the fault: %v", faultErr)
+	}
+	res.recovery, res.recovered = l.probe(h.faultEnd, md.recovery)
+	if res.recovered {
+		sleep(md.after)
+	}
+	l.halt()
+	res.duration = time.Since(l.began)
+	h.stopAll()
+	h.waitNoConns()
+	if stopped != nil {
+		stopped()
+	}
+	if err := l.check(h.db, res, opening); err != nil {
+		t.Fatal(err)
+	}
+	return res, l
 }
 
 // openAccounts inserts n accounts with the opening balance, straight into

@@ -36,7 +36,6 @@ import (
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
-	"github.com/nats-io/nats.go"
 )
 
 // galeraTimeout is DBAPI_TIMEOUT on the cluster: above Galera's eviction
@@ -563,49 +562,22 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 	}
 	accounts := openAccounts(t, h.db, orDefault(sc.accounts, 8))
 
-	nc, err := nats.Connect(suite.nats.url(), nats.Name("faults-load"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	l := &load{nc: nc, subject: h.prefix + ".accounts.transfer", accounts: accounts,
-		wait: md.timeout + 3*time.Second, pause: md.pause}
-
 	g.unhealthy = time.Time{}
 	watch := g.watchNodes()
 	conflictsBefore := g.conflicts()
 	t.Logf("before: %s", g.conflictStats())
-	began := time.Now()
-	l.start(md.clients)
-	for deadline := time.Now().Add(time.Minute); l.succeeded() < md.clients; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			l.halt()
-			t.Fatalf("only %d transfers succeeded in a minute before the fault; instance log:\n%s", l.succeeded(), h.instances[0].tail())
+	fault := func() error {
+		err := sc.fault(g, h)
+		h.ended()
+		watch.close()
+		return err
+	}
+	wholeAgain := func() {
+		if err := g.waitServing(); err != nil {
+			t.Fatalf("the cluster is not whole after the fault: %v", err)
 		}
 	}
-	sleep(md.warm)
-	faultErr := sc.fault(g, h)
-	h.ended()
-	watch.close()
-	res := &result{fault: sc.name, clients: md.clients}
-	if faultErr != nil {
-		t.Errorf("injecting the fault: %v", faultErr)
-	}
-	res.recovery, res.recovered = l.probe(h.faultEnd, md.recovery)
-	if res.recovered {
-		sleep(md.after)
-	}
-	l.halt()
-	res.duration = time.Since(began)
-	h.stopAll()
-	h.waitNoConns()
-	if err := g.waitServing(); err != nil {
-		t.Fatalf("the cluster is not whole after the fault: %v", err)
-	}
-	if err := l.check(h.db, res, opening); err != nil {
-		t.Fatal(err)
-	}
+	res, l := runLoad(t, md, h, accounts, sc.name, fault, wholeAgain)
 	conflicts := g.conflictsSince(conflictsBefore)
 	routed, skipped := 0, 0
 	if !g.unhealthy.IsZero() {
@@ -626,9 +598,9 @@ func runGaleraScenario(t *testing.T, md mode, g *galera, sc galeraScenario) gale
 			}
 		}
 	}
-	if s := noReplies(l, began); s != "" {
+	if s := noReplies(l); s != "" {
 		t.Logf("%s; node %d stopped serving %.2fs and the fault ended %.2fs after the load began",
-			s, g.failed+1, g.unhealthy.Sub(began).Seconds(), h.faultEnd.Sub(began).Seconds())
+			s, g.failed+1, g.unhealthy.Sub(l.began).Seconds(), h.faultEnd.Sub(l.began).Seconds())
 	}
 	t.Logf("after: %s", g.conflictStats())
 	for _, in := range h.instances {
@@ -685,15 +657,15 @@ func runGaleraDurable(t *testing.T, md mode, g *galera, sc galeraScenario) galer
 }
 
 // noReplies describes the requests that got no reply: when they were
-// sent, from origin, and why the load gave up on them.
-func noReplies(l *load, origin time.Time) string {
+// sent, from the load's start, and why the load gave up on them.
+func noReplies(l *load) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var sent []float64
 	why := map[string]int{}
 	for _, r := range l.reqs {
 		if r.out == gotNoReply {
-			sent = append(sent, r.sent.Sub(origin).Seconds())
+			sent = append(sent, r.sent.Sub(l.began).Seconds())
 			why[r.transErr]++
 		}
 	}

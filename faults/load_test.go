@@ -65,6 +65,8 @@ type load struct {
 	// or the ack was lost with a server).
 	republish bool
 
+	began time.Time // when runLoad started the clients
+
 	seq  atomic.Int64
 	mu   sync.Mutex
 	reqs []*request
