@@ -114,7 +114,7 @@ func (s NodeState) String() string {
 // A root caller runs the nodes as GaleraUser, gives it the folders, and
 // makes dir's parents traversable by it when they are temporary folders
 // (os.MkdirTemp makes them 0700). On error nothing is left running.
-func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Cluster, error) {
+func StartCluster(ctx context.Context, dir string, n int, args ...string) (_ *Cluster, err error) {
 	if n < 1 {
 		return nil, fmt.Errorf("a cluster of %d nodes", n)
 	}
@@ -134,6 +134,11 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		return nil, err
 	}
 	c := &Cluster{dir: dir}
+	defer func() {
+		if err != nil {
+			c.Close() // what started of it
+		}
+	}()
 	var addrs []string
 	for i := range n {
 		addrs = append(addrs, net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[4*i+1])))
@@ -143,7 +148,6 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		name := fmt.Sprintf("node%d", i+1)
 		ndir := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Join(ndir, "data"), 0o755); err != nil {
-			c.Close()
 			return nil, err
 		}
 		nodeArgs := []string{
@@ -171,7 +175,6 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 		srv := newServer(ndir, clientPort, append(nodeArgs, args...))
 		if asUser {
 			if err := srv.RunAs(GaleraUser); err != nil {
-				c.Close()
 				return nil, err
 			}
 		}
@@ -180,12 +183,10 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	// Only the first node is initialized: the others get copies of its
 	// data directory once it has bootstrapped the cluster.
 	if err := Init(ctx, c.nodes[0].srv.dir); err != nil {
-		c.Close()
 		return nil, err
 	}
 	if asUser {
 		if err := chownTree(dir, GaleraUser); err != nil {
-			c.Close()
 			return nil, err
 		}
 	}
@@ -197,28 +198,23 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	first.args = append(append([]string(nil), bootArgs...), "--wsrep-new-cluster")
 	defer func() { first.args = bootArgs }() // a restart joins the cluster
 	if err := first.Start(ctx); err != nil {
-		c.Close()
 		return nil, fmt.Errorf("bootstrap node1: %w", err)
 	}
 	if n > 1 {
 		if err := first.Stop(); err != nil {
-			c.Close()
 			return nil, fmt.Errorf("stop node1 after the bootstrap: %w", err)
 		}
 		for _, nd := range c.nodes[1:] {
 			if err := copyData(first.dir, nd.srv.dir); err != nil {
-				c.Close()
 				return nil, err
 			}
 		}
 		if asUser {
 			if err := chownTree(dir, GaleraUser); err != nil {
-				c.Close()
 				return nil, err
 			}
 		}
 		if err := first.Start(ctx); err != nil {
-			c.Close()
 			return nil, fmt.Errorf("bootstrap node1 again: %w", err)
 		}
 	}
@@ -227,16 +223,13 @@ func StartCluster(ctx context.Context, dir string, n int, args ...string) (*Clus
 	// a donor for ever (Donor/Desynced, not ready) on a loaded machine.
 	for i := 1; i < n; i++ {
 		if err := c.nodes[i].srv.Start(ctx); err != nil {
-			c.Close()
 			return nil, fmt.Errorf("start %s: %w", c.nodes[i].name, err)
 		}
 		if err := c.waitServing(ctx, i, i+1); err != nil {
-			c.Close()
 			return nil, err
 		}
 	}
 	if err := c.waitServing(ctx, 0, n); err != nil {
-		c.Close()
 		return nil, err
 	}
 	return c, nil
