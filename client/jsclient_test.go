@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 )
 
 // The JavaScript client's session (examples/js/session.test.mjs) against
@@ -22,18 +23,11 @@ func TestJavaScriptSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
 	if _, err := exec.LookPath("node"); err != nil {
-		missing("node (Node.js 20 or later) is not installed: %v", err)
+		prereq.Missing(t, "node (Node.js 20 or later) is not installed: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@nats-io/transport-node")); err != nil {
-		missing("@nats-io/transport-node is not installed in %s: run `make test`, or `npm ci` there", dir)
+		prereq.Missing(t, "@nats-io/transport-node is not installed in %s: run `make test`, or `npm ci` there", dir)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

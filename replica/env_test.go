@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
@@ -39,12 +40,8 @@ func requireServers(t testing.TB) {
 	if testing.Short() {
 		t.Skip("starts a primary and replicas; skipped with -short")
 	}
-	if _, _, err := mariadbd.Binaries(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	_, _, err := mariadbd.Binaries()
+	prereq.Require(t, err)
 }
 
 // newEnv starts a primary and n replicas, and a database on them. Each

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/jmoiron/sqlx"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -225,12 +225,8 @@ func TestDurableFetchResumesSoon(t *testing.T) {
 // the test is skipped where mariadbd is not installed.
 func ownMariaDB(t *testing.T) *mariadbd.Server {
 	t.Helper()
-	if _, _, err := mariadbd.Binaries(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	_, _, err := mariadbd.Binaries()
+	prereq.Require(t, err)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

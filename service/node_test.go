@@ -1,6 +1,7 @@
 package service
 
 import (
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,22 +14,15 @@ import (
 // with the reason, or fails under CI=true.
 func nodeProject(t *testing.T, dir string, dependency string) string {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
 	if _, err := exec.LookPath("node"); err != nil {
-		missing("node (Node.js 20 or later) is not installed: %v", err)
+		prereq.Missing(t, "node (Node.js 20 or later) is not installed: %v", err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(abs, "node_modules", dependency)); err != nil {
-		missing("%s is not installed in %s: run `make test`, or `npm ci` there", dependency, abs)
+		prereq.Missing(t, "%s is not installed in %s: run `make test`, or `npm ci` there", dependency, abs)
 	}
 	return abs
 }

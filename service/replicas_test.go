@@ -19,6 +19,7 @@ import (
 
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
 	"github.com/dbapi-dev/dbapi/internal/natstest"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/dbapi-dev/dbapi/protocol"
 	"github.com/dbapi-dev/dbapi/replica"
 	"github.com/go-sql-driver/mysql"
@@ -35,12 +36,8 @@ type replicaEnv struct {
 
 func newReplicaEnv(t *testing.T) *replicaEnv {
 	t.Helper()
-	if _, _, err := mariadbd.Binaries(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	_, _, err := mariadbd.Binaries()
+	prereq.Require(t, err)
 	dir, err := os.MkdirTemp("", "dbapi-replicas-")
 	if err != nil {
 		t.Fatal(err)

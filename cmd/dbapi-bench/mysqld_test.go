@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/dbapi-dev/dbapi/txrunner"
 )
 
@@ -18,10 +19,7 @@ import (
 func requireMariaDB(t *testing.T) {
 	t.Helper()
 	if _, _, err := mariadbd.Binaries(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v; CI needs it for the benchmark's database profiles", err)
-		}
-		t.Skip(err)
+		prereq.Missing(t, "%v; the benchmark's database profiles need it", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/dbapi-dev/dbapi/schema"
 	"github.com/dbapi-dev/dbapi/txrunner"
 	"github.com/go-sql-driver/mysql"
@@ -83,10 +84,7 @@ func Create(t testing.TB, cfg *mysql.Config) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := schema.EnsureDatabase(ctx, cfg); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no MySQL server for integration tests (%v); CI needs one (DBAPI_TEST_MYSQL_DSN)", err)
-		}
-		t.Skipf("no MySQL server for integration tests (%v); set DBAPI_TEST_MYSQL_DSN", err)
+		prereq.Missing(t, "no MySQL server for integration tests (%v); set DBAPI_TEST_MYSQL_DSN", err)
 	}
 	t.Cleanup(func() { Drop(t, cfg) })
 }

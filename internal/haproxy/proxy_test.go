@@ -7,12 +7,12 @@ import (
 	"database/sql"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dbapi-dev/dbapi/internal/mariadbd"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -23,14 +23,9 @@ func require(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Galera cluster and haproxy; skipped with -short")
 	}
-	for _, err := range []error{mariadbd.RequireGalera(), func() error { _, err := Binary(); return err }()} {
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal(err)
-			}
-			t.Skip(err)
-		}
-	}
+	prereq.Require(t, mariadbd.RequireGalera())
+	_, err := Binary()
+	prereq.Require(t, err)
 }
 
 func pool(t *testing.T, addr string) *sql.DB {

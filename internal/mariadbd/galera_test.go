@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dbapi-dev/dbapi/health"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -18,12 +19,7 @@ import (
 func requireGalera(t *testing.T) {
 	t.Helper()
 	requireBinaries(t)
-	if err := RequireGalera(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	prereq.Require(t, RequireGalera())
 }
 
 // pool returns a pool as root on addr, on database name.

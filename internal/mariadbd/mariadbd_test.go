@@ -3,11 +3,11 @@ package mariadbd
 import (
 	"context"
 	"database/sql"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -18,12 +18,8 @@ func requireBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("initializes and starts a mariadbd; skipped with -short")
 	}
-	if _, _, err := Binaries(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	_, _, err := Binaries()
+	prereq.Require(t, err)
 }
 
 // open returns a pool as root on s.
