@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +18,7 @@ import (
 // installed dependencies (`make test` runs npm ci) the test is skipped,
 // or fails under CI=true.
 func TestJavaScriptSession(t *testing.T) {
-	dir, err := filepath.Abs("../examples/js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		prereq.Missing(t, "node (Node.js 20 or later) is not installed: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@nats-io/transport-node")); err != nil {
-		prereq.Missing(t, "@nats-io/transport-node is not installed in %s: run `make test`, or `npm ci` there", dir)
-	}
+	dir := prereq.NodeProject(t, "../examples/js", "@nats-io/transport-node")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=tap", "session.test.mjs")

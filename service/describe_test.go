@@ -15,6 +15,7 @@ import (
 	"github.com/dbapi-dev/dbapi/consumer"
 	"github.com/dbapi-dev/dbapi/examples/bank/bank"
 	"github.com/dbapi-dev/dbapi/internal/dbtest"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"github.com/dbapi-dev/dbapi/rawsql"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -105,7 +106,7 @@ func TestEndpointMetadataDescribes(t *testing.T) {
 // official AsyncAPI parser finds valid, without errors or warnings, and
 // that names every endpoint under the configured prefix.
 func TestDescribeIsValidAsyncAPI(t *testing.T) {
-	dir := nodeProject(t, "../asyncapi/testdata/validator", "@asyncapi/parser")
+	dir := prereq.NodeProject(t, "../asyncapi/testdata/validator", "@asyncapi/parser")
 	t.Setenv("DBAPI_PREFIX", "eu.bank")
 	t.Setenv("DBAPI_ALLOW_RAW_SQL", "true")
 	t.Setenv("DBAPI_LOG_LEVEL", "error")
@@ -147,7 +148,7 @@ func TestDescribeIsValidAsyncAPI(t *testing.T) {
 // schemas, each operation's own error codes, the durable channels and
 // the outcome endpoint; valid for the official parser.
 func TestDescribeLibrary(t *testing.T) {
-	dir := nodeProject(t, "../asyncapi/testdata/validator", "@asyncapi/parser")
+	dir := prereq.NodeProject(t, "../asyncapi/testdata/validator", "@asyncapi/parser")
 	db := dbtest.Config(t)
 	dbtest.Create(t, db)
 	t.Setenv("DBAPI_MYSQL_DSN", db.FormatDSN())

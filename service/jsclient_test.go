@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/dbapi-dev/dbapi/internal/prereq"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // headers, an idempotent retry, batches. `node --test` fails on the first
 // wrong reply.
 func TestJavaScriptClient(t *testing.T) {
-	dir := nodeProject(t, "../examples/js", "@nats-io/transport-node")
+	dir := prereq.NodeProject(t, "../examples/js", "@nats-io/transport-node")
 	e := newEnv(t)
 	e.start(e.config())
 
