@@ -263,13 +263,20 @@ func (h *harness) ended() {
 	}
 }
 
-// serviceConns returns the ids of the service's connections to MariaDB.
+// serviceConns returns the ids of the service's connections to MariaDB:
+// h.conns's, else those on the suite's server.
 func (h *harness) serviceConns() ([]int64, error) {
 	if h.conns != nil {
 		return h.conns()
 	}
+	return h.connsOn(suite.admin)
+}
+
+// connsOn returns the ids of the service's connections to its database on
+// the server admin is connected to.
+func (h *harness) connsOn(admin *sqlx.DB) ([]int64, error) {
 	var ids []int64
-	err := suite.admin.Select(&ids, "SELECT id FROM information_schema.PROCESSLIST WHERE user = ? AND db = ?", svcUser, h.dbName)
+	err := admin.Select(&ids, "SELECT id FROM information_schema.PROCESSLIST WHERE user = ? AND db = ?", svcUser, h.dbName)
 	return ids, err
 }
 

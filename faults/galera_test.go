@@ -502,8 +502,8 @@ func newGaleraHarness(t *testing.T, md mode, g *galera) *harness {
 	h.conns = func() ([]int64, error) {
 		var all []int64
 		for _, db := range g.admins {
-			var ids []int64
-			if err := db.Select(&ids, "SELECT id FROM information_schema.PROCESSLIST WHERE user = ? AND db = ?", svcUser, h.dbName); err != nil {
+			ids, err := h.connsOn(db)
+			if err != nil {
 				return nil, err
 			}
 			all = append(all, ids...)

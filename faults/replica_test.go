@@ -42,9 +42,7 @@ package faults
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -278,40 +276,19 @@ func (p *replicaPair) reset(ctx context.Context) error {
 // the replica gets through replication), a subject prefix of its own,
 // and the instances' environment, with the replica.
 func (p *replicaPair) harness(t *testing.T, md mode, maxLag time.Duration) *harness {
-	var b [4]byte
-	rand.Read(b[:])
-	suffix := hex.EncodeToString(b[:])
-	h := &harness{t: t, mode: md, dbName: "faultsrepl_" + suffix, prefix: "faultsrepl" + suffix}
-	for _, q := range []string{
-		"CREATE DATABASE " + h.dbName,
-		fmt.Sprintf("GRANT ALL ON %s.* TO '%s'@'%%'", h.dbName, svcUser),
-	} {
-		if _, err := p.admin.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	t.Cleanup(func() { p.admin.Exec("DROP DATABASE IF EXISTS " + h.dbName) })
-	var err error
-	if h.db, err = (&mariadb{p.repl.Primary}).root(h.dbName); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.db.Close() })
-	h.env = []string{
-		"DBAPI_MYSQL_DSN=" + dsn(p.repl.Primary.Addr(), svcUser, svcPassword, h.dbName).FormatDSN(),
-		"DBAPI_MYSQL_REPLICA_DSN=" + dsn(p.rep.Addr(), svcUser, svcPassword, h.dbName).FormatDSN(),
-		"DBAPI_NATS_URL=" + suite.nats.url(),
-		"DBAPI_PREFIX=" + h.prefix,
-		"DBAPI_QUEUE_GROUP=" + h.prefix,
-		"DBAPI_POOL_SIZE=8",
-		"DBAPI_TIMEOUT=" + md.timeout.String(),
-		"DBAPI_GRACE=" + md.grace.String(),
-		"DBAPI_CONNECT_TIMEOUT=1m",
-		"DBAPI_LOG_LEVEL=info",
-	}
+	h := newHarnessOn(t, md, p.admin, (&mariadb{p.repl.Primary}).root)
+	h.conns = func() ([]int64, error) { return h.connsOn(p.admin) }
+	// Over newHarnessOn's: the primary and the NATS server themselves,
+	// not the suite's links to its own; the last of a name is the one
+	// that counts.
+	h.env = append(h.env,
+		"DBAPI_MYSQL_DSN="+dsn(p.repl.Primary.Addr(), svcUser, svcPassword, h.dbName).FormatDSN(),
+		"DBAPI_MYSQL_REPLICA_DSN="+dsn(p.rep.Addr(), svcUser, svcPassword, h.dbName).FormatDSN(),
+		"DBAPI_NATS_URL="+suite.nats.url(),
+	)
 	if maxLag > 0 {
 		h.env = append(h.env, "DBAPI_REPLICA_MAX_LAG="+maxLag.String())
 	}
-	t.Cleanup(h.stopAll)
 	return h
 }
 
@@ -349,25 +326,6 @@ func (h *harness) startWithMetrics(n int) ([]string, error) {
 		}
 	}
 	return urls, first
-}
-
-// waitNoConnsOn waits until the service holds no connection to its
-// database on the primary, so nothing can commit while the results are
-// read.
-func (h *harness) waitNoConnsOn(admin *sqlx.DB) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var ids []int64
-		err := admin.Select(&ids, "SELECT id FROM information_schema.PROCESSLIST WHERE user = ? AND db = ?", svcUser, h.dbName)
-		if err == nil && len(ids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Logf("the service's connections are still open after it stopped: %v (err %v)", ids, err)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // transfer sends one transfer from one account to another with a fresh
@@ -1086,7 +1044,7 @@ func runReplicaScenario(t *testing.T, md mode, pair *replicaPair, sc replicaScen
 	res.gap = smp.replicaGap()
 	res.states, res.maxLag = smp.seen(atStart.at, atHalt.at)
 	h.stopAll()
-	h.waitNoConnsOn(pair.admin)
+	h.waitNoConns()
 	for _, in := range h.instances {
 		t.Logf("%s: %s", in.name, replicaTransitions(in, atStart.at))
 	}
